@@ -1,0 +1,1 @@
+"""Experiments: configuration, training, searches, tracking, benchmarks and the ``rllib-shm`` CLI."""

@@ -1,0 +1,144 @@
+"""SHM's recurrence, fused: C_t and U_t built on the fly from vectors, a hand-written backward.
+
+Dimension letters: B batch, T time, H memory size, K chunk length.
+
+Forward, for t = 1..T (M_0 given):
+
+    C_t = 1 + tanh(θ_t ⊗ c_t)           C_t[i, j] = 1 + tanh(θ_t[i] · c_t[j])   in (0, 2)
+    U_t = v_t ⊗ k_t                     U_t[i, j] = v_t[i] · k_t[j]   (η_t already folded into v_t)
+    M_t = M_{t-1} ⊙ C_t + U_t
+    r_t = M_t q_t
+
+Backward (reverse-time recurrence; G_t = ∂L/∂M_t including every later use of M_t):
+
+    G_T   = ∂L/∂M_T (output) ,   G_t += ∂L/∂r_t ⊗ q_t
+    ∂q_t  = M_tᵀ ∂L/∂r_t
+    ∂v_t  = G_t k_t ,            ∂k_t = G_tᵀ v_t
+    ∂Z_t  = G_t ⊙ M_{t-1} ⊙ (1 − tanh²(Z_t)),   Z_t = θ_t ⊗ c_t
+    ∂θ_t  = ∂Z_t c_t ,           ∂c_t = ∂Z_tᵀ θ_t
+    G_{t-1} = G_t ⊙ C_t ,        ∂M_0 = G_0
+
+Nothing of size B×T×H×H is ever materialised. The forward keeps only the states at chunk
+boundaries (every K steps, [T/K,B,H,H]); the backward recomputes one chunk's states and tanh
+values ([K,B,H,H] each) from its boundary, then runs the reverse recurrence over it. With
+K ≈ √T the activation memory is O(√T·B·H²) instead of O(T·B·H²).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .validation import check_positive_int, check_same_dtype_device, check_tensor
+
+
+def default_chunk_size(steps: int) -> int:
+    """K ≈ √(T/2): balances T/K stored boundaries against 2K recomputed matrices."""
+    return max(1, int(math.ceil(math.sqrt(max(steps, 1) / 2))))
+
+
+def _step(memory: torch.Tensor, tanh_z: torch.Tensor, value_t, key_t) -> torch.Tensor:
+    """M_t = M_{t-1} + M_{t-1} ⊙ tanh(Z_t) + v_t ⊗ k_t  (= M_{t-1} ⊙ C_t + U_t), a new tensor."""
+    out = torch.addcmul(memory, memory, tanh_z)
+    return out.baddbmm_(value_t.unsqueeze(-1), key_t.unsqueeze(-2))
+
+
+def _tanh_outer(theta_t: torch.Tensor, calib_t: torch.Tensor) -> torch.Tensor:
+    """tanh(θ_t ⊗ c_t), [B,H,H]."""
+    return torch.bmm(theta_t.unsqueeze(-1), calib_t.unsqueeze(-2)).tanh_()
+
+
+class _SHMScan(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, theta, calib, value, key, query, memory0, chunk_size):  # noqa: D102
+        steps = theta.shape[1]
+        reads = query.new_empty(query.shape)
+        boundaries = []
+        memory = memory0
+        for start in range(0, steps, chunk_size):
+            boundaries.append(memory)
+            for t in range(start, min(start + chunk_size, steps)):
+                tanh_z = _tanh_outer(theta[:, t], calib[:, t])
+                memory = _step(memory, tanh_z, value[:, t], key[:, t])
+                torch.bmm(memory, query[:, t].unsqueeze(-1), out=reads[:, t].unsqueeze(-1))
+        final = memory if steps > 0 else memory0.clone()
+        ctx.chunk_size = chunk_size
+        ctx.save_for_backward(theta, calib, value, key, query, *boundaries)
+        return reads, final
+
+    @staticmethod
+    def backward(ctx, grad_reads, grad_final):  # noqa: D102
+        theta, calib, value, key, query, *boundaries = ctx.saved_tensors
+        chunk_size = ctx.chunk_size
+        steps = theta.shape[1]
+        grads = [torch.zeros_like(t) for t in (theta, calib, value, key, query)]
+        grad_theta, grad_calib, grad_value, grad_key, grad_query = grads
+        if grad_final is None:
+            grad_final = boundaries[0].new_zeros(boundaries[0].shape) if boundaries else None
+        g = grad_final.clone() if grad_final is not None else None
+        if grad_reads is None:
+            grad_reads = torch.zeros_like(query)
+        for index in range(len(boundaries) - 1, -1, -1):
+            start = index * chunk_size
+            stop = min(start + chunk_size, steps)
+            # Recompute the chunk: states[i] = M_{start+i}, tanhs[i] = tanh(Z_{start+i+1}).
+            states = [boundaries[index]]
+            tanhs = []
+            for t in range(start, stop):
+                tanhs.append(_tanh_outer(theta[:, t], calib[:, t]))
+                states.append(_step(states[-1], tanhs[-1], value[:, t], key[:, t]))
+            for t in range(stop - 1, start - 1, -1):
+                i = t - start
+                memory_t, memory_prev, tanh_z = states[i + 1], states[i], tanhs[i]
+                g_r = grad_reads[:, t]
+                g.baddbmm_(g_r.unsqueeze(-1), query[:, t].unsqueeze(-2))  # G_t += ∂r_t ⊗ q_t
+                grad_query[:, t] = torch.bmm(g_r.unsqueeze(-2), memory_t).squeeze(-2)
+                grad_value[:, t] = torch.bmm(g, key[:, t].unsqueeze(-1)).squeeze(-1)
+                grad_key[:, t] = torch.bmm(value[:, t].unsqueeze(-2), g).squeeze(-2)
+                grad_z = torch.addcmul(torch.ones_like(tanh_z[:1, :1, :1]), tanh_z, tanh_z, value=-1)
+                grad_z.mul_(memory_prev).mul_(g)  # G_t ⊙ M_{t-1} ⊙ (1 − tanh²)
+                grad_theta[:, t] = torch.bmm(grad_z, calib[:, t].unsqueeze(-1)).squeeze(-1)
+                grad_calib[:, t] = torch.bmm(theta[:, t].unsqueeze(-2), grad_z).squeeze(-2)
+                g.addcmul_(g, tanh_z)  # G_{t-1} = G_t ⊙ C_t
+                states[i + 1] = tanhs[i] = None  # free as we go
+        grad_memory0 = g if g is not None else None
+        return grad_theta, grad_calib, grad_value, grad_key, grad_query, grad_memory0, None
+
+
+def shm_scan(
+    theta: torch.Tensor,
+    calib: torch.Tensor,
+    value: torch.Tensor,
+    key: torch.Tensor,
+    query: torch.Tensor,
+    memory0: torch.Tensor,
+    chunk_size: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """SHM recurrence from vectors; equals ``hadamard_scan(1 + tanh(θ⊗c), v⊗k, q, M_0)``.
+
+    Args:
+        theta: θ_t, [B,T,H] (the row of the θ table drawn for each batch element and step).
+        calib: c_t = v_c(x_t), [B,T,H].
+        value: η_t · v_t, [B,T,H].
+        key: k_t, [B,T,H].
+        query: q_t, [B,T,H].
+        memory0: M_0, [B,H,H].
+        chunk_size: K, steps between stored states; default ≈ √(T/2).
+
+    Returns:
+        reads r [B,T,H] and the final memory M_T [B,H,H].
+    """
+    check_tensor("memory0", memory0, (None, None, None), "B,H,H")
+    batch, size, size2 = memory0.shape
+    if size != size2:
+        raise ValueError(f"memory0 must be square [B,H,H], got {tuple(memory0.shape)}")
+    check_tensor("theta", theta, (batch, None, size), "B,T,H")
+    steps = theta.shape[1]
+    for name, tensor in (("calib", calib), ("value", value), ("key", key), ("query", query)):
+        check_tensor(name, tensor, (batch, steps, size), "B,T,H")
+    check_same_dtype_device(theta=theta, calib=calib, value=value, key=key, query=query, memory0=memory0)
+    chunk = default_chunk_size(steps) if chunk_size is None else check_positive_int("chunk_size", chunk_size)
+    if steps == 0:
+        return query.new_zeros(batch, 0, size), memory0
+    return _SHMScan.apply(theta, calib, value, key, query, memory0, chunk)

@@ -1,0 +1,231 @@
+"""Stable Hadamard Memory (SHM) cell, with the calibration ablations of the paper.
+
+Dimension letters: B batch, T time, D input width, H memory size, L θ-table rows, O output width.
+
+For every step t, with x̂_t = LayerNorm(x_t) [B,T,D]:
+
+    k_t = relu(W_k x̂_t) / (1e-5 + Σ_H relu(W_k x̂_t))        [B,T,H]  non-negative, L1-normalised
+    q_t = relu(W_q x̂_t) / (1e-5 + Σ_H relu(W_q x̂_t))        [B,T,H]
+    v_t = W_v x̂_t,   η_t = sigmoid(W_η x̂_t),   c_t = W_c x̂_t  [B,T,H], [B,T,1], [B,T,H]
+    C_t = 1 + tanh(θ_t ⊗ c_t)                                 [B,T,H,H]  entries in (0, 2)
+    U_t = η_t v_t ⊗ k_t                                       [B,T,H,H]
+    M_t = M_{t-1} ⊙ C_t + U_t                                 [B,H,H]    M_0 = 0
+    y_t = W_o (M_t q_t + W_s x̂_t + b_s) + b_o                 [B,T,O]
+
+θ_t = Θ[l_t] with Θ a learned [L,H] table (Xavier-uniform). ``theta_mode``:
+
+- ``random`` (paper): l_t ~ Uniform{0..L−1}, one draw per batch element and step, from an
+  explicit ``torch.Generator`` (the cell's own, seeded by ``seed``, unless one is passed).
+- ``fixed`` (what the reference code effectively ran: its draw was always 0): l_t = 0.
+
+The drawn indices are returned as ``extras_out["theta_indices"]`` [B,T] (int64) and, passed back
+as ``theta_indices=``, replay the same θ_t exactly (PPO must learn on the memory trajectory
+that chose the actions). In ``eval()`` mode, ``eval_theta`` selects the behaviour:
+
+- ``sample``: draw as in training (what the reference code does at evaluation).
+- ``expected``: deterministic; C_t = E_l[1 + tanh(Θ[l] ⊗ c_t)] = 1 + (1/L) Σ_l tanh(Θ[l] ⊗ c_t),
+  the calibration averaged over the table (still in (0, 2)); no indices are returned.
+- passing ``theta_indices`` always replays, in either mode.
+
+``calibration`` variants (paper Fig. 3a):
+
+- ``shm``: C_t = 1 + tanh(θ_t ⊗ c_t), θ_t from the table (above).
+- ``none``: C_t = 1 (linear attention / fast weights).
+- ``fixed_matrix``: C = 1 + tanh(W_C), one learned input-independent [H,H] matrix.
+- ``random_matrix``: C_t = 1 + tanh(R[l_t]), R a fixed (not learned) N(0, 1) buffer [L,H,H],
+  l_t drawn and replayed like θ's rows.
+- ``neural_theta``: θ_t = W_θ x̂_t, a network of the input instead of a table draw.
+
+``shm``, ``none`` and ``neural_theta`` run the fused recurrence (``shm_scan``) that never
+materialises [B,T,H,H]; ``fixed_matrix``, ``random_matrix`` and ``memory_clamp`` use the general
+``hadamard_scan`` (O(B·T·H²) memory; fine for ablations at moderate sizes).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .base import MemoryCell, State
+from .fused import shm_scan
+from .scan import hadamard_scan
+from .validation import check_choice, check_positive_int, check_tensor
+
+THETA_MODES = ("random", "fixed")
+CALIBRATIONS = ("shm", "none", "fixed_matrix", "random_matrix", "neural_theta")
+EVAL_THETA = ("sample", "expected")
+_INDEXED = ("shm", "random_matrix")  # calibrations that draw a row per step
+
+
+def _l1_relu(z: torch.Tensor) -> torch.Tensor:
+    z = torch.relu(z)
+    return z / (1e-5 + z.sum(dim=-1, keepdim=True))
+
+
+class SHMCell(MemoryCell):
+    """SHM: ``cell(x [B,T,D], {"memory": [B,H,H]}) -> (y [B,T,O], {"memory": [B,H,H]})``.
+
+    Example:
+        >>> cell = SHMCell(input_size=8, output_size=16, mem_size=4)
+        >>> y, state, extras = cell(torch.randn(2, 5, 8), return_extras=True)
+        >>> y.shape, state["memory"].shape, extras["theta_indices"].shape
+        (torch.Size([2, 5, 16]), torch.Size([2, 4, 4]), torch.Size([2, 5]))
+    """
+
+    state_keys = ("memory",)
+
+    def __init__(
+        self,
+        input_size: int,
+        output_size: int,
+        mem_size: int,
+        *,
+        num_thetas: int = 128,
+        theta_mode: str = "random",
+        calibration: str = "shm",
+        eval_theta: str = "sample",
+        memory_clamp: float | None = None,
+        chunk_size: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(input_size, output_size)
+        self.mem_size = check_positive_int("mem_size", mem_size)
+        self.num_thetas = check_positive_int("num_thetas", num_thetas)
+        self.theta_mode = check_choice("theta_mode", theta_mode, THETA_MODES)
+        self.calibration = check_choice("calibration", calibration, CALIBRATIONS)
+        self.eval_theta = check_choice("eval_theta", eval_theta, EVAL_THETA)
+        if memory_clamp is not None and not (isinstance(memory_clamp, int | float) and memory_clamp > 0):
+            raise ValueError(f"memory_clamp must be a positive number or None, got {memory_clamp!r}")
+        self.memory_clamp = memory_clamp
+        self.chunk_size = None if chunk_size is None else check_positive_int("chunk_size", chunk_size)
+        self.generator = torch.Generator().manual_seed(int(seed))
+
+        size = self.mem_size
+        self.norm = nn.LayerNorm(input_size)
+        self.key = nn.Linear(input_size, size, bias=False)
+        self.query = nn.Linear(input_size, size, bias=False)
+        self.value = nn.Linear(input_size, size, bias=False)
+        self.calib = nn.Linear(input_size, size, bias=False)
+        self.eta = nn.Linear(input_size, 1, bias=False)
+        self.shortcut = nn.Linear(input_size, size)
+        self.out = nn.Linear(size, output_size)
+        if calibration == "shm":
+            self.thetas = nn.Parameter(nn.init.xavier_uniform_(torch.empty(num_thetas, size)))
+        elif calibration == "neural_theta":
+            self.theta_net = nn.Linear(input_size, size, bias=False)
+        elif calibration == "fixed_matrix":
+            self.calibration_logits = nn.Parameter(torch.zeros(size, size))
+        elif calibration == "random_matrix":
+            noise = torch.randn(num_thetas, size, size, generator=torch.Generator().manual_seed(int(seed)))
+            self.register_buffer("random_logits", noise)
+
+    def state_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {"memory": (self.mem_size, self.mem_size)}
+
+    # -- θ row indices -----------------------------------------------------------------------
+    def draw_indices(self, batch: int, steps: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """l [B,T] int64: Uniform{0..L−1} in ``random`` mode, zeros in ``fixed`` mode (on CPU)."""
+        if self.theta_mode == "fixed":
+            return torch.zeros(batch, steps, dtype=torch.long)
+        return torch.randint(0, self.num_thetas, (batch, steps), generator=generator or self.generator)
+
+    def _indices(self, x, theta_indices, generator) -> torch.Tensor | None:
+        """Indices to use: replayed, drawn, or None for the deterministic ``expected`` mode."""
+        batch, steps = x.shape[:2]
+        if theta_indices is not None:
+            check_tensor("theta_indices", theta_indices, (batch, steps), "B,T", floating=False)
+            if theta_indices.dtype not in (torch.int64, torch.int32):
+                raise ValueError(f"theta_indices must be an integer tensor, got dtype {theta_indices.dtype}")
+            if theta_indices.numel() and (theta_indices.min() < 0 or theta_indices.max() >= self.num_thetas):
+                raise ValueError(
+                    f"theta_indices must lie in [0, {self.num_thetas - 1}], got values in "
+                    f"[{int(theta_indices.min())}, {int(theta_indices.max())}]"
+                )
+            return theta_indices.to(device=x.device, dtype=torch.long)
+        if not self.training and self.eval_theta == "expected":
+            return None
+        return self.draw_indices(batch, steps, generator).to(x.device)
+
+    # -- the cell ----------------------------------------------------------------------------
+    def _projections(self, x: torch.Tensor):
+        x_hat = self.norm(x)
+        key = _l1_relu(self.key(x_hat))
+        query = _l1_relu(self.query(x_hat))
+        value = torch.sigmoid(self.eta(x_hat)) * self.value(x_hat)  # η_t v_t
+        return x_hat, key, query, value
+
+    def calibrations(self, x_hat: torch.Tensor, indices: torch.Tensor | None) -> torch.Tensor:
+        """C [B,T,H,H] materialised (for the general path, inspection and drawing)."""
+        batch, steps = x_hat.shape[:2]
+        size = self.mem_size
+        if self.calibration == "none":
+            return x_hat.new_ones(1, 1, 1, 1).expand(batch, steps, size, size)
+        if self.calibration == "fixed_matrix":
+            return (1 + torch.tanh(self.calibration_logits)).expand(batch, steps, size, size)
+        if self.calibration == "random_matrix":
+            if indices is None:  # expected over the table
+                return (1 + torch.tanh(self.random_logits).mean(0)).expand(batch, steps, size, size)
+            return 1 + torch.tanh(self.random_logits[indices])
+        calib = self.calib(x_hat)
+        if self.calibration == "neural_theta":
+            theta = self.theta_net(x_hat)
+        elif indices is None:  # expected: mean over the L rows, one step at a time (B·L·H² memory)
+            rows = [torch.tanh(self.thetas[None, :, :, None] * c_t[:, None, None, :]).mean(1)
+                    for c_t in calib.unbind(1)]
+            return 1 + torch.stack(rows, dim=1)
+        else:
+            theta = self.thetas[indices]
+        return 1 + torch.tanh(theta.unsqueeze(-1) * calib.unsqueeze(-2))
+
+    def _run(self, x, state: State, theta_indices=None, generator=None):
+        indices = self._indices(x, theta_indices, generator) if self.calibration in _INDEXED else None
+        x_hat, key, query, value = self._projections(x)
+        memory0 = state["memory"]
+        fused = self.memory_clamp is None and (
+            self.calibration in ("none", "neural_theta") or (self.calibration == "shm" and indices is not None)
+        )
+        if fused:
+            calib = self.calib(x_hat)
+            if self.calibration == "none":
+                theta = torch.zeros_like(calib)  # tanh(0) = 0: C_t = 1 exactly
+            elif self.calibration == "neural_theta":
+                theta = self.theta_net(x_hat)
+            else:
+                theta = self.thetas[indices]
+            reads, memory = shm_scan(theta, calib, value, key, query, memory0, self.chunk_size)
+        else:
+            update = value.unsqueeze(-1) * key.unsqueeze(-2)
+            reads, memory = hadamard_scan(
+                self.calibrations(x_hat, indices), update, query, memory0, self.memory_clamp
+            )
+        y = self.out(reads + self.shortcut(x_hat))
+        extras_out = {"theta_indices": indices} if indices is not None else {}
+        return y, {"memory": memory}, extras_out
+
+    @torch.no_grad()
+    def trace(self, x: torch.Tensor, state: State | None = None, theta_indices=None, generator=None):
+        """Everything the memory did over x [B,T,D], materialised, for inspection and drawing.
+
+        Returns a dict: ``memory`` M_t [B,T,H,H], ``calibration`` C_t [B,T,H,H], ``update`` U_t
+        [B,T,H,H], ``reads`` [B,T,H], ``y`` [B,T,O], ``theta_indices`` [B,T] or None.
+        """
+        check_tensor("x", x, (None, None, self.input_size), "B,T,D")
+        if x.shape[1] < 1:
+            raise ValueError(f"trace needs at least one step, got x of shape {tuple(x.shape)}")
+        state = self.initial_state(x.shape[0], x.device) if state is None else state
+        self._check_state(state, x)
+        indices = self._indices(x, theta_indices, generator) if self.calibration in _INDEXED else None
+        x_hat, key, query, value = self._projections(x)
+        calibration = self.calibrations(x_hat, indices)
+        update = value.unsqueeze(-1) * key.unsqueeze(-2)
+        memory, memories = state["memory"], []
+        for c_t, u_t in zip(calibration.unbind(1), update.unbind(1), strict=True):
+            memory = memory * c_t + u_t
+            if self.memory_clamp is not None:
+                memory = memory.clamp(-self.memory_clamp, self.memory_clamp)
+            memories.append(memory)
+        memories = torch.stack(memories, 1)
+        reads = torch.einsum("btij,btj->bti", memories, query)
+        y = self.out(reads + self.shortcut(x_hat))
+        return {"memory": memories, "calibration": calibration.contiguous(), "update": update,
+                "reads": reads, "y": y, "theta_indices": indices}
