@@ -1,0 +1,26 @@
+"""``rllib-shm bench``: the performance harnesses, one sub-command each.
+
+- ``kernel``: forward + backward time and peak memory of the SHM recurrence implementations
+  (reference pattern, unbind loop, general scan, fused) and torch's GRU / LSTM for scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+HARNESSES: dict[str, tuple[str, str]] = {
+    "kernel": ("rllib_shm.experiment.bench_kernel", "SHM recurrence: time and peak memory, fwd + bwd"),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="harness", metavar="HARNESS")
+    sub.required = True
+    for name, (module_path, help_text) in HARNESSES.items():
+        module = importlib.import_module(module_path)
+        module.add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+
+
+def run(args: argparse.Namespace) -> int:
+    return importlib.import_module(HARNESSES[args.harness][0]).run(args)

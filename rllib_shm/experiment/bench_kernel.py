@@ -1,0 +1,218 @@
+"""``rllib-shm bench kernel``: the SHM recurrence, forward + backward, time and peak memory.
+
+Every method computes the same thing from the same inputs x [B,T,D] (one SHMCell's parameters,
+the same θ row indices), except the GRU / LSTM rows, which are torch's own modules with hidden
+size min(2H, 256), shown for scale:
+
+- ``reference``: the reference code's pattern: C and U materialised ([B,T,H,H]), a Python loop
+  reading ``C[:, t]``, all states stacked and read by one einsum (O(T²) backward traffic).
+- ``unbind``: the same loop over ``unbind(1)`` views.
+- ``hadamard_scan``: the general HMF recurrence with C and U materialised, reads at every step.
+- ``fused``: the project's SHM path (``shm_scan``): C_t and U_t built per step from vectors,
+  hand-written reverse-time backward, chunk-boundary states only.
+
+Each (method, H) runs in a fresh Python process so that peak memory is its own: on CPU the rise
+of the process's peak RSS over its RSS just before the first run; on CUDA
+``torch.cuda.max_memory_allocated`` over the memory held before the first run.
+Time is the median of ``--repeats`` runs after one warm-up run; a method whose warm-up already
+exceeds ``--budget-s`` reports that single run (its time is far from warm-up effects).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+METHODS = ("reference", "unbind", "hadamard_scan", "fused", "gru", "lstm")
+LABELS = {
+    "reference": "(a) reference: C[:, t] loop",
+    "unbind": "(b) same loop, unbind",
+    "hadamard_scan": "hadamard_scan (general)",
+    "fused": "(c) fused SHM scan",
+    "gru": "torch.nn.GRU",
+    "lstm": "torch.nn.LSTM",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--batch", type=int, default=8, help="B (default 8)")
+    parser.add_argument("--steps", type=int, default=1024, help="T (default 1024)")
+    parser.add_argument("--input-size", type=int, default=64, help="D (default 64)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64, 128], help="H values")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), help=f"subset of {METHODS}")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs after warm-up (median)")
+    parser.add_argument("--budget-s", type=float, default=30.0,
+                        help="stop repeating a method once its runs took this long (≥ 1 run)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads (default: OMP_NUM_THREADS, set to 1 by the CLI)")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="JSON file (default bench_results/kernel-<time>.json; never overwritten)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: one measurement as JSON
+
+
+def _validate(args: argparse.Namespace) -> None:
+    for name in ("batch", "steps", "input_size", "repeats"):
+        if getattr(args, name) <= 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
+    if any(h <= 0 for h in args.sizes):
+        raise ValueError(f"--sizes must be positive integers, got {args.sizes}")
+    unknown = [m for m in args.methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"--methods: unknown {unknown}; expected a subset of {list(METHODS)}")
+    if args.device not in ("cpu", "cuda"):
+        raise ValueError(f"--device must be 'cpu' or 'cuda', got {args.device!r}")
+    if args.threads is not None and args.threads <= 0:
+        raise ValueError(f"--threads must be a positive integer, got {args.threads}")
+    if args.output is not None and args.output.exists():
+        raise ValueError(f"--output {args.output} exists; choose a new file (results are never overwritten)")
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _measure(method: str, size: int, args: argparse.Namespace) -> dict:
+    """Runs inside the worker process: build, warm up, time, report."""
+    import torch
+
+    from rllib_shm.memory import SHMCell, hadamard_scan
+    from rllib_shm.memory.reference import reference_forward
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)  # parameter initialisation of this throw-away process only
+    batch, steps, width = args.batch, args.steps, args.input_size
+    x = torch.randn(batch, steps, width, generator=gen).to(device).requires_grad_()
+    if method in ("gru", "lstm"):
+        hidden = min(2 * size, 256)
+        core = (torch.nn.GRU if method == "gru" else torch.nn.LSTM)(width, hidden, batch_first=True).to(device)
+
+        def step():
+            return core(x)[0]
+    else:
+        cell = SHMCell(width, size, size).to(device)
+        indices = cell.draw_indices(batch, steps, gen).to(device)
+
+        def step():
+            if method == "fused":
+                return cell(x, theta_indices=indices)[0]
+            if method == "hadamard_scan":
+                x_hat, key, query, value = cell._projections(x)
+                update = value.unsqueeze(-1) * key.unsqueeze(-2)
+                memory0 = cell.initial_state(batch, device)["memory"]
+                reads, _ = hadamard_scan(cell.calibrations(x_hat, indices), update, query, memory0)
+                return cell.out(reads + cell.shortcut(x_hat))
+            loop = "index" if method == "reference" else "unbind"
+            return reference_forward(cell, x, indices, loop=loop)[0]
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def once() -> tuple[float, float]:
+        x.grad = None
+        sync()
+        start = time.perf_counter()
+        y = step()
+        y.square().mean().backward()
+        sync()
+        return time.perf_counter() - start, float(y.detach().double().square().sum())
+
+    sync()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    else:
+        base = _rss_bytes()
+    warm, checksum = once()
+    times = []
+    if warm < args.budget_s:
+        spent = 0.0
+        while len(times) < args.repeats and (not times or spent < args.budget_s):
+            seconds, _ = once()
+            times.append(seconds)
+            spent += seconds
+    else:
+        times = [warm]
+    if device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated() - base
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+    return {
+        "method": method, "H": size, "median_s": statistics.median(times), "runs": len(times),
+        "warmup": warm < args.budget_s, "peak_mib": peak / 2**20, "checksum": checksum,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def _worker_argv(method: str, size: int, args: argparse.Namespace) -> list[str]:
+    argv = [sys.executable, "-m", "rllib_shm.experiment.cli", "bench", "kernel", "--worker", f"{method}:{size}",
+            "--batch", str(args.batch), "--steps", str(args.steps), "--input-size", str(args.input_size),
+            "--repeats", str(args.repeats), "--budget-s", str(args.budget_s), "--device", args.device]
+    return argv + (["--threads", str(args.threads)] if args.threads else [])
+
+
+def _table(rows: list[dict]) -> str:
+    lines = [f"{'method':<30} {'H':>4} {'fwd+bwd s':>10} {'runs':>5} {'peak MiB':>10} "
+             f"{'vs (b)':>8} {'vs (a)':>8} {'same y':>7}"]
+    by_key = {(r["method"], r["H"]): r for r in rows}
+    for r in rows:
+        b, a = by_key.get(("unbind", r["H"])), by_key.get(("reference", r["H"]))
+        fused = by_key.get(("fused", r["H"]))
+        speed_b = f"{b['median_s'] / r['median_s']:.1f}x" if b else "-"
+        speed_a = f"{a['median_s'] / r['median_s']:.0f}x" if a else "-"
+        same = "-"
+        if fused and r["method"] not in ("gru", "lstm"):
+            rel = abs(r["checksum"] - fused["checksum"]) / max(abs(fused["checksum"]), 1e-30)
+            same = "yes" if rel < 1e-4 else f"{rel:.0e}"
+        lines.append(f"{LABELS[r['method']]:<30} {r['H']:>4} {r['median_s']:>10.3f} {r['runs']:>5} "
+                     f"{r['peak_mib']:>10.1f} {speed_b:>8} {speed_a:>8} {same:>7}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    _validate(args)
+    if args.worker:
+        method, size = args.worker.split(":")
+        print(json.dumps(_measure(method, int(size), args)))
+        return 0
+    output = args.output or Path("bench_results") / f"kernel-{datetime.now():%Y%m%d-%H%M%S}.json"
+    rows = []
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    for size in args.sizes:
+        for method in [m for m in METHODS if m in args.methods]:
+            print(f"[bench kernel] {LABELS[method]} H={size} B={args.batch} T={args.steps} ...",
+                  file=sys.stderr, flush=True)
+            done = subprocess.run(_worker_argv(method, size, args), capture_output=True, text=True, env=env)
+            if done.returncode != 0:
+                raise RuntimeError(f"benchmark worker {method} H={size} failed:\n{done.stderr[-2000:]}")
+            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            r = rows[-1]
+            print(f"    {r['median_s']:.3f} s (median of {r['runs']}), peak {r['peak_mib']:.1f} MiB",
+                  file=sys.stderr, flush=True)
+    table = _table(rows)
+    print(f"B={args.batch} T={args.steps} D={args.input_size} device={args.device} "
+          f"threads={rows[0]['threads'] if rows else '-'}")
+    print(table)
+    import torch
+
+    meta = {"batch": args.batch, "steps": args.steps, "input_size": args.input_size, "device": args.device,
+            "torch": torch.__version__, "python": platform.python_version(), "machine": platform.processor()
+            or platform.machine(), "cpu_count": os.cpu_count(), "time": datetime.now().isoformat()}
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps({"meta": meta, "results": rows}, indent=2))
+    print(f"results written to {output}")
+    return 0

@@ -1,0 +1,47 @@
+"""``rllib-shm bench kernel`` at toy sizes: every SHM implementation computes the same output."""
+
+import json
+
+import pytest
+
+from rllib_shm.experiment.bench_kernel import METHODS
+from rllib_shm.experiment.cli import main
+
+
+def test_bench_kernel_writes_json_and_methods_agree(tmp_path, capsys):
+    output = tmp_path / "kernel.json"
+    argv = ["bench", "kernel", "--sizes", "4", "6", "--steps", "12", "--batch", "2", "--input-size", "5",
+            "--repeats", "1", "--output", str(output)]
+    assert main(argv) == 0
+    results = json.loads(output.read_text())["results"]
+    assert [(r["method"], r["H"]) for r in results] == [(m, h) for h in (4, 6) for m in METHODS]
+    for size in (4, 6):
+        rows = {r["method"]: r for r in results if r["H"] == size}
+        fused = rows["fused"]["checksum"]
+        for method in ("reference", "unbind", "hadamard_scan"):
+            assert rows[method]["checksum"] == pytest.approx(fused, rel=1e-5)
+        assert all(r["median_s"] > 0 and r["runs"] == 1 for r in rows.values())
+    table = capsys.readouterr().out
+    assert "(c) fused SHM scan" in table and "peak MiB" in table
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--sizes", "0"], "--sizes must be positive integers, got [0]"),
+        (["--methods", "fused", "mamba"], "--methods: unknown ['mamba']"),
+        (["--steps", "-4"], "--steps must be a positive integer, got -4"),
+        (["--device", "tpu"], "--device must be 'cpu' or 'cuda', got 'tpu'"),
+    ],
+)
+def test_bench_kernel_rejects_bad_arguments(extra, message, capsys):
+    assert main(["bench", "kernel", *extra]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bench_kernel_never_overwrites_results(tmp_path, capsys):
+    output = tmp_path / "kernel.json"
+    output.write_text("previous results")
+    assert main(["bench", "kernel", "--output", str(output)]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert output.read_text() == "previous results"
