@@ -18,7 +18,8 @@ Backward (reverse-time recurrence; G_t = ∂L/∂M_t including every later use o
     ∂θ_t  = ∂Z_t c_t ,           ∂c_t = ∂Z_tᵀ θ_t
     G_{t-1} = G_t ⊙ C_t ,        ∂M_0 = G_0
 
-Nothing of size B×T×H×H is ever materialised. The forward keeps only the states at chunk
+C_t is computed as 2·sigmoid(2 θ_t ⊗ c_t) (= 1 + tanh(θ_t ⊗ c_t)) and 1 − tanh²(Z_t) as
+C_t (2 − C_t). Nothing of size B×T×H×H is ever materialised. The forward keeps only the states at chunk
 boundaries (every K steps, [T/K,B,H,H]); the backward recomputes one chunk's states and tanh
 values ([K,B,H,H] each) from its boundary, then runs the reverse recurrence over it. With
 K ≈ √T the activation memory is O(√T·B·H²) instead of O(T·B·H²).
@@ -38,72 +39,80 @@ def default_chunk_size(steps: int) -> int:
     return max(1, int(math.ceil(math.sqrt(max(steps, 1) / 2))))
 
 
-def _step(memory: torch.Tensor, tanh_z: torch.Tensor, value_t, key_t) -> torch.Tensor:
-    """M_t = M_{t-1} + M_{t-1} ⊙ tanh(Z_t) + v_t ⊗ k_t  (= M_{t-1} ⊙ C_t + U_t), a new tensor."""
-    out = torch.addcmul(memory, memory, tanh_z)
-    return out.baddbmm_(value_t.unsqueeze(-1), key_t.unsqueeze(-2))
+def _calibration(theta_t: torch.Tensor, calib_t: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """C_t = 1 + tanh(θ_t ⊗ c_t) computed as 2·sigmoid(2 θ_t ⊗ c_t), [B,H,H].
+
+    The two are equal in exact arithmetic; the sigmoid form is several times faster on CPU and
+    more accurate where C_t is near 0 (1 + tanh(z) cancels there).
+    """
+    z = torch.mul((2 * theta_t).unsqueeze(-1), calib_t.unsqueeze(-2), out=out)
+    return torch.sigmoid_(z).mul_(2)
 
 
-def _tanh_outer(theta_t: torch.Tensor, calib_t: torch.Tensor) -> torch.Tensor:
-    """tanh(θ_t ⊗ c_t), [B,H,H]."""
-    return torch.bmm(theta_t.unsqueeze(-1), calib_t.unsqueeze(-2)).tanh_()
+def _step(memory, calibration, value_t, key_t, out: torch.Tensor | None = None) -> torch.Tensor:
+    """M_t = M_{t-1} ⊙ C_t + v_t ⊗ k_t (a new tensor, or written into ``out``)."""
+    return torch.mul(memory, calibration, out=out).addcmul_(value_t.unsqueeze(-1), key_t.unsqueeze(-2))
+
+
+def _read(memory: torch.Tensor, query_t: torch.Tensor) -> torch.Tensor:
+    """r_t = M_t q_t, [B,H] (a broadcast multiply-sum: faster than a batched gemv here)."""
+    return (memory * query_t.unsqueeze(-2)).sum(-1)
 
 
 class _SHMScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, theta, calib, value, key, query, memory0, chunk_size):  # noqa: D102
         steps = theta.shape[1]
-        reads = query.new_empty(query.shape)
+        reads = []
         boundaries = []
         memory = memory0
         for start in range(0, steps, chunk_size):
             boundaries.append(memory)
             for t in range(start, min(start + chunk_size, steps)):
-                tanh_z = _tanh_outer(theta[:, t], calib[:, t])
-                memory = _step(memory, tanh_z, value[:, t], key[:, t])
-                torch.bmm(memory, query[:, t].unsqueeze(-1), out=reads[:, t].unsqueeze(-1))
-        final = memory if steps > 0 else memory0.clone()
+                memory = _step(memory, _calibration(theta[:, t], calib[:, t]), value[:, t], key[:, t])
+                reads.append(_read(memory, query[:, t]))
         ctx.chunk_size = chunk_size
         ctx.save_for_backward(theta, calib, value, key, query, *boundaries)
-        return reads, final
+        return torch.stack(reads, 1), memory
 
     @staticmethod
     def backward(ctx, grad_reads, grad_final):  # noqa: D102
         theta, calib, value, key, query, *boundaries = ctx.saved_tensors
         chunk_size = ctx.chunk_size
         steps = theta.shape[1]
-        grads = [torch.zeros_like(t) for t in (theta, calib, value, key, query)]
-        grad_theta, grad_calib, grad_value, grad_key, grad_query = grads
-        if grad_final is None:
-            grad_final = boundaries[0].new_zeros(boundaries[0].shape) if boundaries else None
-        g = grad_final.clone() if grad_final is not None else None
+        grad_theta, grad_calib, grad_value, grad_key, grad_query = (
+            torch.zeros_like(t) for t in (theta, calib, value, key, query)
+        )
+        g = torch.zeros_like(boundaries[0]) if grad_final is None else grad_final.clone()
         if grad_reads is None:
             grad_reads = torch.zeros_like(query)
+        # One buffer for a chunk's recomputed states and calibrations, reused for every chunk
+        # (allocation churn of many fresh [B,H,H] tensors costs more than the arithmetic on CPU).
+        states = boundaries[0].new_empty((chunk_size + 1, *boundaries[0].shape))
+        calibrations = boundaries[0].new_empty((chunk_size, *boundaries[0].shape))
         for index in range(len(boundaries) - 1, -1, -1):
             start = index * chunk_size
             stop = min(start + chunk_size, steps)
-            # Recompute the chunk: states[i] = M_{start+i}, tanhs[i] = tanh(Z_{start+i+1}).
-            states = [boundaries[index]]
-            tanhs = []
+            # Recompute the chunk: states[i] = M_{start+i}, calibrations[i] = C_{start+i+1}.
+            states[0] = boundaries[index]
             for t in range(start, stop):
-                tanhs.append(_tanh_outer(theta[:, t], calib[:, t]))
-                states.append(_step(states[-1], tanhs[-1], value[:, t], key[:, t]))
+                i = t - start
+                _calibration(theta[:, t], calib[:, t], out=calibrations[i])
+                _step(states[i], calibrations[i], value[:, t], key[:, t], out=states[i + 1])
             for t in range(stop - 1, start - 1, -1):
                 i = t - start
-                memory_t, memory_prev, tanh_z = states[i + 1], states[i], tanhs[i]
-                g_r = grad_reads[:, t]
-                g.baddbmm_(g_r.unsqueeze(-1), query[:, t].unsqueeze(-2))  # G_t += ∂r_t ⊗ q_t
-                grad_query[:, t] = torch.bmm(g_r.unsqueeze(-2), memory_t).squeeze(-2)
-                grad_value[:, t] = torch.bmm(g, key[:, t].unsqueeze(-1)).squeeze(-1)
-                grad_key[:, t] = torch.bmm(value[:, t].unsqueeze(-2), g).squeeze(-2)
-                grad_z = torch.addcmul(torch.ones_like(tanh_z[:1, :1, :1]), tanh_z, tanh_z, value=-1)
-                grad_z.mul_(memory_prev).mul_(g)  # G_t ⊙ M_{t-1} ⊙ (1 − tanh²)
-                grad_theta[:, t] = torch.bmm(grad_z, calib[:, t].unsqueeze(-1)).squeeze(-1)
-                grad_calib[:, t] = torch.bmm(theta[:, t].unsqueeze(-2), grad_z).squeeze(-2)
-                g.addcmul_(g, tanh_z)  # G_{t-1} = G_t ⊙ C_t
-                states[i + 1] = tanhs[i] = None  # free as we go
-        grad_memory0 = g if g is not None else None
-        return grad_theta, grad_calib, grad_value, grad_key, grad_query, grad_memory0, None
+                memory_t, memory_prev, calibration = states[i + 1], states[i], calibrations[i]
+                g_r = grad_reads[:, t].unsqueeze(-2)  # [B,1,H]
+                g.addcmul_(g_r.transpose(-1, -2), query[:, t].unsqueeze(-2))  # G_t += ∂r_t ⊗ q_t
+                grad_query[:, t] = torch.bmm(g_r, memory_t).squeeze(-2)  # M_tᵀ ∂r_t
+                grad_value[:, t] = _read(g, key[:, t])  # G_t k_t
+                grad_key[:, t] = torch.bmm(value[:, t].unsqueeze(-2), g).squeeze(-2)  # G_tᵀ v_t
+                # ∂Z = G ⊙ M_{t-1} ⊙ (1 − tanh²) with 1 − tanh²(Z) = C (2 − C)
+                grad_z = torch.rsub(calibration, 2).mul_(calibration).mul_(memory_prev).mul_(g)
+                grad_theta[:, t] = _read(grad_z, calib[:, t])  # ∂Z c_t
+                grad_calib[:, t] = torch.bmm(theta[:, t].unsqueeze(-2), grad_z).squeeze(-2)  # ∂Zᵀ θ_t
+                g.mul_(calibration)  # G_{t-1} = G_t ⊙ C_t
+        return grad_theta, grad_calib, grad_value, grad_key, grad_query, g, None
 
 
 def shm_scan(
