@@ -22,8 +22,8 @@ class Wind(TaskNavigationEnv):
     from its own moves and compensate.
 
     ## Observation space
-    ``Box((4,), float32)``: position (x, y), unbounded, then the previous action in [-1, 1]
-    (zeros after reset) as SHM fed it (``prev_action=False`` leaves only (x, y)).
+    ``Box((4,), float32)``: position (x, y) (bounded by horizon * 0.2), then the previous action
+    in [-1, 1] (zeros after reset) as SHM fed it (``prev_action=False`` leaves only (x, y)).
 
     ## Action space
     ``Box(-1, 1, (2,), float32)``: clipped to [-1, 1] and scaled by ``max_step`` = 0.1 inside.
@@ -40,6 +40,7 @@ class Wind(TaskNavigationEnv):
     """
 
     GOAL = np.array([0.0, 1.0])
+    MAX_WIND = 0.1  # winds ~ U(-MAX_WIND, MAX_WIND)^2
 
     def __init__(
         self,
@@ -61,11 +62,12 @@ class Wind(TaskNavigationEnv):
         self.episode_length = self.horizon
         self.goal_radius = float(goal_radius)
         self.prev_action = bool(prev_action)
-        low = np.array([-np.inf, -np.inf] + ([-1.0, -1.0] if self.prev_action else []), dtype=np.float32)
-        self.observation_space = spaces.Box(low, -low, dtype=np.float32)
+        reach = self.horizon * (self.max_step + self.MAX_WIND)  # farthest drift from (0, 0)
+        high = np.array([reach, reach] + ([1.0, 1.0] if self.prev_action else []), dtype=np.float32)
+        self.observation_space = spaces.Box(-high, high, dtype=np.float32)
 
     def _make_tasks(self, rng: np.random.Generator, num_tasks: int) -> np.ndarray:
-        return rng.uniform(-0.1, 0.1, size=(num_tasks, 2))  # winds
+        return rng.uniform(-self.MAX_WIND, self.MAX_WIND, size=(num_tasks, 2))  # winds
 
     @property
     def wind(self) -> np.ndarray:

@@ -15,7 +15,7 @@ from rllib_shm.memory import (
 )
 from rllib_shm.memory.reference import reference_forward
 
-D, O = 6, 5
+D, OUT = 6, 5
 ALL_CONFIGS = [MemoryConfig(kind="shm", mem_size=4, num_thetas=8, calibration=c) for c in CALIBRATIONS] + [
     MemoryConfig(kind="shm", mem_size=4, num_thetas=8, theta_mode="fixed"),
     MemoryConfig(kind="shm", mem_size=4, num_thetas=8, memory_clamp=0.5),
@@ -37,7 +37,7 @@ def x():
 @pytest.mark.parametrize("config", ALL_CONFIGS, ids=config_id)
 def test_chunked_sequence_equals_whole_sequence(config, x):
     torch.manual_seed(0)  # parameter init only; no test relies on the global RNG afterwards
-    cell = build_memory(config, D, O).double()
+    cell = build_memory(config, D, OUT).double()
     y, state, extras = cell(x, return_extras=True)
     pieces, carried = [], None
     for start, stop in ((0, 7), (7, 8), (8, 20)):
@@ -53,7 +53,7 @@ def test_chunked_sequence_equals_whole_sequence(config, x):
 
 
 def test_random_theta_rows_vary_repeat_per_seed_and_replay_exactly(x):
-    cell = SHMCell(D, O, 4, num_thetas=16).double()
+    cell = SHMCell(D, OUT, 4, num_thetas=16).double()
     _, _, first = cell(x, return_extras=True, generator=torch.Generator().manual_seed(7))
     _, _, again = cell(x, return_extras=True, generator=torch.Generator().manual_seed(7))
     _, _, other = cell(x, return_extras=True, generator=torch.Generator().manual_seed(8))
@@ -72,13 +72,13 @@ def test_random_theta_rows_vary_repeat_per_seed_and_replay_exactly(x):
 
 
 def test_fixed_theta_mode_uses_row_zero(x):
-    cell = SHMCell(D, O, 4, theta_mode="fixed").double()
+    cell = SHMCell(D, OUT, 4, theta_mode="fixed").double()
     _, _, extras = cell(x, return_extras=True)
     assert torch.equal(extras["theta_indices"], torch.zeros(3, 20, dtype=torch.long))
 
 
 def test_cell_own_generator_is_seeded_not_global(x):
-    a, b = SHMCell(D, O, 4, seed=3), SHMCell(D, O, 4, seed=3)
+    a, b = SHMCell(D, OUT, 4, seed=3), SHMCell(D, OUT, 4, seed=3)
     torch.manual_seed(0)
     ia = a(x.float(), return_extras=True)[2]["theta_indices"]
     torch.manual_seed(123)
@@ -88,7 +88,7 @@ def test_cell_own_generator_is_seeded_not_global(x):
 
 @pytest.mark.parametrize("calibration", CALIBRATIONS)
 def test_every_calibration_entry_in_open_interval_0_2(calibration, x):
-    cell = SHMCell(D, O, 8, calibration=calibration).double()
+    cell = SHMCell(D, OUT, 8, calibration=calibration).double()
     trace = cell.trace(x * 3)
     c = trace["calibration"]
     assert c.shape == (3, 20, 8, 8)
@@ -99,21 +99,21 @@ def test_every_calibration_entry_in_open_interval_0_2(calibration, x):
 
 
 def test_eval_modes(x):
-    cell = SHMCell(D, O, 4, eval_theta="expected").double().eval()
+    cell = SHMCell(D, OUT, 4, eval_theta="expected").double().eval()
     y1, _, extras = cell(x, return_extras=True)
     y2, _ = cell(x)
     assert extras == {} and torch.equal(y1, y2)  # deterministic
     trace = cell.trace(x)
     expected = 1 + torch.tanh(cell.thetas[None, :, :, None] * cell.calib(cell.norm(x))[:, :, None, None, :])
     assert_close(trace["calibration"], expected.mean(2))
-    sampling = SHMCell(D, O, 4, eval_theta="sample").double().eval()
+    sampling = SHMCell(D, OUT, 4, eval_theta="sample").double().eval()
     _, _, drawn = sampling(x, return_extras=True)
     assert drawn["theta_indices"].shape == (3, 20)
 
 
 @pytest.mark.parametrize("loop", ["index", "unbind"])
 def test_fused_cell_equals_reference_pattern(loop, x):
-    cell = SHMCell(D, O, 5, num_thetas=8, chunk_size=6).double()
+    cell = SHMCell(D, OUT, 5, num_thetas=8, chunk_size=6).double()
     x = x.clone().requires_grad_()
     y, state, extras = cell(x, return_extras=True)
     y_ref, memory_ref = reference_forward(cell, x, extras["theta_indices"], loop=loop)
@@ -158,13 +158,13 @@ def test_gradient_reaches_first_inputs_over_1000_steps(calibration, theta_mode):
     ],
 )
 def test_shm_cell_rejects_bad_arguments(kwargs, message):
-    args = {"input_size": D, "output_size": O, "mem_size": 4, **kwargs}
+    args = {"input_size": D, "output_size": OUT, "mem_size": 4, **kwargs}
     with pytest.raises(ValueError, match=message):
         SHMCell(**args)
 
 
 def test_cells_reject_bad_inputs():
-    cell = SHMCell(D, O, 4, num_thetas=8)
+    cell = SHMCell(D, OUT, 4, num_thetas=8)
     with pytest.raises(ValueError, match=r"x must have rank 3 \[B,T,D\]"):
         cell(torch.randn(5, D))
     with pytest.raises(ValueError, match=r"x must have shape \[B,T,D\]"):

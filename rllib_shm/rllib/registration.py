@@ -1,0 +1,103 @@
+"""Environment registration with Ray, so env runners and restored checkpoints find every task.
+
+RLlib's env runners look a string ``config.env`` up in Ray Tune's registry (``ENV_CREATOR``),
+which lives in the cluster's key-value store, and otherwise call ``gymnasium.make`` in their own
+process, where nothing of the driver's gymnasium registry exists. So every env name the project
+hands to RLlib goes through :func:`resolve_env`, which registers it with Ray first. This module is
+the only caller of ``ray.tune.registry.register_env``; ray is imported inside the functions.
+
+Accepted names:
+
+- a project id from ``envs.ENV_SPECS`` (e.g. ``rllib_shm/VisualMatch-L250-v0``);
+- any id registered with gymnasium in this process (e.g. ``CartPole-v1``), rebuilt in workers
+  from its gymnasium ``EnvSpec``;
+- ``package.module:Attr``, a gymnasium.Env class or a function returning an env, called with the
+  env config as keyword arguments (or gymnasium's ``module:EnvId`` form).
+
+Creators build the env with the RLlib ``env_config`` entries as constructor keyword arguments.
+Call :func:`resolve_env` (or :func:`register_envs_with_ray`) in every entry point before building
+or restoring an algorithm: Ray's registry lives as long as the Ray session, and
+``Algorithm.from_checkpoint`` in a new process needs the names registered again.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import gymnasium as gym
+
+import envs
+
+
+def make_project_env(env_id: str, env_config: Mapping[str, Any] | None = None) -> gym.Env:
+    """Creator of a project id: registers the table with gymnasium in this process, then makes."""
+    envs.register()
+    return gym.make(env_id, **dict(env_config or {}))
+
+
+def make_gymnasium_env(spec: gym.envs.registration.EnvSpec, env_config: Mapping[str, Any] | None = None):
+    """Creator of a gymnasium id, from the driver's spec (the worker need not have registered it)."""
+    return gym.make(spec, **dict(env_config or {}))
+
+
+def make_entry_point_env(entry_point: str, env_config: Mapping[str, Any] | None = None) -> gym.Env:
+    """Creator of ``module:Attr``: ``Attr(**env_config)``."""
+    return _load_attribute(entry_point)(**dict(env_config or {}))
+
+
+def register_envs_with_ray() -> tuple[str, ...]:
+    """Register every project id with Ray Tune's registry (idempotent: ids already in the
+    current Ray session's registry are skipped). Returns the ids."""
+    envs.register()
+    for spec in envs.ENV_SPECS:
+        _register_with_ray(spec.id, functools.partial(make_project_env, spec.id))
+    return tuple(spec.id for spec in envs.ENV_SPECS)
+
+
+def resolve_env(name: str) -> str:
+    """Register ``name`` with Ray and return the string to pass as RLlib's ``config.env``.
+
+    Raises ValueError listing close matches when ``name`` is neither a project id, a registered
+    gymnasium id, nor an importable ``module:Attr``.
+    """
+    envs.register()
+    project_ids = [spec.id for spec in envs.ENV_SPECS]
+    if name in project_ids:
+        register_envs_with_ray()
+        return name
+    if name in gym.registry:
+        _register_with_ray(name, functools.partial(make_gymnasium_env, gym.spec(name)))
+        return name
+    if ":" in name:
+        module_name, attribute = name.split(":", 1)
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as error:
+            raise ValueError(f"cannot import module {module_name!r} of env {name!r}: {error}") from None
+        if callable(getattr(module, attribute, None)):
+            _register_with_ray(name, functools.partial(make_entry_point_env, name))
+            return name
+        if attribute in gym.registry:  # gymnasium's "module:EnvId", registered by the import
+            _register_with_ray(name, functools.partial(make_gymnasium_env, gym.spec(attribute)))
+            return name
+        raise ValueError(f"module {module_name!r} has no env class, function or gymnasium id {attribute!r}")
+    candidates = project_ids + [i for i in gym.registry if i not in project_ids]
+    raise ValueError(
+        f"unknown environment {name!r}; close matches: {envs.close_matches(name, candidates)}. "
+        "Give a project id (`rllib-shm envs`), a gymnasium id or `package.module:Class`."
+    )
+
+
+def _register_with_ray(name: str, creator: Callable[[Mapping[str, Any]], gym.Env]) -> None:
+    from ray.tune.registry import ENV_CREATOR, _global_registry, register_env
+
+    if not _global_registry.contains(ENV_CREATOR, name):
+        register_env(name, creator)
+
+
+def _load_attribute(entry_point: str) -> Callable[..., gym.Env]:
+    module_name, attribute = entry_point.split(":", 1)
+    return getattr(importlib.import_module(module_name), attribute)
