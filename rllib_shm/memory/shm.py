@@ -27,6 +27,9 @@ that chose the actions). In ``eval()`` mode, ``eval_theta`` selects the behaviou
   the calibration averaged over the table (still in (0, 2)); no indices are returned.
 - passing ``theta_indices`` always replays, in either mode.
 
+``evaluation=True`` / ``False`` (a per-call extra) overrides ``self.training`` for this choice, so an
+RLlib module can act deterministically without switching the whole module to ``eval()``.
+
 ``calibration`` variants (paper Fig. 3a):
 
 - ``shm``: C_t = 1 + tanh(θ_t ⊗ c_t), θ_t from the table (above).
@@ -129,8 +132,11 @@ class SHMCell(MemoryCell):
             return torch.zeros(batch, steps, dtype=torch.long)
         return torch.randint(0, self.num_thetas, (batch, steps), generator=generator or self.generator)
 
-    def _indices(self, x, theta_indices, generator) -> torch.Tensor | None:
-        """Indices to use: replayed, drawn, or None for the deterministic ``expected`` mode."""
+    def _indices(self, x, theta_indices, generator, evaluation=None) -> torch.Tensor | None:
+        """Indices to use: replayed, drawn, or None for the deterministic ``expected`` mode.
+
+        ``evaluation`` (default: ``not self.training``) selects the ``eval_theta`` behaviour.
+        """
         batch, steps = x.shape[:2]
         if theta_indices is not None:
             check_tensor("theta_indices", theta_indices, (batch, steps), "B,T", floating=False)
@@ -142,7 +148,8 @@ class SHMCell(MemoryCell):
                     f"[{int(theta_indices.min())}, {int(theta_indices.max())}]"
                 )
             return theta_indices.to(device=x.device, dtype=torch.long)
-        if not self.training and self.eval_theta == "expected":
+        evaluation = (not self.training) if evaluation is None else evaluation
+        if evaluation and self.eval_theta == "expected":
             return None
         return self.draw_indices(batch, steps, generator).to(x.device)
 
@@ -177,8 +184,10 @@ class SHMCell(MemoryCell):
             theta = self.thetas[indices]
         return 1 + torch.tanh(theta.unsqueeze(-1) * calib.unsqueeze(-2))
 
-    def _run(self, x, state: State, theta_indices=None, generator=None):
-        indices = self._indices(x, theta_indices, generator) if self.calibration in _INDEXED else None
+    def _run(self, x, state: State, theta_indices=None, generator=None, evaluation=None):
+        indices = (
+            self._indices(x, theta_indices, generator, evaluation) if self.calibration in _INDEXED else None
+        )
         x_hat, key, query, value = self._projections(x)
         memory0 = state["memory"]
         fused = self.memory_clamp is None and (
@@ -203,7 +212,8 @@ class SHMCell(MemoryCell):
         return y, {"memory": memory}, extras_out
 
     @torch.no_grad()
-    def trace(self, x: torch.Tensor, state: State | None = None, theta_indices=None, generator=None):
+    def trace(self, x: torch.Tensor, state: State | None = None, theta_indices=None, generator=None,
+              evaluation=None):
         """Everything the memory did over x [B,T,D], materialised, for inspection and drawing.
 
         Returns a dict: ``memory`` M_t [B,T,H,H], ``calibration`` C_t [B,T,H,H], ``update`` U_t
@@ -214,7 +224,9 @@ class SHMCell(MemoryCell):
             raise ValueError(f"trace needs at least one step, got x of shape {tuple(x.shape)}")
         state = self.initial_state(x.shape[0], x.device) if state is None else state
         self._check_state(state, x)
-        indices = self._indices(x, theta_indices, generator) if self.calibration in _INDEXED else None
+        indices = (
+            self._indices(x, theta_indices, generator, evaluation) if self.calibration in _INDEXED else None
+        )
         x_hat, key, query, value = self._projections(x)
         calibration = self.calibrations(x_hat, indices)
         update = value.unsqueeze(-1) * key.unsqueeze(-2)

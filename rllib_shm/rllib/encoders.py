@@ -1,0 +1,55 @@
+"""Observation encoders and the sine positional embedding of the memory RLModule (torch).
+
+Dimension letters: B batch, T time, F flat observation width, E encoder output width.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def mlp_encoder(input_size: int, hiddens: tuple[int, ...]) -> nn.Sequential:
+    """[B,T,F] → [B,T,E]: Linear + LayerNorm, then Linear + ReLU for each further width
+    (the SHM paper's POPGym feature map: Linear(F→128) + LayerNorm, Linear(128→64) + ReLU)."""
+    layers: list[nn.Module] = [nn.Linear(input_size, hiddens[0]), nn.LayerNorm(hiddens[0])]
+    for width_in, width_out in zip(hiddens[:-1], hiddens[1:], strict=True):
+        layers += [nn.Linear(width_in, width_out), nn.ReLU()]
+    return nn.Sequential(*layers)
+
+
+class CNNEncoder(nn.Module):
+    """[B,T,C·H·W] (or [B,T,C,H,W]) → [B,T,E]: two 3×3 convolutions (padding 1) and an MLP.
+
+    Small on purpose: the memory tasks' images are tiny crops (Visual Match: 3×5×5).
+    """
+
+    def __init__(self, image_shape: tuple[int, int, int], hiddens: tuple[int, ...]) -> None:
+        super().__init__()
+        channels, height, width = image_shape
+        self.image_shape = image_shape
+        self.conv = nn.Sequential(
+            nn.Conv2d(channels, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 32, 3, padding=1), nn.ReLU()
+        )
+        self.head = mlp_encoder(32 * height * width, hiddens)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        batch, steps = obs.shape[:2]
+        images = obs.reshape(batch * steps, *self.image_shape)
+        return self.head(self.conv(images).reshape(batch, steps, -1))
+
+
+def sine_embedding(positions: torch.Tensor, width: int) -> torch.Tensor:
+    """Transformer sine/cosine embedding of time steps: positions [B,T] → [B,T,width].
+
+    emb[..., 2i] = sin(p / 10000^(2i/width)), emb[..., 2i+1] = cos(p / 10000^(2i/width)).
+    """
+    half = (width + 1) // 2
+    frequencies = torch.exp(
+        -math.log(10000.0) * torch.arange(half, device=positions.device, dtype=torch.float32) * 2 / width
+    )
+    angles = positions.float().unsqueeze(-1) * frequencies  # [B,T,half]
+    embedding = torch.stack((angles.sin(), angles.cos()), dim=-1).flatten(-2)  # [B,T,2·half]
+    return embedding[..., :width]

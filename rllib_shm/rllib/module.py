@@ -1,0 +1,188 @@
+"""``MemoryRLModule``: one recurrent TorchRLModule for every memory (SHM, ablations, GRU, LSTM, MLP).
+
+Dimension letters: B batch, T time, F flat observation width, E encoder width, O memory output
+width, A action-distribution inputs.
+
+    obs [B,T,F] → encoder [B,T,E] (+ sine embedding of the episode step) → memory [B,T,O]
+                → post MLP [B,T,P] → policy head [B,T,A] and value head [B,T]
+
+Everything but the memory is identical across memories, so a comparison changes one thing.
+``model_config`` is :meth:`ModuleConfig.to_model_config` (``max_seq_len`` is mandatory for RLlib's
+chunking of episodes). State (without batch dim, as RLlib wants it): ``step`` [1] (the episode
+step, for the positional embedding; also keeps the memoryless MLP on the same stateful code path)
+plus the cell's state (SHM ``memory`` [H,H], GRU ``h`` [H], LSTM ``h``, ``c``); with separate
+trunks every key gets a ``pi_`` / ``vf_`` prefix.
+
+θ replay (SHM with random θ): while acting, the module returns the drawn row indices as the
+extra column ``theta_indices`` [B,T] (``pi_theta_indices`` / ``vf_theta_indices`` with separate
+trunks). RLlib stores extra model outputs per step in the episode and hands them back as train
+batch columns, zero-padded like everything else; ``_forward_train`` and ``compute_values`` replay
+them, so the memory the learner sees is the one that chose the actions and PPO's ratio starts at 1.
+``forward_inference`` (``explore=False``) acts with the memory's ``eval_theta`` behaviour.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.models.catalog import Catalog
+from ray.rllib.core.rl_module.apis.value_function_api import ValueFunctionAPI
+from ray.rllib.core.rl_module.torch import TorchRLModule
+from torch import nn
+
+from rllib_shm.memory import MemoryCell, SHMCell, build_memory
+from rllib_shm.rllib.encoders import CNNEncoder, mlp_encoder, sine_embedding
+from rllib_shm.rllib.module_config import ModuleConfig
+
+THETA_COLUMN = "theta_indices"
+STEP = "step"
+
+
+class Trunk(nn.Module):
+    """Encoder → positional embedding → memory → post MLP, for one set of weights."""
+
+    def __init__(self, config: ModuleConfig, obs_size: int, image_shape) -> None:
+        super().__init__()
+        if config.encoder == "cnn":
+            self.encoder = CNNEncoder(image_shape, config.encoder_hiddens)
+        else:
+            self.encoder = mlp_encoder(obs_size, config.encoder_hiddens)
+        width = config.encoder_hiddens[-1]
+        self.positional = config.positional_embedding == "sine"
+        self.memory: MemoryCell = build_memory(config.memory, width, config.memory_output)
+        layers: list[nn.Module] = []
+        for width_in, width_out in zip((config.memory_output, *config.head_hiddens), config.head_hiddens,
+                                       strict=False):
+            layers += [nn.Linear(width_in, width_out), nn.ReLU()]
+        self.post = nn.Sequential(*layers)
+
+    def forward(self, obs, state, theta_indices=None, evaluation=None):
+        """obs [B,T,F], state dict → (features [B,T,P], new state, θ indices [B,T] or None)."""
+        features = self.encoder(obs)
+        steps = obs.shape[1]
+        start = state[STEP][:, 0]  # [B]
+        if self.positional:
+            positions = start.unsqueeze(1) + torch.arange(steps, device=obs.device, dtype=start.dtype)
+            features = features + sine_embedding(positions, features.shape[-1])
+        cell_state = {k: v for k, v in state.items() if k != STEP}
+        extras: dict[str, Any] = {}
+        if isinstance(self.memory, SHMCell):
+            extras = {"theta_indices": theta_indices, "evaluation": evaluation}
+        out, new_state, extras_out = self.memory(features, cell_state, return_extras=True, **extras)
+        new_state = {STEP: (start + steps).unsqueeze(1), **new_state}
+        return self.post(out), new_state, extras_out.get("theta_indices")
+
+
+class MemoryRLModule(TorchRLModule, ValueFunctionAPI):
+    """PPO-ready recurrent module; see the module docstring for shapes, state and θ replay.
+
+    Example:
+        >>> import gymnasium as gym
+        >>> module = MemoryRLModule(
+        ...     observation_space=gym.spaces.Box(-1, 1, (6,), np.float32),
+        ...     action_space=gym.spaces.Discrete(3),
+        ...     model_config=ModuleConfig(max_seq_len=8).to_model_config(),
+        ... )
+        >>> state = {k: torch.from_numpy(v)[None].repeat(2, *[1] * v.ndim)
+        ...          for k, v in module.get_initial_state().items()}
+        >>> out = module.forward_exploration({Columns.OBS: torch.zeros(2, 1, 6), Columns.STATE_IN: state})
+        >>> out[Columns.ACTION_DIST_INPUTS].shape, out[THETA_COLUMN].shape
+        (torch.Size([2, 1, 3]), torch.Size([2, 1]))
+    """
+
+    def setup(self) -> None:
+        config = ModuleConfig.from_model_config(dict(self.model_config))
+        self.module_config = config
+        space = self.observation_space
+        if not isinstance(space, gym.spaces.Box):
+            raise ValueError(
+                f"MemoryRLModule needs a Box observation space (flatten Discrete/Tuple/Dict spaces first), "
+                f"got {space}"
+            )
+        self._obs_scale = 1 / 255.0 if space.dtype == np.uint8 else None
+        obs_size = int(np.prod(space.shape))
+        image_shape = config.image_shape
+        if config.encoder == "cnn" and image_shape is None:
+            if len(space.shape) != 3:
+                raise ValueError(
+                    f"encoder 'cnn' needs image observations (C, H, W) or image_shape, got shape {space.shape}"
+                )
+            image_shape = tuple(space.shape)
+        if image_shape is not None and int(np.prod(image_shape)) != obs_size:
+            raise ValueError(f"image_shape {image_shape} does not match the observation size {obs_size}")
+        self.action_dist_cls = Catalog._get_dist_cls_from_action_space(self.action_space, framework="torch")
+        action_inputs = int(self.action_dist_cls.required_input_dim(self.action_space))
+        self.trunk = Trunk(config, obs_size, image_shape)
+        self.vf_trunk = None if config.shared_trunk else Trunk(config, obs_size, image_shape)
+        self.pi_head = nn.Linear(config.head_hiddens[-1], action_inputs)
+        self.vf_head = nn.Linear(config.head_hiddens[-1], 1)
+
+    # -- state -------------------------------------------------------------------------------
+    def _trunks(self) -> dict[str, Trunk]:
+        """prefix → trunk: {"": shared} or {"pi_": policy, "vf_": value}."""
+        return {"": self.trunk} if self.vf_trunk is None else {"pi_": self.trunk, "vf_": self.vf_trunk}
+
+    def get_initial_state(self) -> dict[str, np.ndarray]:
+        state = {}
+        for prefix, trunk in self._trunks().items():
+            state[prefix + STEP] = np.zeros((1,), np.float32)
+            for key, shape in trunk.memory.state_shapes().items():
+                state[prefix + key] = np.zeros(shape, np.float32)
+        return state
+
+    # -- forward passes ----------------------------------------------------------------------
+    def _observations(self, batch) -> torch.Tensor:
+        obs = batch[Columns.OBS]
+        batch_size, steps = obs.shape[:2]
+        obs = obs.reshape(batch_size, steps, -1).float()
+        return obs * self._obs_scale if self._obs_scale is not None else obs
+
+    def _run_trunks(self, batch, evaluation: bool | None, which=("pi", "vf")):
+        """Run the trunks named in ``which``; returns features per role, state out, θ columns."""
+        obs = self._observations(batch)
+        state_in = batch[Columns.STATE_IN]
+        features, state_out, columns = {}, {}, {}
+        for prefix, trunk in self._trunks().items():
+            roles = ("pi", "vf") if prefix == "" else (prefix[:-1],)
+            if not any(role in which for role in roles):
+                continue
+            state = {k[len(prefix):]: v for k, v in state_in.items() if k.startswith(prefix)}
+            replay = batch.get(prefix + THETA_COLUMN)
+            out, new_state, indices = trunk(obs, state, replay, evaluation)
+            for role in roles:
+                features[role] = out
+            state_out.update({prefix + k: v for k, v in new_state.items()})
+            if indices is not None:
+                columns[prefix + THETA_COLUMN] = indices
+        return features, state_out, columns
+
+    def _forward(self, batch, **kwargs) -> dict[str, Any]:
+        # Acting: explore=False (inference) uses the memory's eval_theta behaviour.
+        return self._act(batch, evaluation=True)
+
+    def _forward_exploration(self, batch, **kwargs) -> dict[str, Any]:
+        return self._act(batch, evaluation=False)
+
+    def _act(self, batch, evaluation: bool) -> dict[str, Any]:
+        features, state_out, columns = self._run_trunks(batch, evaluation)
+        return {Columns.ACTION_DIST_INPUTS: self.pi_head(features["pi"]), Columns.STATE_OUT: state_out,
+                **columns}
+
+    def _forward_train(self, batch, **kwargs) -> dict[str, Any]:
+        features, state_out, _ = self._run_trunks(batch, evaluation=False)
+        return {
+            Columns.ACTION_DIST_INPUTS: self.pi_head(features["pi"]),
+            Columns.STATE_OUT: state_out,
+            Columns.EMBEDDINGS: features["vf"],
+        }
+
+    def compute_values(self, batch: dict[str, Any], embeddings: Any | None = None) -> torch.Tensor:
+        """Values [B,T]; without ``embeddings`` the value trunk runs from ``state_in``, replaying θ."""
+        if embeddings is None:
+            features, _, _ = self._run_trunks(batch, evaluation=False, which=("vf",))
+            embeddings = features["vf"]
+        return self.vf_head(embeddings).squeeze(-1)

@@ -1,0 +1,92 @@
+"""``ModuleConfig``: the memory RLModule's configuration, and its RLlib ``model_config`` form.
+
+One frozen dataclass is the source; :meth:`ModuleConfig.to_model_config` derives the dict RLlib
+passes to the module (``config.rl_module(model_config=...)``) and
+:meth:`ModuleConfig.from_model_config` reads it back, rejecting unknown keys by name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from rllib_shm.memory import MemoryConfig
+from rllib_shm.memory.validation import check_choice, check_positive_int
+
+ENCODERS = ("mlp", "cnn")
+POSITIONAL_EMBEDDINGS = ("none", "sine")
+
+
+@dataclass(frozen=True)
+class ModuleConfig:
+    """Encoder → (positional embedding) → memory → post MLP → policy / value heads.
+
+    Defaults follow the SHM paper's POPGym model scaled down: the paper used encoder (128, 64),
+    memory output 1024 and head (64,).
+    """
+
+    memory: MemoryConfig = field(default_factory=MemoryConfig)  # which memory, its sizes
+    encoder: str = "mlp"  # mlp (vectors) | cnn (image observations)
+    encoder_hiddens: tuple[int, ...] = (128, 64)  # Linear+LayerNorm, then Linear+ReLU layers
+    memory_output: int = 256  # O: width of the memory cell's output projection
+    head_hiddens: tuple[int, ...] = (64,)  # post MLP (ReLU) shared by the policy and value heads
+    shared_trunk: bool = True  # one encoder+memory for policy and value (paper), or one each
+    positional_embedding: str = "none"  # none | sine (the paper's SHM model added one)
+    max_seq_len: int = 64  # RLlib's chunk length for learning (must cover the BPTT horizon)
+    image_shape: tuple[int, int, int] | None = None  # (C, H, W) of flat image observations (cnn)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.memory, MemoryConfig):
+            raise ValueError(f"memory must be a MemoryConfig, got {type(self.memory).__name__}")
+        check_choice("encoder", self.encoder, ENCODERS)
+        check_choice("positional_embedding", self.positional_embedding, POSITIONAL_EMBEDDINGS)
+        for name in ("encoder_hiddens", "head_hiddens"):
+            values = getattr(self, name)
+            if not isinstance(values, tuple | list) or not values:
+                raise ValueError(f"{name} must be a non-empty list of positive integers, got {values!r}")
+            for value in values:
+                check_positive_int(name, value)
+            object.__setattr__(self, name, tuple(values))
+        check_positive_int("memory_output", self.memory_output)
+        check_positive_int("max_seq_len", self.max_seq_len)
+        if not isinstance(self.shared_trunk, bool):
+            raise ValueError(f"shared_trunk must be true or false, got {self.shared_trunk!r}")
+        if self.image_shape is not None:
+            if len(self.image_shape) != 3:
+                raise ValueError(f"image_shape must be (C, H, W), got {self.image_shape!r}")
+            for value in self.image_shape:
+                check_positive_int("image_shape", value)
+            object.__setattr__(self, "image_shape", tuple(self.image_shape))
+
+    def to_model_config(self) -> dict[str, Any]:
+        """The plain dict RLlib carries (nested ``memory`` dict; lists for tuples)."""
+        values = dataclasses.asdict(self)
+        for key, value in values.items():
+            if isinstance(value, tuple):
+                values[key] = list(value)
+        return values
+
+    @classmethod
+    def from_model_config(cls, values: dict[str, Any]) -> ModuleConfig:
+        """Inverse of :meth:`to_model_config`; unknown keys raise naming them and the valid ones.
+
+        RLlib adds some of its own ``DefaultModelConfig`` keys (e.g. PPO's ``vf_share_layers``);
+        those are ignored, any other unknown key is an error.
+        """
+        from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
+
+        names = {f.name for f in dataclasses.fields(cls)}
+        rllib_names = {f.name for f in dataclasses.fields(DefaultModelConfig)} - names
+        values = {k: v for k, v in values.items() if k not in rllib_names}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"unknown module config key(s) {unknown}; valid keys: {sorted(names)}")
+        values = dict(values)
+        memory = values.get("memory", {})
+        if isinstance(memory, dict):
+            values["memory"] = MemoryConfig.from_dict(memory)
+        for key in ("encoder_hiddens", "head_hiddens", "image_shape"):
+            if isinstance(values.get(key), list):
+                values[key] = tuple(values[key])
+        return cls(**values)
