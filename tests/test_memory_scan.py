@@ -161,6 +161,8 @@ def test_fused_scan_rejects_bad_input():
         shm_scan(*good[:3], torch.ones(2, 3, 5), *good[4:])
     with pytest.raises(ValueError, match="chunk_size must be a positive integer, got 0"):
         shm_scan(*good, chunk_size=0)
-    if torch.cuda.is_available():
-        with pytest.raises(ValueError, match="one device"):
-            shm_scan(*good[:5], good[5].cuda())
+    other_device = torch.zeros(2, 4, 4, device="meta")  # any second device
+    with pytest.raises(ValueError, match=r"all inputs must be on one device, got .*memory0=meta"):
+        shm_scan(*good[:5], other_device)
+    with pytest.raises(ValueError, match=r"all inputs must be on one device"):
+        hadamard_scan(torch.ones(2, 3, 4, 4), torch.ones(2, 3, 4, 4), torch.ones(2, 3, 4), other_device)
