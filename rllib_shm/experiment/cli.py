@@ -14,6 +14,7 @@ import sys
 
 # name -> (module path, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("rllib_shm.experiment.train_command", "train one PPO run from a YAML config"),
     "bench": ("rllib_shm.experiment.bench", "performance harnesses (kernel, ...)"),
     "envs": ("rllib_shm.experiment.envs_command", "list the registered memory environments"),
 }

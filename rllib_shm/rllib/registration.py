@@ -101,3 +101,16 @@ def _register_with_ray(name: str, creator: Callable[[Mapping[str, Any]], gym.Env
 def _load_attribute(entry_point: str) -> Callable[..., gym.Env]:
     module_name, attribute = entry_point.split(":", 1)
     return getattr(importlib.import_module(module_name), attribute)
+
+
+def make_env(name: str, env_config: Mapping[str, Any] | None = None) -> gym.Env:
+    """Build the env ``name`` in this process, as an env runner would (after :func:`resolve_env`)."""
+    name = resolve_env(name)
+    if name in {spec.id for spec in envs.ENV_SPECS}:
+        return make_project_env(name, env_config)
+    if name in gym.registry:
+        return make_gymnasium_env(gym.spec(name), env_config)
+    module_name, attribute = name.split(":", 1)
+    if attribute in gym.registry and not callable(getattr(importlib.import_module(module_name), attribute, None)):
+        return make_gymnasium_env(gym.spec(attribute), env_config)
+    return make_entry_point_env(name, env_config)

@@ -1,0 +1,114 @@
+"""MLflow tracking: where runs go, what is logged (a curated parameter set, not RLlib's ~300 keys),
+metric names MLflow accepts, and the provenance every run records."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from rllib_shm.experiment.config import ExperimentConfig
+
+_INVALID = re.compile(r"[^A-Za-z0-9_\-. :/]")
+
+
+def resolve_tracking_uri(cli_uri: str | None, config: ExperimentConfig, output_dir: Path) -> str:
+    """``--mlflow-uri`` > ``$MLFLOW_TRACKING_URI`` > ``run.mlflow_uri`` > a local SQLite store
+    ``sqlite:///<abs output_dir>/mlflow.db`` (MLflow ≥ 3.13 refuses the plain file store)."""
+    uri = cli_uri or os.environ.get("MLFLOW_TRACKING_URI") or config.run.mlflow_uri
+    if uri:
+        return uri
+    return f"sqlite:///{output_dir.resolve() / 'mlflow.db'}"
+
+
+def check_tracking_uri(uri: str) -> None:
+    """Fail fast (ValueError naming the URI) when the store cannot be reached or created."""
+    import mlflow
+
+    if uri.startswith("sqlite:///"):
+        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    elif uri.startswith(("http://", "https://")):
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    try:
+        mlflow.MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+    except Exception as error:  # noqa: BLE001 - any failure means "unusable"
+        raise ValueError(f"MLflow tracking URI {uri!r} is not reachable: {type(error).__name__}: "
+                         f"{str(error).splitlines()[0] if str(error) else ''}") from None
+
+
+def metric_name(name: str) -> str:
+    """A metric/param name MLflow accepts (alphanumerics, _ - . space : /)."""
+    return _INVALID.sub("_", name)
+
+
+def curated_params(config: ExperimentConfig) -> dict[str, Any]:
+    """The parameters worth comparing across runs, with readable names."""
+    memory, module, algo, run = config.module.memory, config.module, config.algo, config.run
+    params = {
+        "env": config.env.id,
+        "memory": memory.kind,
+        "memory.H": memory.mem_size,
+        "encoder": f"{module.encoder} {list(module.encoder_hiddens)}",
+        "memory_output": module.memory_output,
+        "head_hiddens": str(list(module.head_hiddens)),
+        "shared_trunk": module.shared_trunk,
+        "positional_embedding": module.positional_embedding,
+        "max_seq_len": module.max_seq_len,
+        "lr": algo.lr,
+        "gamma": algo.gamma,
+        "lambda": algo.lambda_,
+        "clip_param": algo.clip_param,
+        "entropy_coeff": algo.entropy_coeff,
+        "vf_loss_coeff": algo.vf_loss_coeff,
+        "num_epochs": algo.num_epochs,
+        "train_batch_size": algo.train_batch_size,
+        "minibatch_size": algo.minibatch_size,
+        "num_envs": max(algo.num_env_runners, 1) * algo.num_envs_per_env_runner,
+        "seed": run.seed,
+        "stop_iters": run.stop_iters,
+    }
+    if config.env.config:
+        params["env_config"] = str(config.env.config)
+    if memory.kind == "shm":
+        params.update({"shm.L": memory.num_thetas, "shm.theta_mode": memory.theta_mode,
+                       "shm.calibration": memory.calibration, "shm.eval_theta": memory.eval_theta})
+    return params
+
+
+def run_tags(config: ExperimentConfig) -> dict[str, str]:
+    """Tags for the MLflow UI's filters and compare view."""
+    memory = config.module.memory
+    tags = {"memory": memory.kind, "env": config.env.id, "algorithm": "PPO", "run_name": config.run.name}
+    if memory.kind == "shm":
+        tags.update({"theta_mode": memory.theta_mode, "calibration": memory.calibration})
+    return tags
+
+
+def provenance() -> dict[str, str]:
+    """Versions and git revision, recorded with every run."""
+    info = {"python": platform.python_version()}
+    for package in ("rllib-shm", "ray", "torch", "gymnasium", "popgym", "minigrid", "mlflow"):
+        try:
+            info[f"version.{package}"] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            info[f"version.{package}"] = "not installed"
+    info["git_revision"] = git_revision()
+    return info
+
+
+def git_revision() -> str:
+    """``git rev-parse HEAD`` of the project checkout (+ "-dirty"), or "unknown"."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        revision = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                                  timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return revision + ("-dirty" if dirty else "")
