@@ -1,0 +1,70 @@
+"""Loading a trained module from an RLlib checkpoint, through the project's class, without Ray.
+
+Checkpoints are pickles: load only checkpoints you trust.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rllib_shm.experiment.config import ExperimentConfig
+
+MODULE_SUBDIR = Path("learner_group") / "learner" / "rl_module" / "default_policy"
+CHECKPOINT_META = "rllib_shm.json"
+
+
+@dataclass(frozen=True)
+class LoadedCheckpoint:
+    path: Path  # the algorithm checkpoint directory
+    module: Any  # a MemoryRLModule, in eval() mode
+    config: ExperimentConfig | None  # the training config, when the checkpoint was written by rllib-shm
+    meta: dict  # rllib_shm.json (iteration, env steps, MLflow run), or {}
+
+
+def module_dir(path: Path) -> Path:
+    """The RLModule directory inside an algorithm checkpoint (or ``path`` itself if it is one)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ValueError(f"checkpoint path {str(path)!r} does not exist or is not a directory")
+    for candidate in (path / MODULE_SUBDIR, path):
+        if (candidate / "class_and_ctor_args.pkl").is_file() and any(candidate.glob("module_state*")):
+            return candidate
+    raise ValueError(
+        f"{str(path)!r} is not an RLlib checkpoint: expected an RLModule under {str(path / MODULE_SUBDIR)!r} "
+        "(written by `rllib-shm train` / `Algorithm.save_to_path`)"
+    )
+
+
+def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
+    """Load the policy module and the training config; ValueError for anything that is not a
+    checkpoint of this project's ``MemoryRLModule`` (checked before the weights are read)."""
+    from rllib_shm.rllib.module import MemoryRLModule
+
+    path = Path(path)
+    directory = module_dir(path)
+    try:
+        with open(directory / "class_and_ctor_args.pkl", "rb") as f:
+            ctor = pickle.load(f)["class"]
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"the module class of checkpoint {str(path)!r} cannot be imported ({error}); "
+                         "install the package that defines it") from None
+    except (pickle.UnpicklingError, KeyError, EOFError) as error:
+        raise ValueError(f"checkpoint {str(path)!r} has an unreadable module description: {error}") from None
+    if not (isinstance(ctor, type) and issubclass(ctor, MemoryRLModule)):
+        raise ValueError(f"checkpoint {str(path)!r} holds a {getattr(ctor, '__qualname__', ctor)!r} module, "
+                         "not rllib_shm's MemoryRLModule")
+    module = ctor.from_checkpoint(str(directory.resolve()))
+    if not isinstance(module, MemoryRLModule):
+        raise ValueError(f"loading {str(path)!r} gave a {type(module).__name__}, not a MemoryRLModule")
+    module.eval()
+    meta: dict = {}
+    config = None
+    meta_path = directory.parents[3] / CHECKPOINT_META if directory != path else path / CHECKPOINT_META
+    if meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        config = ExperimentConfig.from_dict(meta["config"])
+    return LoadedCheckpoint(path, module, config, meta)
