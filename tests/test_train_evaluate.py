@@ -1,0 +1,120 @@
+"""End to end on 2 CPU cores: SHM learns a memory task, the memoryless MLP does not; a checkpoint
+evaluates through the CLI exactly as in-process; bad input fails before any work."""
+
+import json
+import pickle
+import shutil
+import subprocess
+import sys
+
+import matplotlib.image
+import pytest
+
+from rllib_shm.experiment.config import load_config
+from rllib_shm.experiment.train import train
+
+TASK = "rllib_shm/popgym-RepeatFirstEasy-v0"
+BUDGET = [f"env.id={TASK}", "run.stop_iters=50", "module.max_seq_len=64", "module.memory.mem_size=32",
+          "module.memory_output=64", "module.encoder_hiddens=[64, 32]", "algo.lr=1e-3",
+          "algo.train_batch_size=2000", "algo.minibatch_size=500", "run.checkpoint_every=100"]
+
+
+def cli(*args, check=True):
+    done = subprocess.run([sys.executable, "-m", "rllib_shm.experiment.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=600)
+    if check and done.returncode != 0:
+        raise AssertionError(f"rllib-shm {' '.join(map(str, args))} failed:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """SHM (random θ) trained on RepeatFirst-Easy until the mean return reaches 0.9 (≤ 50 iterations)."""
+    out = tmp_path_factory.mktemp("train")
+    config = load_config(None, [*BUDGET, f"run.output_dir={out}", "run.stop_return=0.9", "run.name=shm"])
+    return train(config, log=lambda line: None)
+
+
+@pytest.mark.slow
+def test_shm_learns_repeat_first(trained):
+    assert trained.final_return >= 0.8, trained
+    assert trained.checkpoint.is_dir() and (trained.checkpoint / "rllib_shm.json").is_file()
+
+
+@pytest.mark.slow
+def test_memoryless_mlp_does_not_learn_on_the_same_budget(tmp_path):
+    config = load_config(None, [*BUDGET, f"run.output_dir={tmp_path}", "module.memory.kind=mlp", "run.name=mlp"])
+    result = train(config, log=lambda line: None)
+    assert result.best_return <= -0.3, result  # the best memoryless policy scores about -0.5
+
+
+@pytest.mark.slow
+def test_cli_evaluation_equals_in_process_evaluation(trained, tmp_path):
+    import ray
+    from ray.rllib.algorithms.algorithm import Algorithm
+
+    from rllib_shm.experiment.evaluate import run_episodes, summarize
+    from rllib_shm.rllib import make_env, register_envs_with_ray
+
+    output = tmp_path / "eval.json"
+    cli("evaluate", trained.checkpoint, "--episodes", 5, "--seed", 3, "--output", output)
+    from_cli = json.loads(output.read_text())
+
+    # In process: RLlib's own restore of the whole algorithm, then the module it holds.
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        register_envs_with_ray()
+        algo = Algorithm.from_checkpoint(str(trained.checkpoint))
+        module = algo.get_module()
+        in_process = summarize(run_episodes(module, make_env(TASK), 5, seed=3))
+        algo.stop()
+    finally:
+        ray.shutdown()
+    assert from_cli["returns"] == pytest.approx(in_process["returns"], abs=1e-9)
+    assert from_cli["return_mean"] >= 0.8
+
+
+@pytest.mark.slow
+def test_record_memory_draws_the_episode(trained, tmp_path):
+    directory = tmp_path / "memory"
+    cli("evaluate", trained.checkpoint, "--episodes", 1, "--record-memory", directory, "--no-mlflow",
+        "--memory-steps", 0, 10, 50)
+    summary = json.loads((directory / "summary.json").read_text())
+    for name in ("memory_steps.png", "calibration_steps.png", "vanishing.png", "memory.gif"):
+        assert (directory / name).stat().st_size > 1000, name
+    image = matplotlib.image.imread(directory / "memory_steps.png")
+    assert image.shape[0] > 100 and image.shape[1] > 3 * 100  # three panels side by side
+    assert summary["steps"] == [0, 10, 50] and summary["H"] == 32
+
+
+@pytest.mark.slow
+def test_bad_checkpoints_and_envs_fail_before_work(trained, tmp_path):
+    done = cli("evaluate", tmp_path, check=False)
+    assert done.returncode == 2 and "is not an RLlib checkpoint" in done.stderr
+
+    done = cli("evaluate", trained.checkpoint, "--env", "rllib_shm/CueRecall-D5-v0", "--no-mlflow", check=False)
+    assert done.returncode == 2 and "the env does not match the checkpoint: observation space" in done.stderr
+
+    # a checkpoint whose module class cannot be imported (its package is not installed)
+    broken = tmp_path / "broken"
+    shutil.copytree(trained.checkpoint, broken)
+    ctor_file = broken / "learner_group/learner/rl_module/default_policy/class_and_ctor_args.pkl"
+    info = pickle.loads(ctor_file.read_bytes())
+    payload = pickle.dumps(info).replace(b"rllib_shm.rllib.module", b"missing_pkg.mod.module")  # same length
+    ctor_file.write_bytes(payload)
+    output = tmp_path / "never.json"
+    done = cli("evaluate", broken, "--output", output, "--no-mlflow", check=False)
+    assert done.returncode == 2 and "cannot be imported" in done.stderr
+    assert not output.exists()
+
+
+def test_train_rejects_bad_configs_before_writing_anything(tmp_path):
+    for override, message in (
+        ("module.memory.mem_size=0", "mem_size must be a positive integer, got 0"),
+        ("module.max_seq_len=0", "max_seq_len must be a positive integer, got 0"),
+        ("module.memory.mem_sise=3", "unknown config key(s) ['module.memory.mem_sise']"),
+        ("env.id=rllib_shm/VisualMatsh-L250-v0", "close matches: rllib_shm/VisualMatch-L250-v0"),
+    ):
+        done = cli("train", "--set", f"run.output_dir={tmp_path / 'out'}", "--set", override, check=False)
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+        assert not (tmp_path / "out").exists()
