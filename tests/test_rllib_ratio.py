@@ -10,6 +10,7 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from rllib_shm.memory import MemoryConfig
 from rllib_shm.rllib import resolve_env
+from rllib_shm.rllib.connectors import AddChunkStartStates, MemoryPPOConfig
 from rllib_shm.rllib.module import THETA_COLUMN, MemoryRLModule
 from rllib_shm.rllib.module_config import ModuleConfig
 
@@ -47,12 +48,12 @@ def ray_session():
     ray.shutdown()
 
 
-def first_minibatch_ratio(module_class, env, shared_trunk=True):
+def first_minibatch_ratio(module_class, env, shared_trunk=True, config_class=MemoryPPOConfig):
     RATIOS.clear()
     model = ModuleConfig(memory=MemoryConfig(kind="shm", mem_size=16, seed=1), max_seq_len=20,
                          memory_output=32, encoder_hiddens=(32,), head_hiddens=(32,), shared_trunk=shared_trunk)
     config = (
-        PPOConfig()
+        config_class()
         .environment(resolve_env(env))
         .env_runners(num_env_runners=0, num_envs_per_env_runner=4)
         .training(train_batch_size_per_learner=400, minibatch_size=100, num_epochs=2, lr=1e-3)
@@ -61,15 +62,20 @@ def first_minibatch_ratio(module_class, env, shared_trunk=True):
     )
     algo = config.build_algo()
     try:
+        pipeline = algo.learner_group._learner._learner_connector
+        assert any(isinstance(piece, AddChunkStartStates) for piece in pipeline.connectors) == (
+            config_class is MemoryPPOConfig)
         algo.train()
     finally:
         algo.stop()
     return RATIOS[module_class.probe_name]
 
 
-@pytest.mark.parametrize("shared_trunk", [True, False])
-def test_ratio_is_one_before_the_first_update(ray_session, shared_trunk):
-    ratios = first_minibatch_ratio(RatioProbe, "rllib_shm/popgym-RepeatPreviousEasy-v0", shared_trunk)
+@pytest.mark.parametrize(("shared_trunk", "config_class"),
+                         [(True, MemoryPPOConfig), (False, MemoryPPOConfig), (True, PPOConfig)])
+def test_ratio_is_one_before_the_first_update(ray_session, shared_trunk, config_class):
+    """With the project's chunk-start state connector and with RLlib's own one."""
+    ratios = first_minibatch_ratio(RatioProbe, "rllib_shm/popgym-RepeatPreviousEasy-v0", shared_trunk, config_class)
     assert ratios[0] < 1e-5, ratios[:3]
     assert max(ratios[1:]) > 1e-4  # later minibatches follow updates: the probe can see a change
 

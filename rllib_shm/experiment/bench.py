@@ -2,6 +2,7 @@
 
 - ``kernel``: forward + backward time and peak memory of the SHM recurrence implementations
   (reference pattern, unbind loop, general scan, fused) and torch's GRU / LSTM for scale.
+- ``ppo``: PPO env steps per second for SHM (H = 32, 64, 128), GRU, LSTM and RLlib's built-in LSTM.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import importlib
 
 HARNESSES: dict[str, tuple[str, str]] = {
     "kernel": ("rllib_shm.experiment.bench_kernel", "SHM recurrence: time and peak memory, fwd + bwd"),
+    "ppo": ("rllib_shm.experiment.bench_ppo", "PPO env steps per second for every memory"),
 }
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from rllib_shm.experiment.config import ExperimentConfig
 from rllib_shm.rllib import resolve_env
+from rllib_shm.rllib.connectors import MemoryPPOConfig
 from rllib_shm.rllib.module import MemoryRLModule
 
 
@@ -19,14 +19,14 @@ def model_config(config: ExperimentConfig) -> dict:
     return dataclasses.replace(config.module, memory=memory).to_model_config()
 
 
-def build_ppo_config(config: ExperimentConfig) -> PPOConfig:
+def build_ppo_config(config: ExperimentConfig) -> MemoryPPOConfig:
     """A PPO config on RLlib's new API stack running ``MemoryRLModule`` on ``config.env``.
 
     Registers the env with Ray first (``resolve_env``), so call it where Ray can be initialised.
     """
     algo = config.algo
     return (
-        PPOConfig()
+        MemoryPPOConfig()
         .environment(resolve_env(config.env.id), env_config=dict(config.env.config))
         .env_runners(
             num_env_runners=algo.num_env_runners,

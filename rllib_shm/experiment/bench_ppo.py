@@ -1,0 +1,139 @@
+"""``rllib-shm bench ppo``: PPO throughput (env steps per second) of every memory, same settings.
+
+Each variant runs in its own process (own Ray instance, clean peak memory): build PPO on
+``--env`` with the project's default PPO settings (2,000-step train batch, minibatch 500, 4 epochs,
+8 envs, sampling and learning in that process), ``--warmup`` iterations, then ``--iterations``
+timed ones. Reported: env steps/s over the timed iterations, median sampling and learning seconds
+per iteration, peak RSS rise, and the bytes of recurrent state RLlib stores per env step.
+Variants: SHM at H = 32, 64, 128; the project's GRU and LSTM (hidden 256); RLlib's built-in
+LSTM (``use_lstm=True``, cell 256). ``max_seq_len`` = 64 ≥ RepeatPrevious-Easy's 51-step episode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+VARIANTS: dict[str, list[str]] = {
+    "shm-H32": ["module.memory.kind=shm", "module.memory.mem_size=32"],
+    "shm-H64": ["module.memory.kind=shm", "module.memory.mem_size=64"],
+    "shm-H128": ["module.memory.kind=shm", "module.memory.mem_size=128"],
+    "gru-256": ["module.memory.kind=gru", "module.memory.mem_size=256"],
+    "lstm-256": ["module.memory.kind=lstm", "module.memory.mem_size=256"],
+    "rllib-lstm-256": [],  # RLlib's default PPO module with use_lstm=True
+}
+MAX_SEQ_LEN = 64
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--env", default="rllib_shm/popgym-RepeatPreviousEasy-v0",
+                        help="task (default RepeatPrevious-Easy)")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), help=f"subset of {list(VARIANTS)}")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed iterations first (default 2)")
+    parser.add_argument("--iterations", type=int, default=5, help="timed iterations (default 5)")
+    parser.add_argument("--output", type=Path,
+                        help="JSON file (default bench_results/ppo-<time>.json; never overwritten)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+
+
+def _validate(args) -> None:
+    unknown = [v for v in args.variants if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"--variants: unknown {unknown}; expected a subset of {list(VARIANTS)}")
+    if args.warmup < 0 or args.iterations < 1:
+        raise ValueError(f"--warmup must be ≥ 0 and --iterations ≥ 1, got {args.warmup}, {args.iterations}")
+    if args.output is not None and args.output.exists():
+        raise ValueError(f"--output {args.output} exists; choose a new file (results are never overwritten)")
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _ppo_config(variant: str, env: str):
+    from rllib_shm.experiment.build import build_ppo_config
+    from rllib_shm.experiment.config import load_config
+
+    base = [f"env.id={env}", f"module.max_seq_len={MAX_SEQ_LEN}"]
+    if variant != "rllib-lstm-256":
+        return build_ppo_config(load_config(None, base + VARIANTS[variant]))
+    from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
+    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+    config = build_ppo_config(load_config(None, base))  # same env, PPO and resource settings
+    return config.rl_module(rl_module_spec=RLModuleSpec(), model_config=DefaultModelConfig(
+        use_lstm=True, lstm_cell_size=256, max_seq_len=MAX_SEQ_LEN))
+
+
+def _measure(variant: str, args) -> dict:
+    import numpy as np
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}})
+    try:
+        algo = _ppo_config(variant, args.env).build_algo()
+        module = algo.get_module()
+        state_bytes = sum(np.asarray(v).nbytes for v in module.get_initial_state().values())
+        base = _rss()
+        for _ in range(args.warmup):
+            algo.train()
+        samples, learns, steps0, start, result = [], [], None, time.perf_counter(), None
+        for _ in range(args.iterations):
+            result = algo.train()
+            timers = result.get("timers", {})
+            samples.append(timers.get("env_runner_sampling_timer", float("nan")))
+            learns.append(timers.get("learner_update_timer", float("nan")))
+            if steps0 is None:
+                steps0 = result["env_runners"]["num_env_steps_sampled_lifetime"] - result["env_runners"].get(
+                    "num_env_steps_sampled", 0)
+        elapsed = time.perf_counter() - start
+        steps = result["env_runners"]["num_env_steps_sampled_lifetime"] - steps0
+        algo.stop()
+    finally:
+        ray.shutdown()
+    return {"variant": variant, "env_steps_per_s": steps / elapsed, "timed_steps": int(steps),
+            "sample_s": statistics.median(samples), "learn_s": statistics.median(learns),
+            "peak_rss_mib": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base) / 2**20,
+            "state_bytes_per_step": int(state_bytes)}
+
+
+def run(args: argparse.Namespace) -> int:
+    _validate(args)
+    if args.worker:
+        print(json.dumps(_measure(args.worker, args)))
+        return 0
+    output = args.output or Path("bench_results") / f"ppo-{datetime.now():%Y%m%d-%H%M%S}.json"
+    rows = []
+    for variant in [v for v in VARIANTS if v in args.variants]:
+        print(f"[bench ppo] {variant} on {args.env}: {args.warmup} warm-up + {args.iterations} timed iterations ...",
+              file=sys.stderr, flush=True)
+        argv = [sys.executable, "-m", "rllib_shm.experiment.cli", "bench", "ppo", "--worker", variant,
+                "--env", args.env, "--warmup", str(args.warmup), "--iterations", str(args.iterations)]
+        done = subprocess.run(argv, capture_output=True, text=True,
+                              env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
+        if done.returncode != 0:
+            raise RuntimeError(f"benchmark worker {variant} failed:\n{done.stderr[-3000:]}")
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(f"    {rows[-1]['env_steps_per_s']:.0f} env steps/s", file=sys.stderr, flush=True)
+    reference = next((r for r in rows if r["variant"] == "rllib-lstm-256"), None)
+    print(f"PPO on {args.env}: train batch 2000, minibatch 500, 4 epochs, 8 envs, max_seq_len {MAX_SEQ_LEN}")
+    print(f"{'variant':<16} {'env steps/s':>12} {'vs RLlib LSTM':>14} {'sample s/it':>12} {'learn s/it':>11} "
+          f"{'state B/step':>13} {'peak MiB':>9}")
+    for r in rows:
+        ratio = f"{r['env_steps_per_s'] / reference['env_steps_per_s']:.2f}x" if reference else "-"
+        print(f"{r['variant']:<16} {r['env_steps_per_s']:>12.0f} {ratio:>14} {r['sample_s']:>12.2f} "
+              f"{r['learn_s']:>11.2f} {r['state_bytes_per_step']:>13,} {r['peak_rss_mib']:>9.0f}")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps({"env": args.env, "time": datetime.now().isoformat(), "results": rows}, indent=2))
+    print(f"results written to {output}")
+    return 0

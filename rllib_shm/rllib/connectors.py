@@ -1,0 +1,90 @@
+"""Learner-side recurrent state without copying every stored state.
+
+RLlib stores the module's ``state_out`` at every env step (SHM: H×H floats, 64 KiB at H = 128),
+and its learner connector ``AddStatesFromEpisodesToBatch`` builds each chunk's ``state_in`` as
+``np.concatenate([[initial], state_outs[:-1]])[::max_seq_len]``: a full copy of all stored states
+(131 MB per 2,000-step batch at H = 128) to keep one in ``max_seq_len``. ``AddChunkStartStates``
+picks the same rows by slicing (``state_outs[m-1 :: m]``, a view), so only the chunk-start states
+are copied. It runs right before the default piece, which then sees ``state_in`` and steps aside.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tree
+from ray.rllib.algorithms.ppo import PPOConfig
+from ray.rllib.connectors.common.add_states_from_episodes_to_batch import AddStatesFromEpisodesToBatch
+from ray.rllib.core import DEFAULT_MODULE_ID
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.rl_module.multi_rl_module import MultiRLModule
+from ray.rllib.utils.numpy import convert_to_numpy
+
+
+def chunk_start_states(look_back: np.ndarray, state_outs: np.ndarray, max_seq_len: int, length: int) -> np.ndarray:
+    """state_in of every chunk: [look_back, outs[m−1], outs[2m−1], …], ⌈length/m⌉ rows.
+
+    Equals ``np.concatenate([[look_back], state_outs[:-1]])[::m]`` without copying ``state_outs``.
+    """
+    chunks = int(math.ceil(length / max_seq_len))
+    rest = state_outs[max_seq_len - 1 : (chunks - 1) * max_seq_len : max_seq_len]
+    return np.concatenate([np.asarray(look_back)[np.newaxis], rest])
+
+
+class AddChunkStartStates(AddStatesFromEpisodesToBatch):
+    """Learner connector piece: ``state_in`` per chunk from the episodes, by slicing."""
+
+    def __call__(self, *, rl_module, batch, episodes, explore=None, shared_data=None, **kwargs):
+        if not self._as_learner_connector or rl_module is None or not rl_module.is_stateful() \
+                or Columns.STATE_IN in batch:
+            return super().__call__(rl_module=rl_module, batch=batch, episodes=episodes, explore=explore,
+                                    shared_data=shared_data, **kwargs)
+        for episode in self.single_agent_episode_iterator(episodes, agents_that_stepped_only=False):
+            if episode.module_id is not None:
+                module = rl_module[episode.module_id]
+            else:
+                module = rl_module[DEFAULT_MODULE_ID] if isinstance(rl_module, MultiRLModule) else rl_module
+            if not module.is_stateful():
+                continue
+            if not episode.is_numpy or Columns.STATE_OUT not in episode.extra_model_outputs:
+                # Rare paths (offline data, list episodes): RLlib's own piece handles them.
+                return super().__call__(rl_module=rl_module, batch=batch, episodes=episodes, explore=explore,
+                                        shared_data=shared_data, **kwargs)
+            max_seq_len = module.model_config["max_seq_len"]
+            look_back = (
+                convert_to_numpy(module.get_initial_state())
+                if episode.t_started == 0
+                else episode.get_extra_model_outputs(key=Columns.STATE_OUT, indices=-1, neg_index_as_lookback=True)
+            )
+            state_outs = episode.get_extra_model_outputs(key=Columns.STATE_OUT)
+            length = len(episode)
+            chunks = int(math.ceil(length / max_seq_len))
+            self.add_n_batch_items(
+                batch=batch,
+                column=Columns.STATE_IN,
+                items_to_add=tree.map_structure(
+                    lambda i, o, m=max_seq_len, n=length: chunk_start_states(i, o, m, n), look_back, state_outs
+                ),
+                num_items=chunks,
+                single_agent_episode=episode,
+            )
+            if Columns.NEXT_OBS in batch:
+                self.add_n_batch_items(
+                    batch=batch,
+                    column=Columns.NEXT_STATE_IN,
+                    items_to_add=tree.map_structure(lambda o, m=max_seq_len: o[::m], state_outs),
+                    num_items=chunks,
+                    single_agent_episode=episode,
+                )
+        return batch
+
+
+class MemoryPPOConfig(PPOConfig):
+    """PPO whose learner pipeline builds ``state_in`` with :class:`AddChunkStartStates`."""
+
+    def build_learner_connector(self, input_observation_space, input_action_space, device=None):
+        pipeline = super().build_learner_connector(input_observation_space, input_action_space, device)
+        if self.add_default_connectors_to_learner_pipeline:
+            pipeline.insert_before(AddStatesFromEpisodesToBatch, AddChunkStartStates(as_learner_connector=True))
+        return pipeline
