@@ -1,4 +1,4 @@
-"""Learner-side recurrent state without copying every stored state.
+"""Recurrent state storage: keep only the states that are read, copy only those.
 
 RLlib stores the module's ``state_out`` at every env step (SHM: H×H floats, 64 KiB at H = 128),
 and its learner connector ``AddStatesFromEpisodesToBatch`` builds each chunk's ``state_in`` as
@@ -6,6 +6,7 @@ and its learner connector ``AddStatesFromEpisodesToBatch`` builds each chunk's `
 (131 MB per 2,000-step batch at H = 128) to keep one in ``max_seq_len``. ``AddChunkStartStates``
 picks the same rows by slicing (``state_outs[m-1 :: m]``, a view), so only the chunk-start states
 are copied. It runs right before the default piece, which then sees ``state_in`` and steps aside.
+``ReleaseInteriorStates`` stops keeping the other states while sampling.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import tree
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.connectors.common.add_states_from_episodes_to_batch import AddStatesFromEpisodesToBatch
+from ray.rllib.connectors.connector_v2 import ConnectorV2
 from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModule
@@ -81,10 +83,50 @@ class AddChunkStartStates(AddStatesFromEpisodesToBatch):
 
 
 class MemoryPPOConfig(PPOConfig):
-    """PPO whose learner pipeline builds ``state_in`` with :class:`AddChunkStartStates`."""
+    """PPO that stores only the recurrent states it needs (:class:`ReleaseInteriorStates` while
+    sampling) and builds ``state_in`` by slicing (:class:`AddChunkStartStates` when learning)."""
+
+    def build_env_to_module_connector(self, env=None, spaces=None, device=None):
+        pipeline = super().build_env_to_module_connector(env=env, spaces=spaces, device=device)
+        if self.add_default_connectors_to_env_to_module_pipeline:
+            pipeline.append(ReleaseInteriorStates())
+        return pipeline
 
     def build_learner_connector(self, input_observation_space, input_action_space, device=None):
         pipeline = super().build_learner_connector(input_observation_space, input_action_space, device)
         if self.add_default_connectors_to_learner_pipeline:
             pipeline.insert_before(AddStatesFromEpisodesToBatch, AddChunkStartStates(as_learner_connector=True))
         return pipeline
+
+
+class ReleaseInteriorStates(ConnectorV2):
+    """Env-to-module piece: while sampling, drop the stored states the learner never reads.
+
+    At every step the episode gets the module's ``state_out``. Acting only needs the newest one,
+    and learning only the chunk-boundary ones (``state_outs[m−1 :: m]`` of each episode chunk, plus
+    a cut chunk's last state as the next chunk's look-back). Each step this piece replaces the
+    previous step's state, unless it is a chunk boundary, by one shared zero state (a reference,
+    no memory), so an episode holds about len/m full states instead of len.
+    """
+
+    def __init__(self, input_observation_space=None, input_action_space=None, **kwargs):
+        super().__init__(input_observation_space, input_action_space, **kwargs)
+        self._zeros: dict = {}
+
+    def __call__(self, *, rl_module, batch, episodes, explore=None, shared_data=None, **kwargs):
+        if rl_module is None:
+            return batch
+        for episode in self.single_agent_episode_iterator(episodes, agents_that_stepped_only=True):
+            module_id = episode.module_id if episode.module_id is not None else DEFAULT_MODULE_ID
+            module = rl_module[module_id] if isinstance(rl_module, MultiRLModule) else rl_module
+            index = len(episode) - 2
+            if index < 0 or not module.is_stateful() or Columns.STATE_OUT not in episode.extra_model_outputs:
+                continue
+            max_seq_len = module.model_config["max_seq_len"]
+            if index % max_seq_len == max_seq_len - 1:
+                continue  # a chunk boundary: the learner's state_in for the next chunk
+            if module_id not in self._zeros:
+                zeros = convert_to_numpy(module.get_initial_state())
+                self._zeros[module_id] = tree.map_structure(lambda a: np.zeros_like(a, dtype=np.float32), zeros)
+            episode.set_extra_model_outputs(key=Columns.STATE_OUT, new_data=self._zeros[module_id], at_indices=index)
+        return batch
