@@ -4,9 +4,11 @@ Each variant runs in its own process (own Ray instance, clean peak memory): buil
 ``--env`` with the project's default PPO settings (2,000-step train batch, minibatch 500, 4 epochs,
 8 envs, sampling and learning in that process), ``--warmup`` iterations, then ``--iterations``
 timed ones. Reported: env steps/s over the timed iterations, median sampling and learning seconds
-per iteration, peak RSS rise, and the bytes of recurrent state RLlib stores per env step.
+per iteration, peak RSS rise, peak numpy/Python memory of one more iteration (tracemalloc: the
+episodes and connector batches, where stored states live), and the state bytes per env step.
 Variants: SHM at H = 32, 64, 128; the project's GRU and LSTM (hidden 256); RLlib's built-in
-LSTM (``use_lstm=True``, cell 256). ``max_seq_len`` = 64 ≥ RepeatPrevious-Easy's 51-step episode.
+LSTM (``use_lstm=True``, cell 256); and SHM H = 64, 128 with RLlib's own state handling instead of
+the project's lean one (``*-rllib-states``). ``max_seq_len`` = 64 ≥ RepeatPrevious-Easy's episode.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
+import tracemalloc
 from datetime import datetime
 from pathlib import Path
 
@@ -29,6 +32,10 @@ VARIANTS: dict[str, list[str]] = {
     "gru-256": ["module.memory.kind=gru", "module.memory.mem_size=256"],
     "lstm-256": ["module.memory.kind=lstm", "module.memory.mem_size=256"],
     "rllib-lstm-256": [],  # RLlib's default PPO module with use_lstm=True
+    # SHM with RLlib's own state handling (every step's H×H state kept and copied): the cost
+    # that rllib_shm.rllib.connectors removes
+    "shm-H64-rllib-states": ["module.memory.kind=shm", "module.memory.mem_size=64"],
+    "shm-H128-rllib-states": ["module.memory.kind=shm", "module.memory.mem_size=128"],
 }
 MAX_SEQ_LEN = 64
 
@@ -65,7 +72,8 @@ def _ppo_config(variant: str, env: str):
 
     base = [f"env.id={env}", f"module.max_seq_len={MAX_SEQ_LEN}"]
     if variant != "rllib-lstm-256":
-        return build_ppo_config(load_config(None, base + VARIANTS[variant]))
+        lean = not variant.endswith("-rllib-states")
+        return build_ppo_config(load_config(None, base + VARIANTS[variant]), lean_states=lean)
     from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
@@ -98,13 +106,17 @@ def _measure(variant: str, args) -> dict:
                     "num_env_steps_sampled", 0)
         elapsed = time.perf_counter() - start
         steps = result["env_runners"]["num_env_steps_sampled_lifetime"] - steps0
+        tracemalloc.start()  # numpy + Python allocations (episodes, connectors); not torch's
+        algo.train()
+        traced_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
         algo.stop()
     finally:
         ray.shutdown()
     return {"variant": variant, "env_steps_per_s": steps / elapsed, "timed_steps": int(steps),
             "sample_s": statistics.median(samples), "learn_s": statistics.median(learns),
             "peak_rss_mib": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base) / 2**20,
-            "state_bytes_per_step": int(state_bytes)}
+            "state_bytes_per_step": int(state_bytes), "traced_peak_mib": traced_peak / 2**20}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -127,12 +139,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"    {rows[-1]['env_steps_per_s']:.0f} env steps/s", file=sys.stderr, flush=True)
     reference = next((r for r in rows if r["variant"] == "rllib-lstm-256"), None)
     print(f"PPO on {args.env}: train batch 2000, minibatch 500, 4 epochs, 8 envs, max_seq_len {MAX_SEQ_LEN}")
-    print(f"{'variant':<16} {'env steps/s':>12} {'vs RLlib LSTM':>14} {'sample s/it':>12} {'learn s/it':>11} "
-          f"{'state B/step':>13} {'peak MiB':>9}")
+    print(f"{'variant':<22} {'env steps/s':>12} {'vs RLlib LSTM':>14} {'sample s/it':>12} {'learn s/it':>11} "
+          f"{'state B/step':>13} {'RSS peak MiB':>13} {'numpy peak MiB':>15}")
     for r in rows:
         ratio = f"{r['env_steps_per_s'] / reference['env_steps_per_s']:.2f}x" if reference else "-"
-        print(f"{r['variant']:<16} {r['env_steps_per_s']:>12.0f} {ratio:>14} {r['sample_s']:>12.2f} "
-              f"{r['learn_s']:>11.2f} {r['state_bytes_per_step']:>13,} {r['peak_rss_mib']:>9.0f}")
+        print(f"{r['variant']:<22} {r['env_steps_per_s']:>12.0f} {ratio:>14} {r['sample_s']:>12.2f} "
+              f"{r['learn_s']:>11.2f} {r['state_bytes_per_step']:>13,} {r['peak_rss_mib']:>13.0f} "
+              f"{r['traced_peak_mib']:>15.0f}")
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps({"env": args.env, "time": datetime.now().isoformat(), "results": rows}, indent=2))
     print(f"results written to {output}")

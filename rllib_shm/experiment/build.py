@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from rllib_shm.experiment.config import ExperimentConfig
@@ -19,14 +20,16 @@ def model_config(config: ExperimentConfig) -> dict:
     return dataclasses.replace(config.module, memory=memory).to_model_config()
 
 
-def build_ppo_config(config: ExperimentConfig) -> MemoryPPOConfig:
+def build_ppo_config(config: ExperimentConfig, *, lean_states: bool = True) -> PPOConfig:
     """A PPO config on RLlib's new API stack running ``MemoryRLModule`` on ``config.env``.
 
+    ``lean_states`` (default): keep only the recurrent states the learner reads
+    (``MemoryPPOConfig``); False gives RLlib's own state handling (for benchmarks).
     Registers the env with Ray first (``resolve_env``), so call it where Ray can be initialised.
     """
     algo = config.algo
     return (
-        MemoryPPOConfig()
+        (MemoryPPOConfig() if lean_states else PPOConfig())
         .environment(resolve_env(config.env.id), env_config=dict(config.env.config))
         .env_runners(
             num_env_runners=algo.num_env_runners,
