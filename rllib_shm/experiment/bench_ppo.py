@@ -106,6 +106,7 @@ def _measure(variant: str, args) -> dict:
                     "num_env_steps_sampled", 0)
         elapsed = time.perf_counter() - start
         steps = result["env_runners"]["num_env_steps_sampled_lifetime"] - steps0
+        peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base  # before tracing overhead
         tracemalloc.start()  # numpy + Python allocations (episodes, connectors); not torch's
         algo.train()
         traced_peak = tracemalloc.get_traced_memory()[1]
@@ -115,7 +116,7 @@ def _measure(variant: str, args) -> dict:
         ray.shutdown()
     return {"variant": variant, "env_steps_per_s": steps / elapsed, "timed_steps": int(steps),
             "sample_s": statistics.median(samples), "learn_s": statistics.median(learns),
-            "peak_rss_mib": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base) / 2**20,
+            "peak_rss_mib": peak_rss / 2**20,
             "state_bytes_per_step": int(state_bytes), "traced_peak_mib": traced_peak / 2**20}
 
 

@@ -1,0 +1,30 @@
+"""``rllib-shm bench ppo``: a one-variant run writes a complete row; bad arguments are refused."""
+
+import json
+
+import pytest
+
+from rllib_shm.experiment.cli import main
+
+
+@pytest.mark.slow
+def test_bench_ppo_one_variant(tmp_path, capsys):
+    output = tmp_path / "ppo.json"
+    assert main(["bench", "ppo", "--variants", "shm-H32", "--warmup", "0", "--iterations", "1",
+                 "--env", "rllib_shm/CueRecall-D5-v0", "--output", str(output)]) == 0
+    (row,) = json.loads(output.read_text())["results"]
+    assert row["variant"] == "shm-H32" and row["env_steps_per_s"] > 0 and row["timed_steps"] >= 2000
+    assert row["state_bytes_per_step"] == 4 * (32 * 32 + 1)  # the H×H memory and the step counter
+    assert "env steps/s" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--variants", "shm-H256"], "--variants: unknown ['shm-H256']"),
+        (["--iterations", "0"], "--iterations ≥ 1, got 2, 0"),
+    ],
+)
+def test_bench_ppo_rejects_bad_arguments(extra, message, capsys):
+    assert main(["bench", "ppo", *extra]) == 2
+    assert message in capsys.readouterr().err
