@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 from ray.rllib.core.columns import Columns
+from ray.rllib.utils.spaces.space_utils import unsquash_action
 
 from rllib_shm.memory import SHMCell
 from rllib_shm.rllib.module import STEP, THETA_COLUMN
@@ -86,6 +88,8 @@ def run_episodes(
                             else module.get_inference_action_dist_cls())
                 dist = dist_cls.from_logits(out[Columns.ACTION_DIST_INPUTS][:, 0])
                 action = (dist.sample() if explore else dist.to_deterministic().sample())[0].numpy()
+                if isinstance(env.action_space, gym.spaces.Box):  # as RLlib's default normalize_actions
+                    action = unsquash_action(action, env.action_space)
                 if record is not None and index == 0:
                     _record_step(module, obs_t, state, out, record)
                 state = out[Columns.STATE_OUT]

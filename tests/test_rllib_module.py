@@ -1,0 +1,93 @@
+"""MemoryRLModule without Ray's runtime: shapes for every action space, CNN inputs, state layout,
+and compute_values with and without embeddings."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from ray.rllib.core.columns import Columns
+
+from rllib_shm.memory import MemoryConfig
+from rllib_shm.rllib.module import THETA_COLUMN, MemoryRLModule
+from rllib_shm.rllib.module_config import ModuleConfig
+
+B, T = 3, 7
+
+
+def make(obs_space, action_space, **kwargs):
+    memory = kwargs.pop("memory", MemoryConfig(kind="shm", mem_size=8, num_thetas=16))
+    config = ModuleConfig(memory=memory, max_seq_len=T, memory_output=16, encoder_hiddens=(16,),
+                          head_hiddens=(16,), **kwargs)
+    torch.manual_seed(0)  # parameter init only
+    return MemoryRLModule(observation_space=obs_space, action_space=action_space,
+                          model_config=config.to_model_config())
+
+
+def batch_for(module, obs_space, steps=T):
+    obs = torch.as_tensor(np.stack([[obs_space.sample() for _ in range(steps)] for _ in range(B)]))
+    state = {k: torch.from_numpy(v).unsqueeze(0).repeat(B, *[1] * v.ndim)
+             for k, v in module.get_initial_state().items()}
+    return {Columns.OBS: obs, Columns.STATE_IN: state}
+
+
+@pytest.mark.parametrize(
+    ("action_space", "inputs"),
+    [(gym.spaces.Discrete(4), 4), (gym.spaces.MultiDiscrete([3, 5]), 8),
+     (gym.spaces.Box(-1, 1, (2,), np.float32), 4)],
+)
+@pytest.mark.parametrize("shared_trunk", [True, False])
+def test_forward_shapes_for_every_action_space(action_space, inputs, shared_trunk):
+    obs_space = gym.spaces.Box(-1, 1, (6,), np.float32)
+    module = make(obs_space, action_space, shared_trunk=shared_trunk)
+    batch = batch_for(module, obs_space)
+    out = module.forward_exploration(batch)
+    assert out[Columns.ACTION_DIST_INPUTS].shape == (B, T, inputs)
+    prefix = "" if shared_trunk else "pi_"
+    assert out[prefix + THETA_COLUMN].shape == (B, T)
+    assert out[Columns.STATE_OUT][prefix + "memory"].shape == (B, 8, 8)
+    assert torch.equal(out[Columns.STATE_OUT][prefix + "step"], torch.full((B, 1), float(T)))
+    dist = module.get_exploration_action_dist_cls().from_logits(out[Columns.ACTION_DIST_INPUTS])
+    action = dist.sample()[0, 0].numpy()
+    assert action.shape == action_space.shape
+    if not isinstance(action_space, gym.spaces.Box):  # Gaussian samples are unsquashed by RLlib
+        assert action_space.contains(action.astype(action_space.dtype))
+
+
+@pytest.mark.parametrize("shared_trunk", [True, False])
+def test_compute_values_with_and_without_embeddings_agree_when_theta_is_replayed(shared_trunk):
+    obs_space = gym.spaces.Box(-1, 1, (6,), np.float32)
+    module = make(obs_space, gym.spaces.Discrete(4), shared_trunk=shared_trunk)
+    batch = batch_for(module, obs_space)
+    acted = module.forward_exploration(batch)
+    train_batch = {**batch, **{k: v for k, v in acted.items() if k.endswith(THETA_COLUMN)}}
+    out = module.forward_train(train_batch)
+    with_embeddings = module.compute_values(train_batch, embeddings=out[Columns.EMBEDDINGS])
+    without = module.compute_values(train_batch)
+    assert with_embeddings.shape == (B, T)
+    torch.testing.assert_close(with_embeddings, without)
+    torch.testing.assert_close(out[Columns.ACTION_DIST_INPUTS], acted[Columns.ACTION_DIST_INPUTS])
+
+
+def test_cnn_encoder_on_uint8_images_and_positional_embedding():
+    obs_space = gym.spaces.Box(0, 255, (3, 5, 5), np.uint8)
+    module = make(obs_space, gym.spaces.Discrete(4), encoder="cnn", positional_embedding="sine")
+    out = module.forward_inference(batch_for(module, obs_space))
+    assert out[Columns.ACTION_DIST_INPUTS].shape == (B, T, 4)
+    assert torch.isfinite(out[Columns.ACTION_DIST_INPUTS]).all()
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm", "mlp"])
+def test_baselines_share_the_module(kind):
+    obs_space = gym.spaces.Box(-1, 1, (6,), np.float32)
+    module = make(obs_space, gym.spaces.Discrete(4), memory=MemoryConfig(kind=kind, mem_size=8))
+    assert module.is_stateful() and "step" in module.get_initial_state()  # same code path for all
+    out = module.forward_train(batch_for(module, obs_space))
+    assert out[Columns.ACTION_DIST_INPUTS].shape == (B, T, 4)
+    assert not any(k.endswith(THETA_COLUMN) for k in out)
+
+
+def test_bad_module_inputs():
+    with pytest.raises(ValueError, match="needs a Box observation space"):
+        make(gym.spaces.Discrete(3), gym.spaces.Discrete(4))
+    with pytest.raises(ValueError, match="encoder 'cnn' needs image observations"):
+        make(gym.spaces.Box(-1, 1, (6,), np.float32), gym.spaces.Discrete(4), encoder="cnn")
