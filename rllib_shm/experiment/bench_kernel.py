@@ -32,6 +32,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from rllib_shm.experiment.bench import check_new_output, rss_bytes
+
 METHODS = ("reference", "unbind", "hadamard_scan", "fused", "gru", "lstm")
 LABELS = {
     "reference": "(a) reference: C[:, t] loop",
@@ -73,13 +75,7 @@ def _validate(args: argparse.Namespace) -> None:
         raise ValueError(f"--device must be 'cpu' or 'cuda', got {args.device!r}")
     if args.threads is not None and args.threads <= 0:
         raise ValueError(f"--threads must be a positive integer, got {args.threads}")
-    if args.output is not None and args.output.exists():
-        raise ValueError(f"--output {args.output} exists; choose a new file (results are never overwritten)")
-
-
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    check_new_output(args.output)
 
 
 def _measure(method: str, size: int, args: argparse.Namespace) -> dict:
@@ -136,7 +132,7 @@ def _measure(method: str, size: int, args: argparse.Namespace) -> dict:
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     else:
-        base = _rss_bytes()
+        base = rss_bytes()
     warm, checksum = once()
     times = []
     if warm < args.budget_s:

@@ -25,6 +25,8 @@ import tracemalloc
 from datetime import datetime
 from pathlib import Path
 
+from rllib_shm.experiment.bench import check_new_output, rss_bytes
+
 VARIANTS: dict[str, list[str]] = {
     "shm-H32": ["module.memory.kind=shm", "module.memory.mem_size=32"],
     "shm-H64": ["module.memory.kind=shm", "module.memory.mem_size=64"],
@@ -57,13 +59,7 @@ def _validate(args) -> None:
         raise ValueError(f"--variants: unknown {unknown}; expected a subset of {list(VARIANTS)}")
     if args.warmup < 0 or args.iterations < 1:
         raise ValueError(f"--warmup must be ≥ 0 and --iterations ≥ 1, got {args.warmup}, {args.iterations}")
-    if args.output is not None and args.output.exists():
-        raise ValueError(f"--output {args.output} exists; choose a new file (results are never overwritten)")
-
-
-def _rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    check_new_output(args.output)
 
 
 def _ppo_config(variant: str, env: str):
@@ -92,7 +88,7 @@ def _measure(variant: str, args) -> dict:
         algo = _ppo_config(variant, args.env).build_algo()
         module = algo.get_module()
         state_bytes = sum(np.asarray(v).nbytes for v in module.get_initial_state().values())
-        base = _rss()
+        base = rss_bytes()
         for _ in range(args.warmup):
             algo.train()
         samples, learns, steps0, start, result = [], [], None, time.perf_counter(), None
