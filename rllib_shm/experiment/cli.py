@@ -15,6 +15,7 @@ import sys
 # name -> (module path, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("rllib_shm.experiment.train_command", "train one PPO run from a YAML config"),
+    "tune": ("rllib_shm.experiment.tune_command", "run a Tune + Optuna search (a study)"),
     "evaluate": ("rllib_shm.experiment.evaluate_command", "evaluate a checkpoint, draw its memory"),
     "bench": ("rllib_shm.experiment.bench", "performance harnesses (kernel, ...)"),
     "envs": ("rllib_shm.experiment.envs_command", "list the registered memory environments"),

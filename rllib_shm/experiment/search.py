@@ -1,0 +1,223 @@
+"""Run a study: Ray Tune ``Tuner`` over the project's trainable, ``OptunaSearch`` with a seed and a
+durable study, optional ASHA, ``FailureConfig`` retries, checkpoints kept by score, MLflow
+parent/child runs, a leaderboard and a learning-curve plot. ``resume=True`` continues a study
+whose driver died (``Tuner.restore``): finished trials are kept, unfinished ones resume from their
+checkpoints, and the Optuna study and MLflow runs are found again.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from rllib_shm.experiment.search_space import decode, to_optuna, trial_config
+from rllib_shm.experiment.study import Study
+from rllib_shm.experiment.tracking import check_tracking_uri
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    experiment_dir: str
+    leaderboard: list[dict]
+    best_checkpoint: str | None
+    tracking_uri: str
+    parent_run_id: str
+
+
+def trial_dirname(trial) -> str:
+    """Short trial directory names (Tune's default embeds the whole config)."""
+    return f"trial_{trial.trial_id}"
+
+
+def tracking_uri_for(study: Study, cli_uri: str | None) -> str:
+    uri = cli_uri or os.environ.get("MLFLOW_TRACKING_URI") or study.base.get("run", {}).get("mlflow_uri")
+    if uri:
+        return uri
+    if "://" in study.tune.storage_path:
+        raise ValueError("an MLflow tracking URI (--mlflow-uri or MLFLOW_TRACKING_URI) is required when "
+                         "tune.storage_path is remote")
+    return f"sqlite:///{Path(study.tune.storage_path).resolve() / 'mlflow.db'}"
+
+
+def _first_values(study: Study) -> dict:
+    return {path: args[0] for path, (_kind, args) in study.space.items()}
+
+
+def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = None,
+              log: Callable[[str], None] = print) -> StudyResult:
+    import optuna
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    from rllib_shm.experiment.build import build_ppo_config
+    from rllib_shm.experiment.study_tracking import StudyTracker
+    from rllib_shm.experiment.train import preflight
+    from rllib_shm.experiment.trainable import train_trial
+
+    settings = study.tune
+    experiment_dir = settings.experiment_dir()
+    local = "://" not in experiment_dir
+    # --- every check before anything is written --------------------------------------------
+    if resume and not tune.Tuner.can_restore(experiment_dir):
+        raise ValueError(f"--resume: there is no study to resume at {experiment_dir}")
+    if not resume and local and Path(experiment_dir).exists():
+        raise ValueError(f"a study already exists at {experiment_dir}: pass --resume to continue it, "
+                         "or choose another tune.name")
+    uri = tracking_uri_for(study, mlflow_uri)
+    optuna_url = settings.optuna_storage()
+    first = trial_config(study.base, _first_values(study))
+    preflight(first)
+    check_tracking_uri(uri)
+
+    if not ray.is_initialized():
+        ray.init(include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}})
+    ppo = build_ppo_config(first)
+    resources = ppo.algo_class.default_resource_request(ppo)
+    trainable = tune.with_resources(tune.with_parameters(train_trial, base=study.base, space=study.space),
+                                    resources=resources)
+    tracker = StudyTracker(uri, first.run.mlflow_experiment, settings.name, study.base, study.space)
+    space_text = {path: {kind: args} for path, (kind, args) in study.space.items()}
+    parent = tracker.ensure_parent(
+        params={"num_samples": settings.num_samples, "metric": settings.metric, "seed": settings.seed,
+                "scheduler": settings.scheduler, **{f"space.{k}": str(v) for k, v in space_text.items()}},
+        tags={"env": first.env.id, "algorithm": "PPO"},
+    )
+    if resume:
+        log(f"resuming study {settings.name} at {experiment_dir}")
+        tuner = tune.Tuner.restore(experiment_dir, trainable=trainable, resume_errored=True)
+    else:
+        if local:
+            Path(experiment_dir).mkdir(parents=True, exist_ok=False)
+            (Path(experiment_dir) / "study.yaml").write_text(yaml.safe_dump(study.raw, sort_keys=False))
+        storage = optuna.storages.RDBStorage(optuna_url)
+        searcher = OptunaSearch(space=to_optuna(study.space), metric=settings.metric, mode=settings.mode,
+                                sampler=optuna.samplers.TPESampler(seed=settings.seed),
+                                study_name=settings.name, storage=storage)
+        scheduler = None
+        if settings.scheduler == "asha":
+            scheduler = ASHAScheduler(time_attr="iteration", grace_period=settings.grace_period,
+                                      reduction_factor=settings.reduction_factor, max_t=first.run.stop_iters)
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=settings.num_samples,
+                                        max_concurrent_trials=settings.max_concurrent,
+                                        trial_dirname_creator=trial_dirname),
+            run_config=tune.RunConfig(
+                name=settings.name,
+                storage_path=str(Path(settings.storage_path).resolve()) if local else settings.storage_path,
+                failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=settings.keep_checkpoints,
+                                                        checkpoint_score_attribute=settings.metric,
+                                                        checkpoint_score_order=settings.mode),
+                callbacks=[tracker],
+                verbose=1,
+            ),
+        )
+    log(f"study {settings.name}: {settings.num_samples} trials, {settings.max_concurrent} at once; "
+        f"Tune at {experiment_dir}; Optuna at {optuna_url}; MLflow parent run {parent} at {uri}")
+    results = tuner.fit()
+    board = leaderboard(results, study)
+    best = board[0]["checkpoint"] if board else None
+    _finish_parent(tracker, results, board, study, experiment_dir)
+    log(format_leaderboard(board, settings.metric))
+    log(f"best checkpoint: {best}\nevaluate: rllib-shm evaluate {best}\n"
+        f"compare runs: mlflow ui --backend-store-uri {uri}")
+    return StudyResult(experiment_dir, board, best, uri, parent)
+
+
+def leaderboard(results, study: Study) -> list[dict]:
+    """One row per trial, best first by the study's metric."""
+    metric, mode = study.tune.metric, study.tune.mode
+    rows = []
+    for result in results:
+        frame = result.metrics_dataframe
+        if frame is None or frame.empty or metric not in frame:
+            continue
+        values = frame[metric].dropna()
+        score = (values.max() if mode == "max" else values.min()) if len(values) else float("nan")
+        checkpoint = result.get_best_checkpoint(metric, mode) if result.best_checkpoints else result.checkpoint
+        suggested = {k: v for k, v in result.config.items() if k in study.space}
+        rows.append({
+            "trial": result.path.rstrip("/").split("/")[-1] if result.path else "",
+            **{k: v for k, v in decode(study.space, suggested).items()},
+            metric: float(score),
+            "final_return": float(frame["episode_return_mean"].iloc[-1]),
+            "iterations": int(frame["iteration"].max()),
+            "env_steps": int(frame["env_steps"].max()),
+            "checkpoint": f"{checkpoint.path}/algo" if checkpoint else None,
+            "error": bool(result.error),
+        })
+    rows.sort(key=lambda r: (math.isnan(r[metric]), -r[metric] if mode == "max" else r[metric]))
+    return rows
+
+
+def format_leaderboard(rows: list[dict], metric: str) -> str:
+    if not rows:
+        return "no trial reported a result"
+    keys = [k for k in rows[0] if k not in ("checkpoint",)]
+    widths = {k: max(len(k), *(len(_fmt(r.get(k))) for r in rows)) for k in keys}
+    lines = ["  ".join(k.ljust(widths[k]) for k in keys)]
+    lines += ["  ".join(_fmt(r.get(k)).ljust(widths[k]) for k in keys) for r in rows]
+    return f"leaderboard (by {metric}):\n" + "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _finish_parent(tracker, results, board, study: Study, experiment_dir: str) -> None:
+    import tempfile
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    client, run_id = tracker.client, tracker.parent_run_id
+    with tempfile.TemporaryDirectory() as tmp:
+        table = Path(tmp) / "leaderboard.csv"
+        if board:
+            with open(table, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=list(board[0]))
+                writer.writeheader()
+                writer.writerows(board)
+            client.log_artifact(run_id, str(table))
+            (Path(tmp) / "leaderboard.md").write_text(format_leaderboard(board, study.tune.metric))
+            client.log_artifact(run_id, str(Path(tmp) / "leaderboard.md"))
+            best_values = {k: v for k, v in board[0].items() if k in study.space}
+            best_config = trial_config(study.base, best_values).to_dict()
+            (Path(tmp) / "best_config.yaml").write_text(yaml.safe_dump(best_config, sort_keys=False))
+            client.log_artifact(run_id, str(Path(tmp) / "best_config.yaml"))
+            client.log_metric(run_id, f"best_{study.tune.metric}", board[0][study.tune.metric])
+            client.set_tag(run_id, "best_checkpoint", str(board[0]["checkpoint"]))
+            client.set_tag(run_id, "best_trial", board[0]["trial"])
+        (Path(tmp) / "study.yaml").write_text(yaml.safe_dump(study.raw, sort_keys=False))
+        client.log_artifact(run_id, str(Path(tmp) / "study.yaml"))
+        figure, axis = plt.subplots(figsize=(8, 5))
+        for result in results:
+            frame = result.metrics_dataframe
+            if frame is None or frame.empty:
+                continue
+            label = ", ".join(f"{k.split('.')[-1]}={_fmt(v)}" for k, v in
+                              decode(study.space, {k: v for k, v in result.config.items() if k in study.space}).items())
+            axis.plot(frame["env_steps"], frame["episode_return_mean"], label=label[:60])
+        axis.set_xlabel("env steps")
+        axis.set_ylabel("mean episode return")
+        axis.set_title(f"study {study.tune.name}")
+        axis.legend(fontsize=7)
+        figure.tight_layout()
+        figure.savefig(Path(tmp) / "learning_curves.png", dpi=100)
+        plt.close(figure)
+        client.log_artifact(run_id, str(Path(tmp) / "learning_curves.png"))
+    finished = sum(1 for r in results if not r.error)
+    client.set_tag(run_id, "trials_finished", str(finished))
+    client.set_terminated(run_id, status="FINISHED" if finished == len(results) else "FAILED")

@@ -1,0 +1,106 @@
+"""A study: an experiment config with searched values, plus the ``tune`` section.
+
+    tune:
+      name: quickstart            # Tune experiment directory, Optuna study name, MLflow parent run
+      num_samples: 6              # trials
+      max_concurrent: 2           # trials at once
+      seed: 0                     # Optuna TPE sampler seed: same seed + config → same suggestions
+      metric: episode_return_max_mean   # MMER (default) or episode_return_mean
+      mode: max
+      scheduler: none             # or asha (early stopping of poor trials)
+      storage_path: results/tune  # local dir, or shared storage (NFS path / s3://...) on a cluster
+      study_storage: null         # Optuna storage URL; default sqlite:///<storage_path>/<name>/optuna.db
+      max_failures: 2             # retries of a failed trial from its last checkpoint
+      keep_checkpoints: 2         # per trial, best by metric
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rllib_shm.experiment.config import _build, apply_override
+from rllib_shm.experiment.search_space import split_search_space
+
+METRICS = ("episode_return_max_mean", "episode_return_mean")
+
+
+@dataclass(frozen=True)
+class TuneSection:
+    name: str = "study"
+    num_samples: int = 4
+    max_concurrent: int = 1
+    seed: int = 0
+    metric: str = "episode_return_max_mean"
+    mode: str = "max"
+    scheduler: str = "none"
+    grace_period: int = 5  # ASHA: iterations before a trial can be stopped
+    reduction_factor: int = 2  # ASHA
+    storage_path: str = "results/tune"
+    study_storage: str | None = None
+    max_failures: int = 2
+    keep_checkpoints: int = 2
+
+    def __post_init__(self) -> None:
+        if not self.name or "/" in self.name:
+            raise ValueError(f"tune.name must be a non-empty name without '/', got {self.name!r}")
+        for key in ("num_samples", "max_concurrent", "grace_period", "reduction_factor", "keep_checkpoints"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"tune.{key} must be ≥ 1, got {getattr(self, key)}")
+        if self.max_failures < 0:
+            raise ValueError(f"tune.max_failures must be ≥ 0, got {self.max_failures}")
+        if self.metric not in METRICS:
+            raise ValueError(f"tune.metric must be one of {METRICS}, got {self.metric!r}")
+        if self.mode not in ("max", "min"):
+            raise ValueError(f"tune.mode must be 'max' or 'min', got {self.mode!r}")
+        if self.scheduler not in ("none", "asha"):
+            raise ValueError(f"tune.scheduler must be 'none' or 'asha', got {self.scheduler!r}")
+
+    def experiment_dir(self) -> str:
+        """Where Tune keeps this study (absolute for local paths)."""
+        if "://" in self.storage_path:
+            return f"{self.storage_path.rstrip('/')}/{self.name}"
+        return str(Path(self.storage_path).resolve() / self.name)
+
+    def optuna_storage(self) -> str:
+        if self.study_storage:
+            return self.study_storage
+        if "://" in self.storage_path:
+            raise ValueError("tune.study_storage (a database URL) is required when tune.storage_path is remote")
+        return f"sqlite:///{Path(self.storage_path).resolve() / self.name / 'optuna.db'}"
+
+
+@dataclass(frozen=True)
+class Study:
+    base: dict  # the experiment config without the searched values
+    space: dict  # {path: (kind, args)}
+    tune: TuneSection
+    raw: dict = field(default_factory=dict)  # the study as written (after overrides), for the record
+
+
+def load_study(path: str | Path, overrides: list[str] | tuple[str, ...] = (), **tune_overrides: Any) -> Study:
+    """Read and validate a study YAML; ``tune_overrides`` (CLI flags) win over the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"study file {str(path)!r} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ValueError(f"study file {str(path)!r} is not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"study file {str(path)!r} must hold a mapping of sections")
+    for override in overrides:
+        apply_override(data, override)
+    tune_data = dict(data.pop("tune", None) or {})
+    tune_data.update({k: v for k, v in tune_overrides.items() if v is not None})
+    tune = _build(TuneSection, tune_data, "tune")
+    raw = copy.deepcopy({**data, "tune": tune_data})
+    base, space = split_search_space(data)
+    if not space:
+        raise ValueError(f"study {str(path)!r} searches nothing: write at least one value as a distribution, "
+                         "e.g. module.memory.kind: {choice: [shm, gru]} or run.seed: {choice: [0, 1, 2]}")
+    return Study(base=base, space=space, tune=tune, raw=raw)

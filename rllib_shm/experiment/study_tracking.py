@@ -1,0 +1,109 @@
+"""MLflow for a study: one parent run, one child run per trial, from the Tune driver.
+
+Runs are found again by tags (``rllib_shm.study``, ``rllib_shm.trial_id``), so a resumed study
+reuses its parent and never creates a second child for a trial. The client is created lazily and
+not pickled (Tune stores callbacks with the experiment state).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ray.tune import Callback
+
+from rllib_shm.experiment.search_space import decode, trial_config
+from rllib_shm.experiment.tracking import curated_params, metric_name, provenance, run_tags
+
+STUDY_TAG = "rllib_shm.study"
+TRIAL_TAG = "rllib_shm.trial_id"
+METRIC_KEYS = ("episode_return_mean", "episode_return_max_mean", "episode_len_mean", "env_steps",
+               "env_steps_per_s")
+
+
+class StudyTracker(Callback):
+    def __init__(self, tracking_uri: str, experiment_name: str, study: str, base: dict, space: dict) -> None:
+        self.tracking_uri = tracking_uri
+        self.experiment_name = experiment_name
+        self.study = study
+        self.base = base
+        self.space = space
+        self.parent_run_id: str | None = None
+        self.children: dict[str, str] = {}
+        self._client = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_client"] = None
+        return state
+
+    @property
+    def client(self):
+        if self._client is None:
+            import mlflow
+
+            self._client = mlflow.MlflowClient(tracking_uri=self.tracking_uri)
+        return self._client
+
+    def experiment_id(self) -> str:
+        experiment = self.client.get_experiment_by_name(self.experiment_name)
+        return experiment.experiment_id if experiment else self.client.create_experiment(self.experiment_name)
+
+    def ensure_parent(self, params: dict[str, Any], tags: dict[str, str]) -> str:
+        """The study's parent run: found by tag, or created."""
+        if self.parent_run_id is None:
+            found = self.client.search_runs([self.experiment_id()],
+                                            f"tags.`{STUDY_TAG}` = '{self.study}' and tags.kind = 'study'")
+            if found:
+                self.parent_run_id = found[0].info.run_id
+            else:
+                run = self.client.create_run(self.experiment_id(), run_name=self.study,
+                                             tags={STUDY_TAG: self.study, "kind": "study", **tags, **provenance()})
+                self.parent_run_id = run.info.run_id
+                for key, value in params.items():
+                    self.client.log_param(self.parent_run_id, metric_name(key), value)
+        return self.parent_run_id
+
+    def child(self, trial) -> str:
+        if trial.trial_id in self.children:
+            return self.children[trial.trial_id]
+        found = self.client.search_runs(
+            [self.experiment_id()], f"tags.`{STUDY_TAG}` = '{self.study}' and tags.`{TRIAL_TAG}` = '{trial.trial_id}'")
+        if found:
+            run_id = found[0].info.run_id
+        else:
+            suggested = {k: v for k, v in trial.config.items() if k in self.space}
+            config = trial_config(self.base, decode(self.space, suggested))
+            tags = {STUDY_TAG: self.study, TRIAL_TAG: trial.trial_id, "kind": "trial",
+                    "mlflow.parentRunId": self.parent_run_id or "", **run_tags(config), **provenance()}
+            run = self.client.create_run(self.experiment_id(), run_name=f"{self.study}-{trial.trial_id}", tags=tags)
+            run_id = run.info.run_id
+            for key, value in curated_params(config).items():
+                self.client.log_param(run_id, metric_name(key), value)
+            for key, value in suggested.items():
+                self.client.log_param(run_id, metric_name(f"searched.{key}"), str(value))
+        self.children[trial.trial_id] = run_id
+        return run_id
+
+    # -- Tune callback hooks ------------------------------------------------------------------
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.child(trial)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        run_id = self.child(trial)
+        step = int(result.get("iteration", result.get("training_iteration", 0)))
+        for key in METRIC_KEYS:
+            value = result.get(key)
+            if isinstance(value, int | float) and math.isfinite(value):
+                self.client.log_metric(run_id, metric_name(key), float(value), step=step)
+        if result.get("node_id"):
+            self.client.set_tag(run_id, "node_id", result["node_id"])
+
+    def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
+        self.client.set_tag(self.child(trial), "checkpoint", f"{checkpoint.path}/algo")
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self.client.set_terminated(self.child(trial), status="FINISHED")
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self.client.set_terminated(self.child(trial), status="FAILED")
