@@ -1,0 +1,86 @@
+"""Studies: bad input is refused before anything is written; Optuna's suggestions repeat per seed."""
+
+import subprocess
+import sys
+
+import optuna
+import pytest
+import yaml
+from ray.tune.search.optuna import OptunaSearch
+
+from rllib_shm.experiment.search_space import split_search_space, to_optuna
+from rllib_shm.experiment.study import load_study
+
+STUDY = {
+    "env": {"id": "rllib_shm/CueRecall-D5-v0"},
+    "module": {"memory": {"kind": {"choice": ["shm", "gru", "mlp"]}, "mem_size": 8}},
+    "algo": {"lr": {"loguniform": [1e-4, 1e-2]}, "train_batch_size": 256, "minibatch_size": 128},
+    "run": {"stop_iters": 2},
+    "tune": {"name": "t", "num_samples": 2},
+}
+
+
+def write(tmp_path, data, name="study.yaml"):
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
+    return path
+
+
+def suggestions(seed, count=6):
+    _, space = split_search_space({k: v for k, v in STUDY.items() if k != "tune"})
+    searcher = OptunaSearch(space=to_optuna(space), metric="m", mode="max",
+                            sampler=optuna.samplers.TPESampler(seed=seed))
+    return [searcher.suggest(f"trial_{i}") for i in range(count)]
+
+
+def test_same_seed_same_suggestions_other_seed_others():
+    first, again, other = suggestions(0), suggestions(0), suggestions(1)
+    assert first == again
+    assert first != other
+    assert {s["module.memory.kind"] for s in first} <= {"shm", "gru", "mlp"}
+
+
+def test_study_loads_with_cli_overrides(tmp_path):
+    study = load_study(write(tmp_path, STUDY), ["run.stop_iters=3"], num_samples=5, storage_path=str(tmp_path))
+    assert study.tune.num_samples == 5 and study.base["run"]["stop_iters"] == 3
+    assert set(study.space) == {"module.memory.kind", "algo.lr"}
+    assert study.tune.optuna_storage() == f"sqlite:///{tmp_path.resolve() / 't' / 'optuna.db'}"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d["algo"].update(lr={"loguniform": [1e-2, 1e-4]}), "algo.lr: loguniform needs low < high"),
+        (lambda d: d["module"]["memory"].update(kind="shm") or d["algo"].update(lr=1e-3), "searches nothing"),
+        (lambda d: d["algo"].update(learning_rate={"uniform": [0.1, 0.2]}), "unknown config key"),
+        (lambda d: d["tune"].update(num_sample=3), r"unknown config key\(s\) \['tune.num_sample'\]"),
+        (lambda d: d["tune"].update(metric="reward"), "tune.metric must be one of"),
+    ],
+)
+def test_bad_studies_are_refused(tmp_path, mutate, message):
+    import copy
+
+    data = copy.deepcopy(STUDY)
+    mutate(data)
+    with pytest.raises(ValueError, match=message):
+        load_study(write(tmp_path, data))
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "rllib_shm.experiment.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_refuses_before_writing_anything(tmp_path):
+    storage = tmp_path / "storage"
+    broken = write(tmp_path, "env: [unclosed\n", "broken.yaml")
+    done = cli("tune", broken, "--storage", storage)
+    assert done.returncode == 2 and "is not valid YAML" in done.stderr
+
+    good = write(tmp_path, STUDY)
+    done = cli("tune", good, "--storage", storage, "--resume")
+    assert done.returncode == 2 and "there is no study to resume" in done.stderr
+
+    done = cli("tune", good, "--storage", storage, "--mlflow-uri", "http://127.0.0.1:9")
+    assert done.returncode == 2 and "MLflow tracking URI 'http://127.0.0.1:9' is not reachable" in done.stderr
+    assert not storage.exists()  # no Tune dir, no Optuna db, no MLflow db
