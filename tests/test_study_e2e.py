@@ -1,0 +1,158 @@
+"""Studies end to end against a real MLflow server on 127.0.0.1: Tune, Optuna and MLflow agree;
+a driver killed with SIGKILL resumes without losing or repeating a trial."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import optuna
+import pytest
+import yaml
+
+STUDY = {
+    "env": {"id": "rllib_shm/CueRecall-D5-v0"},
+    "module": {"memory": {"kind": {"choice": ["shm", "gru", "mlp"]}, "mem_size": 8}, "max_seq_len": 8,
+               "encoder_hiddens": [16], "memory_output": 16, "head_hiddens": [16]},
+    "algo": {"lr": {"loguniform": [1e-4, 1e-2]}, "train_batch_size": 256, "minibatch_size": 128,
+             "num_epochs": 1, "num_envs_per_env_runner": 2},
+    "run": {"stop_iters": 3, "checkpoint_every": 1},
+    "tune": {"name": "e2e", "num_samples": 3, "max_concurrent": 1, "seed": 0},
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mlflow")
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--default-artifact-root", str(root / "art"),
+         "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"{uri}/health", timeout=2)
+            break
+        except OSError:
+            time.sleep(1)
+    else:
+        os.killpg(process.pid, signal.SIGKILL)
+        pytest.fail("mlflow server did not start")
+    yield uri
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=30)
+
+
+def study_file(tmp_path, name, **tune):
+    data = json.loads(json.dumps(STUDY))
+    data["tune"].update(name=name, **tune)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def tune_cli(*args, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "rllib_shm.experiment.cli", "tune", *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            **kwargs)
+
+
+def runs_of(uri, study):
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("rllib-shm")
+    runs = client.search_runs([experiment.experiment_id], f"tags.`rllib_shm.study` = '{study}'")
+    parents = [r for r in runs if r.data.tags.get("kind") == "study"]
+    children = [r for r in runs if r.data.tags.get("kind") == "trial"]
+    return parents, children
+
+
+def trial_dirs(experiment_dir: Path):
+    return sorted(p for p in experiment_dir.glob("trial_*") if p.is_dir())
+
+
+def optuna_trials(storage: Path, name: str):
+    """The Optuna study's trials ([] while the study does not exist yet)."""
+    try:
+        study = optuna.load_study(study_name=name, storage=f"sqlite:///{storage / name / 'optuna.db'}")
+    except KeyError:
+        return []
+    return study.get_trials(deepcopy=False)
+
+
+@pytest.mark.slow
+def test_study_tune_optuna_and_mlflow_agree(tmp_path, mlflow_server):
+    storage = tmp_path / "tune"
+    process = tune_cli(study_file(tmp_path, "agree"), "--storage", storage, "--mlflow-uri", mlflow_server)
+    output, _ = process.communicate(timeout=900)
+    assert process.returncode == 0, output[-3000:]
+    assert "leaderboard (by episode_return_max_mean)" in output
+
+    trials = trial_dirs(storage / "agree")
+    assert len(trials) == 3
+    ids = {p.name.removeprefix("trial_") for p in trials}
+    completed = [t for t in optuna_trials(storage, "agree") if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(completed) == 3
+    parents, children = runs_of(mlflow_server, "agree")
+    assert len(parents) == 1 and len(children) == 3
+    assert {c.data.tags["rllib_shm.trial_id"] for c in children} == ids
+    assert all(c.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for c in children)
+    assert all(c.info.status == "FINISHED" and "episode_return_max_mean" in c.data.metrics for c in children)
+    # Optuna's suggestions are the trials' configurations
+    suggested = sorted(t.params["algo.lr"] for t in completed)
+    logged = sorted(float(c.data.params["lr"]) for c in children)
+    assert suggested == pytest.approx(logged)
+    artifacts = {a.path for a in mlflow.MlflowClient(mlflow_server).list_artifacts(parents[0].info.run_id)}
+    assert {"leaderboard.csv", "learning_curves.png", "best_config.yaml"} <= artifacts
+
+
+@pytest.mark.slow
+def test_killed_driver_resumes_without_losing_or_repeating_trials(tmp_path, mlflow_server):
+    storage = tmp_path / "tune"
+    study = study_file(tmp_path, "crash", num_samples=3)
+    process = tune_cli(study, "--storage", storage, "--mlflow-uri", mlflow_server, "--set", "run.stop_iters=4")
+    deadline = time.time() + 600
+    while time.time() < deadline:  # wait until at least one trial has finished
+        db = storage / "crash" / "optuna.db"
+        if db.exists() and any(t.state == optuna.trial.TrialState.COMPLETE for t in optuna_trials(storage, "crash")):
+            break
+        assert process.poll() is None, process.stdout.read()[-3000:]
+        time.sleep(1)
+    else:
+        pytest.fail("no trial finished in time")
+    os.killpg(process.pid, signal.SIGKILL)  # the driver and everything it started
+    process.wait(timeout=60)
+    finished_before = {t.number for t in optuna_trials(storage, "crash") if t.state == optuna.trial.TrialState.COMPLETE}
+    finished_dirs = {p.name: (p / "progress.csv").read_text() for p in trial_dirs(storage / "crash")
+                     if (p / "progress.csv").exists() and len((p / "progress.csv").read_text().splitlines()) == 5}
+    assert finished_dirs, "a finished trial should have 4 result rows"
+
+    resumed = tune_cli(study, "--storage", storage, "--mlflow-uri", mlflow_server, "--set", "run.stop_iters=4",
+                       "--resume")
+    output, _ = resumed.communicate(timeout=900)
+    assert resumed.returncode == 0, output[-3000:]
+
+    trials = trial_dirs(storage / "crash")
+    assert len(trials) == 3
+    for name, rows in finished_dirs.items():  # finished trials were not run again
+        assert (storage / "crash" / name / "progress.csv").read_text() == rows
+    optuna_all = optuna_trials(storage, "crash")
+    complete = {t.number for t in optuna_all if t.state == optuna.trial.TrialState.COMPLETE}
+    assert finished_before <= complete and len(complete) == 3
+    parents, children = runs_of(mlflow_server, "crash")
+    assert len(parents) == 1
+    assert len(children) == 3 and len({c.data.tags["rllib_shm.trial_id"] for c in children}) == 3
