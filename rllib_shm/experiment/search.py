@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from rllib_shm.experiment.search_space import decode, to_optuna, trial_config
-from rllib_shm.experiment.study import Study
+from rllib_shm.experiment.study import Study, grid_values
 from rllib_shm.experiment.tracking import check_tracking_uri
 
 
@@ -99,9 +99,12 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
             Path(experiment_dir).mkdir(parents=True, exist_ok=False)
             (Path(experiment_dir) / "study.yaml").write_text(yaml.safe_dump(study.raw, sort_keys=False))
         storage = optuna.storages.RDBStorage(optuna_url)
+        if settings.sampler == "grid":
+            sampler = optuna.samplers.GridSampler(grid_values(study.space), seed=settings.seed)
+        else:
+            sampler = optuna.samplers.TPESampler(seed=settings.seed)
         searcher = OptunaSearch(space=to_optuna(study.space), metric=settings.metric, mode=settings.mode,
-                                sampler=optuna.samplers.TPESampler(seed=settings.seed),
-                                study_name=settings.name, storage=storage)
+                                sampler=sampler, study_name=settings.name, storage=storage)
         scheduler = None
         if settings.scheduler == "asha":
             scheduler = ASHAScheduler(time_attr="iteration", grace_period=settings.grace_period,

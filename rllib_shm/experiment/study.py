@@ -4,7 +4,8 @@
       name: quickstart            # Tune experiment directory, Optuna study name, MLflow parent run
       num_samples: 6              # trials
       max_concurrent: 2           # trials at once
-      seed: 0                     # Optuna TPE sampler seed: same seed + config → same suggestions
+      seed: 0                     # Optuna sampler seed: same seed + config → same suggestions
+      sampler: tpe                # tpe (Optuna's default) or grid (every combination once; choice/int only)
       metric: episode_return_max_mean   # MMER (default) or episode_return_mean
       mode: max
       scheduler: none             # or asha (early stopping of poor trials)
@@ -35,6 +36,7 @@ class TuneSection:
     num_samples: int = 4
     max_concurrent: int = 1
     seed: int = 0
+    sampler: str = "tpe"  # tpe | grid
     metric: str = "episode_return_max_mean"
     mode: str = "max"
     scheduler: str = "none"
@@ -57,6 +59,8 @@ class TuneSection:
             raise ValueError(f"tune.metric must be one of {METRICS}, got {self.metric!r}")
         if self.mode not in ("max", "min"):
             raise ValueError(f"tune.mode must be 'max' or 'min', got {self.mode!r}")
+        if self.sampler not in ("tpe", "grid"):
+            raise ValueError(f"tune.sampler must be 'tpe' or 'grid', got {self.sampler!r}")
         if self.scheduler not in ("none", "asha"):
             raise ValueError(f"tune.scheduler must be 'none' or 'asha', got {self.scheduler!r}")
 
@@ -100,7 +104,36 @@ def load_study(path: str | Path, overrides: list[str] | tuple[str, ...] = (), **
     tune = _build(TuneSection, tune_data, "tune")
     raw = copy.deepcopy({**data, "tune": tune_data})
     base, space = split_search_space(data)
+    if space and tune.sampler == "grid":
+        continuous = [p for p, (kind, _) in space.items() if kind in ("uniform", "loguniform")]
+        if continuous:
+            raise ValueError(f"tune.sampler 'grid' needs choice or int distributions; {continuous} are continuous")
+        size = grid_size(space)
+        if tune.num_samples > size:
+            raise ValueError(f"tune.num_samples ({tune.num_samples}) exceeds the grid's {size} combinations")
     if not space:
         raise ValueError(f"study {str(path)!r} searches nothing: write at least one value as a distribution, "
                          "e.g. module.memory.kind: {choice: [shm, gru]} or run.seed: {choice: [0, 1, 2]}")
     return Study(base=base, space=space, tune=tune, raw=raw)
+
+
+def grid_values(space: dict) -> dict[str, list]:
+    """Every value of each searched path, in Optuna's encoding (indices for non-scalar choices)."""
+    from rllib_shm.experiment.search_space import to_optuna
+
+    values = {}
+    for path, distribution in to_optuna(space).items():
+        kind, args = space[path]
+        if kind == "choice":
+            values[path] = list(distribution.choices)
+        else:
+            low, high = args
+            values[path] = list(range(low, high + 1))
+    return values
+
+
+def grid_size(space: dict) -> int:
+    size = 1
+    for values in grid_values(space).values():
+        size *= len(values)
+    return size
