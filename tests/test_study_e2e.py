@@ -97,7 +97,9 @@ def optuna_trials(storage: Path, name: str):
 @pytest.mark.slow
 def test_study_tune_optuna_and_mlflow_agree(tmp_path, mlflow_server):
     storage = tmp_path / "tune"
-    process = tune_cli(study_file(tmp_path, "agree"), "--storage", storage, "--mlflow-uri", mlflow_server)
+    # ASHA on, with a grace period as long as the trials (it runs but stops nobody)
+    study = study_file(tmp_path, "agree", scheduler="asha", grace_period=3)
+    process = tune_cli(study, "--storage", storage, "--mlflow-uri", mlflow_server)
     output, _ = process.communicate(timeout=900)
     assert process.returncode == 0, output[-3000:]
     assert "leaderboard (by episode_return_max_mean)" in output

@@ -107,7 +107,8 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
                                 sampler=sampler, study_name=settings.name, storage=storage)
         scheduler = None
         if settings.scheduler == "asha":
-            scheduler = ASHAScheduler(time_attr="iteration", grace_period=settings.grace_period,
+            scheduler = ASHAScheduler(time_attr="iteration", metric=settings.metric, mode=settings.mode,
+                                      grace_period=settings.grace_period,
                                       reduction_factor=settings.reduction_factor, max_t=first.run.stop_iters)
         tuner = tune.Tuner(
             trainable,
