@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from rllib_shm.experiment.ray_session import ensure_ray
 from rllib_shm.experiment.search_space import decode, to_optuna, trial_config
 from rllib_shm.experiment.study import Study, grid_values
 from rllib_shm.experiment.tracking import check_tracking_uri
@@ -52,7 +53,6 @@ def _first_values(study: Study) -> dict:
 def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = None,
               log: Callable[[str], None] = print) -> StudyResult:
     import optuna
-    import ray
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
@@ -77,9 +77,7 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
     preflight(first)
     check_tracking_uri(uri)
 
-    if not ray.is_initialized():
-        ray.init(include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}})
+    ensure_ray()
     ppo = build_ppo_config(first)
     resources = ppo.algo_class.default_resource_request(ppo)
     trainable = tune.with_resources(tune.with_parameters(train_trial, base=study.base, space=study.space),

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from rllib_shm.experiment.config import ExperimentConfig
+from rllib_shm.experiment.ray_session import ensure_ray
 from rllib_shm.experiment.tracking import (
     check_tracking_uri,
     curated_params,
@@ -115,10 +115,7 @@ def train(
     client.log_artifact(run_id, str(run_dir / "config.yaml"))
     log(f"run {run_dir}\nMLflow run {run_id} at {tracking_uri}")
 
-    started_ray = not ray.is_initialized()
-    if started_ray:
-        ray.init(include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}})
+    started_ray = ensure_ray()
     status, algo = "FAILED", None
     best, final, steps, iteration, checkpoint = -math.inf, float("nan"), 0, 0, run_dir
     try:
