@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from rllib_shm.experiment.checkpoints import CHECKPOINT_META
 from rllib_shm.experiment.config import ExperimentConfig
 from rllib_shm.experiment.ray_session import ensure_ray
 from rllib_shm.experiment.tracking import (
@@ -29,7 +30,6 @@ from rllib_shm.experiment.tracking import (
 )
 
 RETURN_KEY = ("env_runners", "episode_return_mean")
-CHECKPOINT_META = "rllib_shm.json"
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,8 @@ def preflight(config: ExperimentConfig) -> None:
         env.close()
 
 
-def _metric(result: dict, path: tuple[str, ...], default=float("nan")):
+def result_value(result: dict, path: tuple[str, ...], default=float("nan")):
+    """``result[path[0]][path[1]]...`` of an RLlib result dict, or ``default`` where missing."""
     node = result
     for key in path:
         if not isinstance(node, dict) or key not in node:
@@ -123,10 +124,10 @@ def train(
         start = time.perf_counter()
         for iteration in range(1, config.run.stop_iters + 1):
             result = algo.train()
-            final = float(_metric(result, RETURN_KEY))
+            final = float(result_value(result, RETURN_KEY))
             if not math.isnan(final):
                 best = max(best, final)
-            steps = int(_metric(result, ("env_runners", "num_env_steps_sampled_lifetime"), 0))
+            steps = int(result_value(result, ("env_runners", "num_env_steps_sampled_lifetime"), 0))
             elapsed = time.perf_counter() - start
             rate = steps / elapsed if elapsed > 0 else 0.0
             eta = timedelta(seconds=round(elapsed / iteration * (config.run.stop_iters - iteration)))
@@ -163,11 +164,11 @@ def _log_iteration(client, run_id, iteration, result, final, best, steps, rate) 
     metrics = {
         "episode_return_mean": final,
         "episode_return_max_mean": best,  # MMER so far
-        "episode_len_mean": _metric(result, ("env_runners", "episode_len_mean")),
+        "episode_len_mean": result_value(result, ("env_runners", "episode_len_mean")),
         "env_steps": steps,
         "env_steps_per_s": rate,
     }
-    learner = _metric(result, ("learners", "default_policy"), {})
+    learner = result_value(result, ("learners", "default_policy"), {})
     for key in ("policy_loss", "vf_loss", "entropy", "mean_kl_loss", "vf_explained_var"):
         if isinstance(learner, dict) and key in learner:
             metrics[f"learner/{key}"] = learner[key]

@@ -25,8 +25,9 @@ def train_trial(config: dict, base: dict, space: dict) -> None:
     from ray import tune
 
     from rllib_shm.experiment.build import build_ppo_config
+    from rllib_shm.experiment.checkpoints import CHECKPOINT_META
     from rllib_shm.experiment.search_space import decode, trial_config
-    from rllib_shm.experiment.train import CHECKPOINT_META, _metric
+    from rllib_shm.experiment.train import result_value
 
     experiment = trial_config(base, decode(space, {k: v for k, v in config.items() if k in space}))
     algo = build_ppo_config(experiment).build_algo()
@@ -43,14 +44,14 @@ def train_trial(config: dict, base: dict, space: dict) -> None:
     try:
         for iteration in range(start, stop + 1):
             result = algo.train()
-            mean = float(_metric(result, ("env_runners", "episode_return_mean")))
+            mean = float(result_value(result, ("env_runners", "episode_return_mean")))
             if not math.isnan(mean):
                 best = max(best, mean)
-            steps = int(_metric(result, ("env_runners", "num_env_steps_sampled_lifetime"), 0))  # restored too
+            steps = int(result_value(result, ("env_runners", "num_env_steps_sampled_lifetime"), 0))  # restored too
             metrics = {
                 "episode_return_mean": mean,
                 "episode_return_max_mean": best if math.isfinite(best) else float("nan"),
-                "episode_len_mean": float(_metric(result, ("env_runners", "episode_len_mean"))),
+                "episode_len_mean": float(result_value(result, ("env_runners", "episode_len_mean"))),
                 "env_steps": steps,
                 "env_steps_per_s": (steps - steps_before) / max(time.perf_counter() - began, 1e-9),
                 "iteration": iteration,
