@@ -25,6 +25,18 @@ class LoadedCheckpoint:
     meta: dict  # rllib_shm.json (iteration, env steps, MLflow run), or {}
 
 
+def write_checkpoint(algo, path: Path, config: ExperimentConfig, iteration: int, env_steps: int,
+                     mlflow: dict | None = None) -> Path:
+    """``algo.save_to_path(path)`` plus ``rllib_shm.json`` (config, progress, MLflow run) beside it."""
+    algo.save_to_path(str(path))
+    meta = {"config": config.to_dict(), "iteration": iteration, "env_steps": env_steps,
+            "module_class": "rllib_shm.rllib.module.MemoryRLModule"}
+    if mlflow:
+        meta["mlflow"] = mlflow
+    (Path(path) / CHECKPOINT_META).write_text(json.dumps(meta, indent=2))
+    return Path(path)
+
+
 def module_dir(path: Path) -> Path:
     """The RLModule directory inside an algorithm checkpoint (or ``path`` itself if it is one)."""
     path = Path(path)

@@ -41,11 +41,7 @@ def _record_step(module, obs_t: torch.Tensor, state: dict, out: dict, log: Episo
     cell = trunk.memory
     state_out = out[Columns.STATE_OUT]
     if isinstance(cell, SHMCell):
-        features = trunk.encoder(module._observations({Columns.OBS: obs_t}))
-        if trunk.positional:
-            from rllib_shm.rllib.encoders import sine_embedding
-
-            features = features + sine_embedding(state[prefix + STEP], features.shape[-1])
+        features = trunk.features(module._observations({Columns.OBS: obs_t}), state[prefix + STEP][:, 0])
         cell_state = {"memory": state[prefix + "memory"]}
         trace = cell.trace(features, cell_state, theta_indices=out.get(prefix + THETA_COLUMN), evaluation=True)
         log.calibration.append(trace["calibration"][0, 0].numpy())

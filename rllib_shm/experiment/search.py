@@ -19,7 +19,7 @@ import yaml
 from rllib_shm.experiment.ray_session import ensure_ray
 from rllib_shm.experiment.search_space import decode, to_optuna, trial_config
 from rllib_shm.experiment.study import Study, grid_values
-from rllib_shm.experiment.tracking import check_tracking_uri
+from rllib_shm.experiment.tracking import check_tracking_uri, resolve_tracking_uri
 
 
 @dataclass(frozen=True)
@@ -36,14 +36,13 @@ def trial_dirname(trial) -> str:
     return f"trial_{trial.trial_id}"
 
 
-def tracking_uri_for(study: Study, cli_uri: str | None) -> str:
-    uri = cli_uri or os.environ.get("MLFLOW_TRACKING_URI") or study.base.get("run", {}).get("mlflow_uri")
-    if uri:
-        return uri
-    if "://" in study.tune.storage_path:
+def tracking_uri_for(study: Study, config, cli_uri: str | None) -> str:
+    """As for ``train`` (``resolve_tracking_uri``), with the local default next to the Tune storage."""
+    if "://" in study.tune.storage_path and not (cli_uri or os.environ.get("MLFLOW_TRACKING_URI")
+                                                 or config.run.mlflow_uri):
         raise ValueError("an MLflow tracking URI (--mlflow-uri or MLFLOW_TRACKING_URI) is required when "
                          "tune.storage_path is remote")
-    return f"sqlite:///{Path(study.tune.storage_path).resolve() / 'mlflow.db'}"
+    return resolve_tracking_uri(cli_uri, config, Path(study.tune.storage_path))
 
 
 def _first_values(study: Study) -> dict:
@@ -71,9 +70,9 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
     if not resume and local and Path(experiment_dir).exists():
         raise ValueError(f"a study already exists at {experiment_dir}: pass --resume to continue it, "
                          "or choose another tune.name")
-    uri = tracking_uri_for(study, mlflow_uri)
-    optuna_url = settings.optuna_storage()
     first = trial_config(study.base, _first_values(study))
+    uri = tracking_uri_for(study, first, mlflow_uri)
+    optuna_url = settings.optuna_storage()
     preflight(first)
     check_tracking_uri(uri)
 
@@ -150,7 +149,7 @@ def leaderboard(results, study: Study) -> list[dict]:
         suggested = {k: v for k, v in result.config.items() if k in study.space}
         rows.append({
             "trial": result.path.rstrip("/").split("/")[-1] if result.path else "",
-            **{k: v for k, v in decode(study.space, suggested).items()},
+            **decode(study.space, suggested),
             metric: float(score),
             "final_return": float(frame["episode_return_mean"].iloc[-1]),
             "iterations": int(frame["iteration"].max()),

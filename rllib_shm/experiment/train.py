@@ -7,7 +7,6 @@ tracking URI) is checked before Ray starts and before anything is written.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from rllib_shm.experiment.checkpoints import CHECKPOINT_META
+from rllib_shm.experiment.checkpoints import write_checkpoint
 from rllib_shm.experiment.config import ExperimentConfig
 from rllib_shm.experiment.ray_session import ensure_ray
 from rllib_shm.experiment.tracking import (
@@ -183,10 +182,5 @@ def _log_iteration(client, run_id, iteration, result, final, best, steps, rate) 
 
 def _save(algo, run_dir: Path, iteration: int, steps: int, config: ExperimentConfig, tracking_uri: str,
           run_id: str) -> Path:
-    path = run_dir / "checkpoints" / f"iter_{iteration:05d}"
-    algo.save_to_path(str(path))
-    meta = {"config": config.to_dict(), "iteration": iteration, "env_steps": steps,
-            "module_class": "rllib_shm.rllib.module.MemoryRLModule",
-            "mlflow": {"tracking_uri": tracking_uri, "run_id": run_id}}
-    (path / CHECKPOINT_META).write_text(json.dumps(meta, indent=2))
-    return path
+    return write_checkpoint(algo, run_dir / "checkpoints" / f"iter_{iteration:05d}", config, iteration, steps,
+                            {"tracking_uri": tracking_uri, "run_id": run_id})

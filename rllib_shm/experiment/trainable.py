@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ def train_trial(config: dict, base: dict, space: dict) -> None:
     from ray import tune
 
     from rllib_shm.experiment.build import build_ppo_config
-    from rllib_shm.experiment.checkpoints import CHECKPOINT_META
+    from rllib_shm.experiment.checkpoints import write_checkpoint
     from rllib_shm.experiment.search_space import decode, trial_config
     from rllib_shm.experiment.train import result_value
 
@@ -59,12 +58,9 @@ def train_trial(config: dict, base: dict, space: dict) -> None:
             }
             if iteration % experiment.run.checkpoint_every == 0 or iteration == stop:
                 with tempfile.TemporaryDirectory() as directory:
-                    algo.save_to_path(os.path.join(directory, "algo"))
+                    write_checkpoint(algo, Path(directory) / "algo", experiment, iteration, steps)
                     progress = {"iteration": iteration, "best": best, "env_steps": steps}
                     Path(directory, PROGRESS).write_text(json.dumps(progress))
-                    meta = {"config": experiment.to_dict(), "iteration": iteration, "env_steps": steps,
-                            "module_class": "rllib_shm.rllib.module.MemoryRLModule"}
-                    Path(directory, "algo", CHECKPOINT_META).write_text(json.dumps(meta, indent=2))
                     tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
             else:
                 tune.report(metrics)

@@ -60,14 +60,19 @@ class Trunk(nn.Module):
             layers += [nn.Linear(width_in, width_out), nn.ReLU()]
         self.post = nn.Sequential(*layers)
 
+    def features(self, obs, start):
+        """The memory's input: encoder(obs) [B,T,E] (+ sine embedding of steps start, start+1, …)."""
+        features = self.encoder(obs)
+        if self.positional:
+            positions = start.unsqueeze(1) + torch.arange(obs.shape[1], device=obs.device, dtype=start.dtype)
+            features = features + sine_embedding(positions, features.shape[-1])
+        return features
+
     def forward(self, obs, state, theta_indices=None, evaluation=None):
         """obs [B,T,F], state dict → (features [B,T,P], new state, θ indices [B,T] or None)."""
-        features = self.encoder(obs)
         steps = obs.shape[1]
         start = state[STEP][:, 0]  # [B]
-        if self.positional:
-            positions = start.unsqueeze(1) + torch.arange(steps, device=obs.device, dtype=start.dtype)
-            features = features + sine_embedding(positions, features.shape[-1])
+        features = self.features(obs, start)
         cell_state = {k: v for k, v in state.items() if k != STEP}
         extras: dict[str, Any] = {}
         if isinstance(self.memory, SHMCell):
