@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from rllib_shm.experiment.bench_kernel import METHODS
-from rllib_shm.experiment.cli import main
+from rllib_shm.bench.kernel import METHODS
+from rllib_shm.cli import main
 
 
 def test_bench_kernel_writes_json_and_methods_agree(tmp_path, capsys):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from rllib_shm.experiment.cli import main
+from rllib_shm.cli import main
 
 
 @pytest.mark.slow

@@ -71,7 +71,7 @@ def test_job_submit_runs_a_study_across_both_nodes(cluster, mlflow_server):
     assert {c.data.tags["node_id"] for c in children} == nodes
 
     best = parents[0].data.tags["best_checkpoint"]
-    evaluated = subprocess.run([sys.executable, "-m", "rllib_shm.experiment.cli", "evaluate", best,
+    evaluated = subprocess.run([sys.executable, "-m", "rllib_shm.cli", "evaluate", best,
                                 "--episodes", "2", "--no-mlflow"], capture_output=True, text=True, timeout=300)
     assert evaluated.returncode == 0 and "over 2 episodes" in evaluated.stdout, evaluated.stderr[-2000:]
 

@@ -14,7 +14,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import envs
-from rllib_shm.experiment import envs_command
+from rllib_shm.cli import envs as envs_command
 
 IDS = [spec.id for spec in envs.ENV_SPECS]
 UINT8_IMAGE_IDS = {i for i in IDS if "VisualMatch" in i or "KeyToDoor" in i}  # documented uint8

@@ -3,8 +3,8 @@
 import pytest
 import yaml
 
-from rllib_shm.experiment.build import build_ppo_config, model_config
-from rllib_shm.experiment.config import ExperimentConfig, load_config
+from rllib_shm.config import ExperimentConfig, load_config
+from rllib_shm.config.ppo import build_ppo_config, model_config
 from rllib_shm.rllib.module_config import ModuleConfig
 
 

@@ -3,7 +3,7 @@
 import optuna
 import pytest
 
-from rllib_shm.experiment.search_space import decode, split_search_space, to_optuna, trial_config
+from rllib_shm.studies.search_space import decode, split_search_space, to_optuna, trial_config
 
 
 def study(**search):

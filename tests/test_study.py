@@ -8,8 +8,8 @@ import pytest
 import yaml
 from ray.tune.search.optuna import OptunaSearch
 
-from rllib_shm.experiment.search_space import split_search_space, to_optuna
-from rllib_shm.experiment.study import load_study
+from rllib_shm.studies.search_space import split_search_space, to_optuna
+from rllib_shm.studies.study import load_study
 
 STUDY = {
     "env": {"id": "rllib_shm/CueRecall-D5-v0"},
@@ -67,7 +67,7 @@ def test_bad_studies_are_refused(tmp_path, mutate, message):
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "rllib_shm.experiment.cli", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "rllib_shm.cli", *map(str, args)],
                           capture_output=True, text=True, timeout=300)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import mlflow
 import optuna
 import pytest
+import sqlalchemy.exc
 import yaml
 
 STUDY = {
@@ -34,7 +35,7 @@ def study_file(tmp_path, name, **tune):
 
 
 def tune_cli(*args, **kwargs):
-    return subprocess.Popen([sys.executable, "-m", "rllib_shm.experiment.cli", "tune", *map(str, args)],
+    return subprocess.Popen([sys.executable, "-m", "rllib_shm.cli", "tune", *map(str, args)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
                             **kwargs)
 
@@ -52,11 +53,18 @@ def trial_dirs(experiment_dir: Path):
     return sorted(p for p in experiment_dir.glob("trial_*") if p.is_dir())
 
 
-def optuna_trials(storage: Path, name: str):
-    """The Optuna study's trials ([] while the study does not exist yet)."""
-    try:
-        study = optuna.load_study(study_name=name, storage=f"sqlite:///{storage / name / 'optuna.db'}")
+def optuna_trials(storage: Path, name: str, *, polling: bool = False):
+    """The Optuna study's trials ([] while the study does not exist yet). ``polling``: the driver may be
+    creating the database's tables at this very moment; a half-created schema reads as "no trials yet"."""
+    url = f"sqlite:///{storage / name / 'optuna.db'}"
+    try:  # while polling, never create tables: that would race with the driver creating them
+        rdb = optuna.storages.RDBStorage(url, skip_table_creation=polling, skip_compatibility_check=polling)
+        study = optuna.load_study(study_name=name, storage=rdb)
     except KeyError:
+        return []
+    except sqlalchemy.exc.OperationalError:
+        if not polling:
+            raise
         return []
     return study.get_trials(deepcopy=False)
 
@@ -97,7 +105,8 @@ def test_killed_driver_resumes_without_losing_or_repeating_trials(tmp_path, mlfl
     deadline = time.time() + 600
     while time.time() < deadline:  # wait until at least one trial has finished
         db = storage / "crash" / "optuna.db"
-        if db.exists() and any(t.state == optuna.trial.TrialState.COMPLETE for t in optuna_trials(storage, "crash")):
+        if db.exists() and any(t.state == optuna.trial.TrialState.COMPLETE
+                           for t in optuna_trials(storage, "crash", polling=True)):
             break
         assert process.poll() is None, process.stdout.read()[-3000:]
         time.sleep(1)

@@ -10,8 +10,8 @@ import sys
 import matplotlib.image
 import pytest
 
-from rllib_shm.experiment.config import load_config
-from rllib_shm.experiment.train import train
+from rllib_shm.config import load_config
+from rllib_shm.runs.train import train
 
 TASK = "rllib_shm/popgym-RepeatFirstEasy-v0"
 BUDGET = [f"env.id={TASK}", "run.stop_iters=50", "module.max_seq_len=64", "module.memory.mem_size=32",
@@ -20,7 +20,7 @@ BUDGET = [f"env.id={TASK}", "run.stop_iters=50", "module.max_seq_len=64", "modul
 
 
 def cli(*args, check=True):
-    done = subprocess.run([sys.executable, "-m", "rllib_shm.experiment.cli", *map(str, args)],
+    done = subprocess.run([sys.executable, "-m", "rllib_shm.cli", *map(str, args)],
                           capture_output=True, text=True, timeout=600)
     if check and done.returncode != 0:
         raise AssertionError(f"rllib-shm {' '.join(map(str, args))} failed:\n{done.stdout}\n{done.stderr}")
@@ -53,8 +53,8 @@ def test_cli_evaluation_equals_in_process_evaluation(trained, tmp_path):
     import ray
     from ray.rllib.algorithms.algorithm import Algorithm
 
-    from rllib_shm.experiment.evaluate import run_episodes, summarize
     from rllib_shm.rllib import make_env, register_envs_with_ray
+    from rllib_shm.runs.episodes import run_episodes, summarize
 
     output = tmp_path / "eval.json"
     cli("evaluate", trained.checkpoint, "--episodes", 5, "--seed", 3, "--output", output)

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from rllib_shm.experiment.search_space import trial_config
-from rllib_shm.experiment.study import load_study
-from rllib_shm.experiment.train import preflight
+from rllib_shm.runs.train import preflight
+from rllib_shm.studies.search_space import trial_config
+from rllib_shm.studies.study import load_study
 
 STUDIES = sorted((Path(__file__).parents[1] / "tune_configs").glob("*.yaml"))
 

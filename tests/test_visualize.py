@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rllib_shm.experiment import visualize
-from rllib_shm.experiment.visualize import MemoryRecording, default_steps, draw_memory, vanishing_fraction
+from rllib_shm.runs import drawing as visualize
+from rllib_shm.runs.drawing import MemoryRecording, default_steps, draw_memory, vanishing_fraction
 
 T, H, DPI = 30, 8, 50
 

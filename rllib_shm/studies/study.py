@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from rllib_shm.experiment.config import _build, apply_override
-from rllib_shm.experiment.search_space import split_search_space
+from rllib_shm.config import apply_override, read_mapping
+from rllib_shm.config.typed import build
+from rllib_shm.studies.search_space import split_search_space
 
 METRICS = ("episode_return_max_mean", "episode_return_mean")
 
@@ -88,20 +87,12 @@ class Study:
 
 def load_study(path: str | Path, overrides: list[str] | tuple[str, ...] = (), **tune_overrides: Any) -> Study:
     """Read and validate a study YAML; ``tune_overrides`` (CLI flags) win over the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"study file {str(path)!r} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ValueError(f"study file {str(path)!r} is not valid YAML: {error}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"study file {str(path)!r} must hold a mapping of sections")
+    data = read_mapping(path, "study file")
     for override in overrides:
         apply_override(data, override)
     tune_data = dict(data.pop("tune", None) or {})
     tune_data.update({k: v for k, v in tune_overrides.items() if v is not None})
-    tune = _build(TuneSection, tune_data, "tune")
+    tune = build(TuneSection, tune_data, "tune")
     raw = copy.deepcopy({**data, "tune": tune_data})
     base, space = split_search_space(data)
     if space and tune.sampler == "grid":
@@ -119,7 +110,7 @@ def load_study(path: str | Path, overrides: list[str] | tuple[str, ...] = (), **
 
 def grid_values(space: dict) -> dict[str, list]:
     """Every value of each searched path, in Optuna's encoding (indices for non-scalar choices)."""
-    from rllib_shm.experiment.search_space import to_optuna
+    from rllib_shm.studies.search_space import to_optuna
 
     values = {}
     for path, distribution in to_optuna(space).items():

@@ -18,8 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rllib_shm.experiment.search import run_study
-    from rllib_shm.experiment.study import load_study
+    from rllib_shm.studies.runner import run_study
+    from rllib_shm.studies.study import load_study
 
     study = load_study(args.study, args.overrides, num_samples=args.num_samples,
                        max_concurrent=args.max_concurrent, storage_path=args.storage)

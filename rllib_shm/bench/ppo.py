@@ -25,7 +25,7 @@ import tracemalloc
 from datetime import datetime
 from pathlib import Path
 
-from rllib_shm.experiment.bench import check_new_output, rss_bytes
+from rllib_shm.bench.common import check_new_output, rss_bytes
 
 VARIANTS: dict[str, list[str]] = {
     "shm-H32": ["module.memory.kind=shm", "module.memory.mem_size=32"],
@@ -63,8 +63,8 @@ def _validate(args) -> None:
 
 
 def _ppo_config(variant: str, env: str):
-    from rllib_shm.experiment.build import build_ppo_config
-    from rllib_shm.experiment.config import load_config
+    from rllib_shm.config import load_config
+    from rllib_shm.config.ppo import build_ppo_config
 
     base = [f"env.id={env}", f"module.max_seq_len={MAX_SEQ_LEN}"]
     if variant != "rllib-lstm-256":
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     for variant in [v for v in VARIANTS if v in args.variants]:
         print(f"[bench ppo] {variant} on {args.env}: {args.warmup} warm-up + {args.iterations} timed iterations ...",
               file=sys.stderr, flush=True)
-        argv = [sys.executable, "-m", "rllib_shm.experiment.cli", "bench", "ppo", "--worker", variant,
+        argv = [sys.executable, "-m", "rllib_shm.cli", "bench", "ppo", "--worker", variant,
                 "--env", args.env, "--warmup", str(args.warmup), "--iterations", str(args.iterations)]
         done = subprocess.run(argv, capture_output=True, text=True,
                               env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})

@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from rllib_shm.experiment.config import ExperimentConfig
+from rllib_shm.config import ExperimentConfig
 
 _INVALID = re.compile(r"[^A-Za-z0-9_\-. :/]")
 

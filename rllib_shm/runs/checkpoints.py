@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rllib_shm.experiment.config import ExperimentConfig
+from rllib_shm.config import ExperimentConfig
 
 MODULE_SUBDIR = Path("learner_group") / "learner" / "rl_module" / "default_policy"
 CHECKPOINT_META = "rllib_shm.json"

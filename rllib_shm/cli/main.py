@@ -14,11 +14,11 @@ import sys
 
 # name -> (module path, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "train": ("rllib_shm.experiment.train_command", "train one PPO run from a YAML config"),
-    "tune": ("rllib_shm.experiment.tune_command", "run a Tune + Optuna search (a study)"),
-    "evaluate": ("rllib_shm.experiment.evaluate_command", "evaluate a checkpoint, draw its memory"),
-    "bench": ("rllib_shm.experiment.bench", "performance harnesses (kernel, ...)"),
-    "envs": ("rllib_shm.experiment.envs_command", "list the registered memory environments"),
+    "train": ("rllib_shm.cli.train", "train one PPO run from a YAML config"),
+    "tune": ("rllib_shm.cli.tune", "run a Tune + Optuna search (a study)"),
+    "evaluate": ("rllib_shm.cli.evaluate", "evaluate a checkpoint, draw its memory"),
+    "bench": ("rllib_shm.cli.bench", "performance harnesses (kernel, ...)"),
+    "envs": ("rllib_shm.cli.envs", "list the registered memory environments"),
 }
 
 
@@ -48,6 +48,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rllib-shm {args.command}: error: {error}", file=sys.stderr)
         return 2
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
-from pathlib import Path
 
 HARNESSES: dict[str, tuple[str, str]] = {
-    "kernel": ("rllib_shm.experiment.bench_kernel", "SHM recurrence: time and peak memory, fwd + bwd"),
-    "ppo": ("rllib_shm.experiment.bench_ppo", "PPO env steps per second for every memory"),
+    "kernel": ("rllib_shm.bench.kernel", "SHM recurrence: time and peak memory, fwd + bwd"),
+    "ppo": ("rllib_shm.bench.ppo", "PPO env steps per second for every memory"),
 }
 
 
@@ -28,15 +26,3 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     return importlib.import_module(HARNESSES[args.harness][0]).run(args)
-
-
-def rss_bytes() -> int:
-    """Resident set size of this process now (Linux ``/proc/self/statm``)."""
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def check_new_output(path: Path | None) -> None:
-    """Benchmark results are never overwritten: refuse an existing ``--output``."""
-    if path is not None and path.exists():
-        raise ValueError(f"--output {path} exists; choose a new file (results are never overwritten)")

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import yaml
 
-from rllib_shm.experiment.checkpoints import write_checkpoint
-from rllib_shm.experiment.config import ExperimentConfig
-from rllib_shm.experiment.ray_session import ensure_ray
-from rllib_shm.experiment.tracking import (
+from rllib_shm.config import ExperimentConfig
+from rllib_shm.ray_session import ensure_ray
+from rllib_shm.runs.checkpoints import write_checkpoint
+from rllib_shm.tracking import (
     check_tracking_uri,
     curated_params,
     metric_name,
@@ -54,7 +54,7 @@ def smoke_config(config: ExperimentConfig) -> ExperimentConfig:
 def preflight(config: ExperimentConfig) -> None:
     """Build the env and the module once in this process: a bad env id, env kwargs or a module
     that cannot take the env's spaces fails here, with the env's own message."""
-    from rllib_shm.experiment.build import model_config
+    from rllib_shm.config.ppo import model_config
     from rllib_shm.rllib import make_env
     from rllib_shm.rllib.module import MemoryRLModule
 
@@ -90,7 +90,7 @@ def train(
     import mlflow
     import ray
 
-    from rllib_shm.experiment.build import build_ppo_config
+    from rllib_shm.config.ppo import build_ppo_config
 
     if smoke_test:
         config = smoke_config(config)

@@ -23,10 +23,10 @@ def train_trial(config: dict, base: dict, space: dict) -> None:
     import ray
     from ray import tune
 
-    from rllib_shm.experiment.build import build_ppo_config
-    from rllib_shm.experiment.checkpoints import write_checkpoint
-    from rllib_shm.experiment.search_space import decode, trial_config
-    from rllib_shm.experiment.train import result_value
+    from rllib_shm.config.ppo import build_ppo_config
+    from rllib_shm.runs.checkpoints import write_checkpoint
+    from rllib_shm.runs.train import result_value
+    from rllib_shm.studies.search_space import decode, trial_config
 
     experiment = trial_config(base, decode(space, {k: v for k, v in config.items() if k in space}))
     algo = build_ppo_config(experiment).build_algo()

@@ -32,7 +32,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from rllib_shm.experiment.bench import check_new_output, rss_bytes
+from rllib_shm.bench.common import check_new_output, rss_bytes
 
 METHODS = ("reference", "unbind", "hadamard_scan", "fused", "gru", "lstm")
 LABELS = {
@@ -155,7 +155,7 @@ def _measure(method: str, size: int, args: argparse.Namespace) -> dict:
 
 
 def _worker_argv(method: str, size: int, args: argparse.Namespace) -> list[str]:
-    argv = [sys.executable, "-m", "rllib_shm.experiment.cli", "bench", "kernel", "--worker", f"{method}:{size}",
+    argv = [sys.executable, "-m", "rllib_shm.cli", "bench", "kernel", "--worker", f"{method}:{size}",
             "--batch", str(args.batch), "--steps", str(args.steps), "--input-size", str(args.input_size),
             "--repeats", str(args.repeats), "--budget-s", str(args.budget_s), "--device", args.device]
     return argv + (["--threads", str(args.threads)] if args.threads else [])

@@ -32,9 +32,9 @@ def _validate(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _validate(args)
-    from rllib_shm.experiment.checkpoints import load_checkpoint
-    from rllib_shm.experiment.evaluate import EpisodeLog, check_spaces, run_episodes, summarize, write_json
     from rllib_shm.rllib import make_env
+    from rllib_shm.runs.checkpoints import load_checkpoint
+    from rllib_shm.runs.episodes import EpisodeLog, check_spaces, run_episodes, summarize, write_json
 
     loaded = load_checkpoint(args.checkpoint)
     module = loaded.module
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 def _draw(record, args, title: str) -> dict:
     import numpy as np
 
-    from rllib_shm.experiment.visualize import MemoryRecording, draw_memory
+    from rllib_shm.runs.drawing import MemoryRecording, draw_memory
 
     recording = MemoryRecording(
         memory=np.stack(record.memory),
@@ -95,7 +95,7 @@ def _tracking(args, loaded):
         return None, None
     import mlflow
 
-    from rllib_shm.experiment.tracking import check_tracking_uri
+    from rllib_shm.tracking import check_tracking_uri
 
     check_tracking_uri(uri)
     client = mlflow.MlflowClient(tracking_uri=uri)
@@ -111,7 +111,7 @@ def _tracking(args, loaded):
 def _log_evaluation(client, parent, args, payload: dict, files: dict) -> None:
     import tempfile
 
-    from rllib_shm.experiment.evaluate import write_json
+    from rllib_shm.runs.episodes import write_json
 
     if parent is not None:
         experiment_id = parent.info.experiment_id

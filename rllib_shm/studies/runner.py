@@ -16,10 +16,10 @@ from pathlib import Path
 
 import yaml
 
-from rllib_shm.experiment.ray_session import ensure_ray
-from rllib_shm.experiment.search_space import decode, to_optuna, trial_config
-from rllib_shm.experiment.study import Study, grid_values
-from rllib_shm.experiment.tracking import check_tracking_uri, resolve_tracking_uri
+from rllib_shm.ray_session import ensure_ray
+from rllib_shm.studies.search_space import decode, to_optuna, trial_config
+from rllib_shm.studies.study import Study, grid_values
+from rllib_shm.tracking import check_tracking_uri, resolve_tracking_uri
 
 
 @dataclass(frozen=True)
@@ -56,10 +56,10 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
-    from rllib_shm.experiment.build import build_ppo_config
-    from rllib_shm.experiment.study_tracking import StudyTracker
-    from rllib_shm.experiment.train import preflight
-    from rllib_shm.experiment.trainable import train_trial
+    from rllib_shm.config.ppo import build_ppo_config
+    from rllib_shm.runs.train import preflight
+    from rllib_shm.studies.mlflow_runs import StudyTracker
+    from rllib_shm.studies.trainable import train_trial
 
     settings = study.tune
     experiment_dir = settings.experiment_dir()

@@ -12,8 +12,8 @@ from typing import Any
 
 from ray.tune import Callback
 
-from rllib_shm.experiment.search_space import decode, trial_config
-from rllib_shm.experiment.tracking import curated_params, metric_name, provenance, run_tags
+from rllib_shm.studies.search_space import decode, trial_config
+from rllib_shm.tracking import curated_params, metric_name, provenance, run_tags
 
 STUDY_TAG = "rllib_shm.study"
 TRIAL_TAG = "rllib_shm.trial_id"

@@ -15,8 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rllib_shm.experiment.config import load_config
-    from rllib_shm.experiment.train import train
+    from rllib_shm.config import load_config
+    from rllib_shm.runs.train import train
 
     config = load_config(args.config, args.overrides)
     train(config, mlflow_uri=args.mlflow_uri, smoke_test=args.smoke_test)

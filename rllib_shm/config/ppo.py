@@ -7,7 +7,7 @@ import dataclasses
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-from rllib_shm.experiment.config import ExperimentConfig
+from rllib_shm.config import ExperimentConfig
 from rllib_shm.rllib import resolve_env
 from rllib_shm.rllib.connectors import MemoryPPOConfig
 from rllib_shm.rllib.module import MemoryRLModule

@@ -17,22 +17,14 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from rllib_shm.experiment.config import ExperimentConfig
+from rllib_shm.config import ExperimentConfig
+from rllib_shm.config.paths import pop_path, set_path
 
 KINDS = ("loguniform", "uniform", "int", "logint", "choice")
 
 
 def is_distribution(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1 and next(iter(value)) in KINDS
-
-
-def set_path(data: dict, path: str, value: Any) -> None:
-    """data["a"]["b"]["c"] = value for path "a.b.c" (creating sections)."""
-    *parents, last = path.split(".")
-    node = data
-    for part in parents:
-        node = node.setdefault(part, {})
-    node[last] = value
 
 
 def _walk(node: Any, prefix: str, found: dict[str, dict]) -> Any:
@@ -75,7 +67,7 @@ def split_search_space(data: dict) -> tuple[dict, dict[str, tuple[str, list]]]:
     base = _walk(copy.deepcopy(data), "", found)
     space = {path: _check(path, spec) for path, spec in found.items()}
     for path in space:
-        _remove(base, path)
+        pop_path(base, path)
     ExperimentConfig.from_dict(base)  # the plain part alone is valid
     for path, (_kind, args) in space.items():
         for candidate in args:
@@ -86,14 +78,6 @@ def split_search_space(data: dict) -> tuple[dict, dict[str, tuple[str, list]]]:
             except ValueError as error:
                 raise ValueError(f"search space {path}: value {candidate!r} is invalid: {error}") from None
     return base, space
-
-
-def _remove(data: dict, path: str) -> None:
-    *parents, last = path.split(".")
-    node = data
-    for part in parents:
-        node = node[part]
-    node.pop(last, None)
 
 
 def to_optuna(space: dict[str, tuple[str, list]]) -> dict:

@@ -1,0 +1,103 @@
+"""The experiment configuration: four frozen sections, the one source of a run's settings.
+
+    env:    which task (any id ``rllib_shm.rllib.resolve_env`` accepts) and its kwargs
+    module: the memory RLModule (``ModuleConfig``, with the nested ``memory``: ``MemoryConfig``)
+    algo:   PPO and resources
+    run:    seed, budget, checkpoints, outputs, tracking
+
+Unknown or misspelled keys raise a ``ValueError`` naming the key (as ``section.key``) and the valid
+ones; values are type-checked against the dataclass fields before any work starts
+(``config/typed.py``). YAML and ``--set`` are read by ``config/loading.py``; RLlib's config names live
+only in ``config/ppo.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from rllib_shm.config.typed import build, plain
+from rllib_shm.memory import MemoryConfig
+from rllib_shm.rllib.module_config import ModuleConfig
+
+
+@dataclass(frozen=True)
+class EnvSection:
+    id: str = "rllib_shm/popgym-RepeatFirstEasy-v0"  # project id, gymnasium id or module:Class
+    config: dict = field(default_factory=dict)  # constructor kwargs (RLlib env_config)
+
+
+@dataclass(frozen=True)
+class AlgoSection:
+    lr: float = 5e-4  # Adam learning rate
+    gamma: float = 0.99  # discount
+    lambda_: float = 0.95  # GAE λ (YAML key: lambda_)
+    clip_param: float = 0.2  # PPO clip
+    vf_loss_coeff: float = 0.5  # value loss weight
+    entropy_coeff: float = 0.0  # entropy bonus
+    grad_clip: float | None = 1.0  # global gradient-norm clip (None: off)
+    num_epochs: int = 4  # SGD passes over each train batch
+    train_batch_size: int = 2000  # env steps per iteration (per learner)
+    minibatch_size: int = 500  # env steps per SGD minibatch
+    num_env_runners: int = 0  # remote sampling workers (0: sample in the driver/trial process)
+    num_envs_per_env_runner: int = 8  # vectorised envs per runner
+    num_cpus_per_env_runner: float = 1.0
+    num_learners: int = 0  # remote learners (0: learn in the driver/trial process)
+    num_gpus_per_learner: float = 0.0  # fractions let several trials share a GPU
+
+    def __post_init__(self) -> None:
+        for name in ("lr", "gamma", "clip_param"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"algo.{name} must be > 0, got {getattr(self, name)}")
+        if not 0 <= self.lambda_ <= 1 or not 0 < self.gamma <= 1:
+            raise ValueError(f"algo.gamma must be in (0, 1] and algo.lambda_ in [0, 1], got "
+                             f"{self.gamma}, {self.lambda_}")
+        for name in ("num_epochs", "train_batch_size", "minibatch_size", "num_envs_per_env_runner"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"algo.{name} must be ≥ 1, got {getattr(self, name)}")
+        if self.minibatch_size > self.train_batch_size:
+            raise ValueError(f"algo.minibatch_size ({self.minibatch_size}) must not exceed "
+                             f"algo.train_batch_size ({self.train_batch_size})")
+        for name in ("num_env_runners", "num_learners", "num_gpus_per_learner", "num_cpus_per_env_runner",
+                     "vf_loss_coeff", "entropy_coeff"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"algo.{name} must be ≥ 0, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class RunSection:
+    name: str = "run"  # run name (directory prefix, MLflow run name)
+    seed: int = 0  # seeds RLlib (envs, sampling, init) and the memory's θ generator
+    stop_iters: int = 50  # training iterations
+    stop_return: float | None = None  # stop early once the mean return reaches this
+    checkpoint_every: int = 10  # iterations between checkpoints (and one at the end)
+    output_dir: str = "results"  # runs go to <output_dir>/<name>-<time>/
+    mlflow_uri: str | None = None  # tracking URI; default sqlite:///<abs output_dir>/mlflow.db
+    mlflow_experiment: str = "rllib-shm"  # MLflow experiment name
+
+    def __post_init__(self) -> None:
+        if self.stop_iters < 1 or self.checkpoint_every < 1:
+            raise ValueError(f"run.stop_iters and run.checkpoint_every must be ≥ 1, got "
+                             f"{self.stop_iters}, {self.checkpoint_every}")
+        if not self.name or "/" in self.name:
+            raise ValueError(f"run.name must be a non-empty name without '/', got {self.name!r}")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    env: EnvSection = field(default_factory=EnvSection)
+    module: ModuleConfig = field(default_factory=ModuleConfig)
+    algo: AlgoSection = field(default_factory=AlgoSection)
+    run: RunSection = field(default_factory=RunSection)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, YAML-safe dict (tuples as lists)."""
+        return plain(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExperimentConfig:
+        return build(cls, data, "")
+
+
+__all__ = ["AlgoSection", "EnvSection", "ExperimentConfig", "MemoryConfig", "ModuleConfig", "RunSection"]

@@ -1,0 +1,55 @@
+"""Reading configs: YAML files (safe loader) and ``--set section.key=value`` overrides.
+
+    >>> config = load_config(None, ["module.memory.kind=gru", "algo.lr=1e-3"])
+    >>> config.module.memory.kind, config.algo.lr
+    ('gru', 0.001)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rllib_shm.config.experiment import ExperimentConfig
+from rllib_shm.config.paths import set_path
+
+
+def read_mapping(path: str | Path, what: str = "config file") -> dict[str, Any]:
+    """The mapping of sections in the YAML file ``path`` ({} for an empty file); ValueError naming
+    the file (as ``what``) when it is missing, not YAML, or not a mapping."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{what} {str(path)!r} does not exist")
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ValueError(f"{what} {str(path)!r} is not valid YAML: {error}") from None
+    if loaded is not None and not isinstance(loaded, dict):
+        raise ValueError(f"{what} {str(path)!r} must hold a mapping of sections, got {type(loaded).__name__}")
+    return loaded or {}
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
+    """Read YAML from ``path`` (or start from the defaults), apply ``--set`` overrides
+    ``section.key=value`` (value parsed as YAML), validate everything."""
+    data = read_mapping(path) if path is not None else {}
+    for override in overrides:
+        apply_override(data, override)
+    return ExperimentConfig.from_dict(data)
+
+
+def apply_override(data: dict[str, Any], override: str) -> None:
+    """Set ``a.b.c=value`` in the nested dict ``data`` (value parsed with the YAML loader)."""
+    key, sep, raw = override.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"--set expects section.key=value, got {override!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    try:
+        set_path(data, key.strip(), value)
+    except ValueError as error:
+        raise ValueError(f"--set {override!r}: {error}") from None

@@ -1,1 +1,0 @@
-"""Experiments: configuration, training, searches, tracking, benchmarks and the ``rllib-shm`` CLI."""
