@@ -1,12 +1,21 @@
-"""MLflow tracking: where runs go, what is logged (a curated parameter set, not RLlib's ~300 keys),
-metric names MLflow accepts, and the provenance every run records."""
+"""MLflow tracking shared by runs and studies: where runs go, the experiment they go to, what is
+logged (a curated parameter set, not RLlib's ~300 keys), metric names MLflow accepts, and the
+provenance every run records.
+
+A local store is a SQLite file (MLflow ≥ 3.13 refuses the plain file store); the artifacts of an
+experiment created here lie beside it, in ``<dir of mlflow.db>/mlartifacts``, wherever the command
+ran. Experiments are marked as model-training ones (``mlflow.experimentKind``), so ``mlflow ui``
+opens on their runs rather than on the GenAI traces view."""
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import re
 import subprocess
+import time
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -14,6 +23,8 @@ from typing import Any
 from rllib_shm.config import ExperimentConfig
 
 _INVALID = re.compile(r"[^A-Za-z0-9_\-. :/]")
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"  # MLflow UI: "Machine learning" (vs "GenAI apps & agents")
 
 
 def resolve_tracking_uri(cli_uri: str | None, config: ExperimentConfig, output_dir: Path) -> str:
@@ -39,6 +50,58 @@ def check_tracking_uri(uri: str) -> None:
     except Exception as error:  # noqa: BLE001 - any failure means "unusable"
         raise ValueError(f"MLflow tracking URI {uri!r} is not reachable: {type(error).__name__}: "
                          f"{str(error).splitlines()[0] if str(error) else ''}") from None
+
+
+def local_artifact_root(uri: str) -> str | None:
+    """``file://<dir of the SQLite file>/mlartifacts`` for a local store; None (the server's
+    default) for any other URI."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri[len("sqlite:///"):]).resolve().parent / "mlartifacts").as_uri()
+    return None
+
+
+def experiment_id(client, name: str) -> str:
+    """The id of MLflow experiment ``name``: found, or created (artifacts beside a local store,
+    marked as model training). An existing experiment without a kind gets the model-training one."""
+    from mlflow.exceptions import MlflowException
+
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        try:
+            return client.create_experiment(name, artifact_location=local_artifact_root(client.tracking_uri),
+                                            tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING})
+        except MlflowException:  # created meanwhile by another process
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                raise
+    if EXPERIMENT_KIND_TAG not in experiment.tags:
+        client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING)
+    return experiment.experiment_id
+
+
+def log_params(client, run_id: str, params: Mapping[str, Any]) -> None:
+    """Every parameter in one request, names made acceptable to MLflow."""
+    from mlflow.entities import Param
+
+    client.log_batch(run_id, params=[Param(metric_name(k), str(v)) for k, v in params.items()])
+
+
+def log_metrics(client, run_id: str, metrics: Mapping[str, Any], step: int) -> None:
+    """The finite numeric values of ``metrics`` at ``step``, in one request (NaN, inf and
+    non-numbers are skipped: MLflow charts cannot show them)."""
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    batch = []
+    for key, value in metrics.items():
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(value):
+            batch.append(Metric(metric_name(key), value, now, step))
+    if batch:
+        client.log_batch(run_id, metrics=batch)
 
 
 def metric_name(name: str) -> str:

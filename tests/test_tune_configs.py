@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from rllib_shm.runs.train import preflight
+from rllib_shm.runs.preflight import preflight
 from rllib_shm.studies.search_space import trial_config
 from rllib_shm.studies.study import load_study
 

@@ -14,8 +14,12 @@ size min(2H, 256), shown for scale:
 Each (method, H) runs in a fresh Python process so that peak memory is its own: on CPU the rise
 of the process's peak RSS over its RSS just before the first run; on CUDA
 ``torch.cuda.max_memory_allocated`` over the memory held before the first run.
-Time is the median of ``--repeats`` runs after one warm-up run; a method whose warm-up already
-exceeds ``--budget-s`` reports that single run (its time is far from warm-up effects).
+Timing: one warm-up run (its output gives the "same y" checksum), then
+``torch.utils.benchmark.Timer.blocked_autorange`` (it synchronises CUDA, disables garbage
+collection while timing, and groups runs shorter than its overhead threshold into blocks): samples
+are taken until they add up to (``--repeats`` − 1) × the warm-up's time, capped at ``--budget-s``,
+at least one; ``median_s`` is the median per run and ``runs`` the number of samples. A method whose
+warm-up already exceeds ``--budget-s`` reports that single run (its time is far from warm-up effects).
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ import json
 import os
 import platform
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -81,6 +84,7 @@ def _validate(args: argparse.Namespace) -> None:
 def _measure(method: str, size: int, args: argparse.Namespace) -> dict:
     """Runs inside the worker process: build, warm up, time, report."""
     import torch
+    from torch.utils.benchmark import Timer
 
     from rllib_shm.memory import SHMCell, hadamard_scan
     from rllib_shm.memory.reference import reference_forward
@@ -114,43 +118,43 @@ def _measure(method: str, size: int, args: argparse.Namespace) -> dict:
             loop = "index" if method == "reference" else "unbind"
             return reference_forward(cell, x, indices, loop=loop)[0]
 
+    def once():
+        x.grad = None
+        y = step()
+        y.square().mean().backward()
+        return y
+
     def sync():
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    def once() -> tuple[float, float]:
-        x.grad = None
-        sync()
-        start = time.perf_counter()
-        y = step()
-        y.square().mean().backward()
-        sync()
-        return time.perf_counter() - start, float(y.detach().double().square().sum())
-
+    threads = torch.get_num_threads()
     sync()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     else:
         base = rss_bytes()
-    warm, checksum = once()
-    times = []
+    start = time.perf_counter()
+    checksum = float(once().detach().double().square().sum())  # the warm-up run
+    sync()
+    warm = time.perf_counter() - start
+    measurement = None
     if warm < args.budget_s:
-        spent = 0.0
-        while len(times) < args.repeats and (not times or spent < args.budget_s):
-            seconds, _ = once()
-            times.append(seconds)
-            spent += seconds
-    else:
-        times = [warm]
+        timer = Timer(stmt="once()", globals={"once": once}, num_threads=threads,
+                      label="fwd+bwd", sub_label=f"{method} H={size}")
+        measurement = timer.blocked_autorange(min_run_time=min(args.budget_s, (args.repeats - 1) * warm))
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated() - base
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+    # (after the peak: Measurement.median's first torch.quantile pages in a few MiB of code)
+    median = measurement.median if measurement else warm
+    runs = len(measurement.raw_times) if measurement else 1
     return {
-        "method": method, "H": size, "median_s": statistics.median(times), "runs": len(times),
-        "warmup": warm < args.budget_s, "peak_mib": peak / 2**20, "checksum": checksum,
-        "threads": torch.get_num_threads(),
+        "method": method, "H": size, "median_s": median, "runs": runs,
+        "warmup": measurement is not None, "peak_mib": peak / 2**20, "checksum": checksum,
+        "threads": threads,
     }
 
 

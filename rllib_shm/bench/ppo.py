@@ -26,6 +26,13 @@ from datetime import datetime
 from pathlib import Path
 
 from rllib_shm.bench.common import check_new_output, rss_bytes
+from rllib_shm.runs.results import (
+    ENV_STEPS_LIFETIME,
+    ENV_STEPS_THIS_ITERATION,
+    LEARNING_TIMER,
+    SAMPLING_TIMER,
+    result_value,
+)
 
 VARIANTS: dict[str, list[str]] = {
     "shm-H32": ["module.memory.kind=shm", "module.memory.mem_size=32"],
@@ -94,14 +101,12 @@ def _measure(variant: str, args) -> dict:
         samples, learns, steps0, start, result = [], [], None, time.perf_counter(), None
         for _ in range(args.iterations):
             result = algo.train()
-            timers = result.get("timers", {})
-            samples.append(timers.get("env_runner_sampling_timer", float("nan")))
-            learns.append(timers.get("learner_update_timer", float("nan")))
+            samples.append(result_value(result, SAMPLING_TIMER))
+            learns.append(result_value(result, LEARNING_TIMER))
             if steps0 is None:
-                steps0 = result["env_runners"]["num_env_steps_sampled_lifetime"] - result["env_runners"].get(
-                    "num_env_steps_sampled", 0)
+                steps0 = result_value(result, ENV_STEPS_LIFETIME) - result_value(result, ENV_STEPS_THIS_ITERATION, 0)
         elapsed = time.perf_counter() - start
-        steps = result["env_runners"]["num_env_steps_sampled_lifetime"] - steps0
+        steps = result_value(result, ENV_STEPS_LIFETIME) - steps0
         peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base  # before tracing overhead
         tracemalloc.start()  # numpy + Python allocations (episodes, connectors); not torch's
         algo.train()

@@ -30,8 +30,8 @@ State = dict[str, torch.Tensor]
 class MemoryCell(nn.Module):
     """Base class: input checks, the optional-extras return convention, and state plumbing."""
 
-    #: names of the state tensors, in a fixed order (used by adapters that need a flat list)
-    state_keys: tuple[str, ...] = ()
+    #: the per-step extras this cell accepts (adapters pass only these; SHM: θ replay and generator)
+    extra_inputs: tuple[str, ...] = ()
 
     def __init__(self, input_size: int, output_size: int) -> None:
         super().__init__()
@@ -48,6 +48,33 @@ class MemoryCell(nn.Module):
         raise NotImplementedError
 
     # -- shared ----------------------------------------------------------------------------
+    def select_extras(self, **candidates: Any) -> dict[str, Any]:
+        """The ``candidates`` this cell accepts (``extra_inputs``) and that are not None."""
+        return {k: v for k, v in candidates.items() if k in self.extra_inputs and v is not None}
+
+    def reseed(self, seed: int) -> None:
+        """Restart the cell's own random stream from ``seed`` (no-op for cells that draw nothing)."""
+
+    @torch.no_grad()
+    def trace(self, x: torch.Tensor, state: State | None = None, **extras: Any) -> dict[str, torch.Tensor]:
+        """What the memory held after every step of x [B,T,D], for inspection and drawing.
+
+        Returns ``{"memory": [B,T,*S]}``, the cell's first state tensor (shape S) after each step
+        (GRU / LSTM: h_t [B,T,H]). Cells with more to show override it (SHM adds C_t, U_t, ...).
+        ValueError for a cell without state (nothing to draw).
+        """
+        shapes = self.state_shapes()
+        if not shapes:
+            raise ValueError(f"{type(self).__name__} has no state: there is no memory to trace")
+        check_tensor("x", x, (None, None, self.input_size), "B,T,D")
+        key = next(iter(shapes))
+        state = self.initial_state(x.shape[0], x.device) if state is None else state
+        frames = []
+        for t in range(x.shape[1]):
+            _, state = self(x[:, t : t + 1], state, **extras)
+            frames.append(state[key])
+        return {"memory": torch.stack(frames, dim=1)}
+
     def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
         """Zeros for every state tensor, [B, ...]."""
         check_positive_int("batch_size", batch_size)

@@ -21,7 +21,6 @@ from .validation import check_positive_int
 class GRUCell(MemoryCell):
     """GRU memory (``torch.nn.GRU``, batch-first). ``state = {"h": [B,H]}``."""
 
-    state_keys = ("h",)
 
     def __init__(self, input_size: int, output_size: int, hidden_size: int) -> None:
         super().__init__(input_size, output_size)
@@ -41,7 +40,6 @@ class GRUCell(MemoryCell):
 class LSTMCell(MemoryCell):
     """LSTM memory (``torch.nn.LSTM``, batch-first). ``state = {"h": [B,H], "c": [B,H]}``."""
 
-    state_keys = ("h", "c")
 
     def __init__(self, input_size: int, output_size: int, hidden_size: int) -> None:
         super().__init__(input_size, output_size)
@@ -63,7 +61,6 @@ class LSTMCell(MemoryCell):
 class MLPCell(MemoryCell):
     """Memoryless baseline: every step sees only its own input. ``state = {}``."""
 
-    state_keys = ()
 
     def __init__(self, input_size: int, output_size: int, hidden_size: int) -> None:
         super().__init__(input_size, output_size)

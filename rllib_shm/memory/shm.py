@@ -75,7 +75,7 @@ class SHMCell(MemoryCell):
         (torch.Size([2, 5, 16]), torch.Size([2, 4, 4]), torch.Size([2, 5]))
     """
 
-    state_keys = ("memory",)
+    extra_inputs = ("theta_indices", "generator", "evaluation")
 
     def __init__(
         self,
@@ -126,6 +126,10 @@ class SHMCell(MemoryCell):
         return {"memory": (self.mem_size, self.mem_size)}
 
     # -- θ row indices -----------------------------------------------------------------------
+    def reseed(self, seed: int) -> None:
+        """Restart the cell's own θ generator from ``seed``."""
+        self.generator.manual_seed(int(seed))
+
     def draw_indices(self, batch: int, steps: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """l [B,T] int64: Uniform{0..L−1} in ``random`` mode, zeros in ``fixed`` mode (on CPU)."""
         if self.theta_mode == "fixed":

@@ -1,7 +1,7 @@
 """``MemoryRLModule``: one recurrent TorchRLModule for every memory (SHM, ablations, GRU, LSTM, MLP).
 
 Dimension letters: B batch, T time, F flat observation width, E encoder width, O memory output
-width, A action-distribution inputs.
+width, P post-MLP width (the last of ``head_hiddens``), A action-distribution inputs, H memory size.
 
     obs [B,T,F] → encoder [B,T,E] (+ sine embedding of the episode step) → memory [B,T,O]
                 → post MLP [B,T,P] → policy head [B,T,A] and value head [B,T]
@@ -19,6 +19,12 @@ trunks). RLlib stores extra model outputs per step in the episode and hands them
 batch columns, zero-padded like everything else; ``_forward_train`` and ``compute_values`` replay
 them, so the memory the learner sees is the one that chose the actions and PPO's ratio starts at 1.
 ``forward_inference`` (``explore=False``) acts with the memory's ``eval_theta`` behaviour.
+
+Outside RLlib (evaluation, drawing, export), use the small public API instead of the state keys:
+``initial_state(B)`` gives batched state tensors, ``act(obs, state, explore=..., record=...)`` runs
+one acting call and, with ``record=True``, adds what the policy trunk's memory did
+(``MEMORY_TRACE``: the cell's ``trace``, e.g. SHM ``memory`` M_t [B,T,H,H] and ``calibration`` C_t,
+GRU ``memory`` h_t [B,T,H]); ``reseed(seed)`` restarts every memory's own random stream.
 """
 
 from __future__ import annotations
@@ -34,12 +40,13 @@ from ray.rllib.core.rl_module.apis.value_function_api import ValueFunctionAPI
 from ray.rllib.core.rl_module.torch import TorchRLModule
 from torch import nn
 
-from rllib_shm.memory import MemoryCell, SHMCell, build_memory
+from rllib_shm.memory import MemoryCell, build_memory
 from rllib_shm.rllib.encoders import CNNEncoder, mlp_encoder, sine_embedding
 from rllib_shm.rllib.module_config import ModuleConfig
 
 THETA_COLUMN = "theta_indices"
 STEP = "step"
+MEMORY_TRACE = "memory_trace"  # key of act(..., record=True)'s recording
 
 
 class Trunk(nn.Module):
@@ -68,18 +75,25 @@ class Trunk(nn.Module):
             features = features + sine_embedding(positions, features.shape[-1])
         return features
 
+    def _split(self, obs, state):
+        """(features [B,T,E], episode-step start [B], the cell's own state)."""
+        start = state[STEP][:, 0]  # [B]
+        return self.features(obs, start), start, {k: v for k, v in state.items() if k != STEP}
+
     def forward(self, obs, state, theta_indices=None, evaluation=None):
         """obs [B,T,F], state dict → (features [B,T,P], new state, θ indices [B,T] or None)."""
-        steps = obs.shape[1]
-        start = state[STEP][:, 0]  # [B]
-        features = self.features(obs, start)
-        cell_state = {k: v for k, v in state.items() if k != STEP}
-        extras: dict[str, Any] = {}
-        if isinstance(self.memory, SHMCell):
-            extras = {"theta_indices": theta_indices, "evaluation": evaluation}
+        features, start, cell_state = self._split(obs, state)
+        extras = self.memory.select_extras(theta_indices=theta_indices, evaluation=evaluation)
         out, new_state, extras_out = self.memory(features, cell_state, return_extras=True, **extras)
-        new_state = {STEP: (start + steps).unsqueeze(1), **new_state}
+        new_state = {STEP: (start + obs.shape[1]).unsqueeze(1), **new_state}
         return self.post(out), new_state, extras_out.get("theta_indices")
+
+    def trace(self, obs, state, theta_indices=None, evaluation=None) -> dict[str, torch.Tensor]:
+        """What the memory did over obs [B,T,F] from ``state`` (the cell's ``trace``), replaying
+        ``theta_indices`` where given."""
+        features, _, cell_state = self._split(obs, state)
+        extras = self.memory.select_extras(theta_indices=theta_indices, evaluation=evaluation)
+        return self.memory.trace(features, cell_state, **extras)
 
 
 class MemoryRLModule(TorchRLModule, ValueFunctionAPI):
@@ -92,11 +106,12 @@ class MemoryRLModule(TorchRLModule, ValueFunctionAPI):
         ...     action_space=gym.spaces.Discrete(3),
         ...     model_config=ModuleConfig(max_seq_len=8).to_model_config(),
         ... )
-        >>> state = {k: torch.from_numpy(v)[None].repeat(2, *[1] * v.ndim)
-        ...          for k, v in module.get_initial_state().items()}
-        >>> out = module.forward_exploration({Columns.OBS: torch.zeros(2, 1, 6), Columns.STATE_IN: state})
+        >>> state = module.initial_state(2)  # {"step": [2,1], "memory": [2,H,H]}
+        >>> out = module.act(torch.zeros(2, 1, 6), state, explore=True, record=True)
         >>> out[Columns.ACTION_DIST_INPUTS].shape, out[THETA_COLUMN].shape
         (torch.Size([2, 1, 3]), torch.Size([2, 1]))
+        >>> sorted(out[MEMORY_TRACE]), out[MEMORY_TRACE]["memory"].shape  # M_t, C_t, ... per step
+        (['calibration', 'memory', 'reads', 'theta_indices', 'update', 'y'], torch.Size([2, 1, 64, 64]))
     """
 
     def setup(self) -> None:
@@ -138,6 +153,48 @@ class MemoryRLModule(TorchRLModule, ValueFunctionAPI):
             for key, shape in trunk.memory.state_shapes().items():
                 state[prefix + key] = np.zeros(shape, np.float32)
         return state
+
+    # -- public API for acting outside RLlib (evaluation, drawing) -----------------------------
+    @property
+    def memory_kind(self) -> str:
+        """The memory's kind (``shm``, ``gru``, ``lstm``, ``mlp``)."""
+        return self.module_config.memory.kind
+
+    @property
+    def has_memory_state(self) -> bool:
+        """Whether the memory carries a state (and so has something to draw)."""
+        return bool(self.trunk.memory.state_shapes())
+
+    def initial_state(self, batch_size: int = 1) -> dict[str, torch.Tensor]:
+        """``get_initial_state()`` as tensors with a leading batch dimension [B, ...]."""
+        return {k: torch.from_numpy(v).unsqueeze(0).repeat(batch_size, *([1] * v.ndim))
+                for k, v in self.get_initial_state().items()}
+
+    def reseed(self, seed: int) -> None:
+        """Restart the random stream of every memory (SHM's θ generator) from ``seed``."""
+        for trunk in self._trunks().values():
+            trunk.memory.reseed(seed)
+
+    def act(self, obs: torch.Tensor, state: dict[str, torch.Tensor], *, explore: bool = False,
+            record: bool = False) -> dict[str, Any]:
+        """One acting call as an env runner makes it: obs [B,T,...], state from ``initial_state``
+        or the previous call's ``STATE_OUT``.
+
+        Returns ``ACTION_DIST_INPUTS`` [B,T,A], ``STATE_OUT``, the θ columns drawn (SHM random θ),
+        and with ``record=True`` also ``MEMORY_TRACE``: what the policy trunk's memory did over
+        these steps (the cell's ``trace``, replaying the θ draws just made; needs a memory state).
+        ``explore=False`` is ``forward_inference`` (the memory's ``eval_theta``), ``explore=True``
+        is ``forward_exploration``.
+        """
+        batch = {Columns.OBS: obs, Columns.STATE_IN: state}
+        out = self.forward_exploration(batch) if explore else self.forward_inference(batch)
+        if record:
+            prefix = "" if self.vf_trunk is None else "pi_"
+            trunk_state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+            out[MEMORY_TRACE] = self.trunk.trace(self._observations(batch), trunk_state,
+                                                 theta_indices=out.get(prefix + THETA_COLUMN),
+                                                 evaluation=not explore)
+        return out
 
     # -- forward passes ----------------------------------------------------------------------
     def _observations(self, batch) -> torch.Tensor:

@@ -75,7 +75,7 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
     module.eval()
     meta: dict = {}
     config = None
-    meta_path = directory.parents[3] / CHECKPOINT_META if directory != path else path / CHECKPOINT_META
+    meta_path = path / CHECKPOINT_META  # beside learner_group/ (or inside a bare module directory)
     if meta_path.is_file():
         meta = json.loads(meta_path.read_text())
         config = ExperimentConfig.from_dict(meta["config"])

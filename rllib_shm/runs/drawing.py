@@ -12,6 +12,9 @@ Figure sizes are deterministic (no ``bbox_inches="tight"``), with ``n`` panels a
 - ``memory.gif`` frames: the same formula with n = 2 (M_t and C_t) when calibration is given, else n = 1.
 - A vector state counts as n = 3 (one wide time × units panel) in both files.
 - ``vanishing.png``: width = round(dpi * 5.0) px, height = round(dpi * 3.0) px.
+
+Drawing uses bare ``matplotlib.figure.Figure`` objects rendered by Agg in ``savefig``: this module never imports
+pyplot and leaves matplotlib's backend as it finds it, so sizes and pixels are the same under any backend.
 """
 
 from __future__ import annotations
@@ -24,11 +27,9 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.animation import PillowWriter  # noqa: E402
-from matplotlib.colors import TwoSlopeNorm  # noqa: E402
+from matplotlib.animation import PillowWriter
+from matplotlib.colors import TwoSlopeNorm
+from matplotlib.figure import Figure
 
 PANEL_IN = 2.0  # width of one panel, inches
 MARGIN_IN = 1.0  # margins + colorbar, inches
@@ -131,10 +132,14 @@ def vanishing_fraction(calibration: np.ndarray) -> np.ndarray:
     return fraction
 
 
-def _figure(inches_wide: float, inches_high: float, dpi: int) -> plt.Figure:
-    """A figure of exactly round(dpi * inches) pixels each way (Agg truncates, so add a quarter pixel)."""
+def _figure(inches_wide: float, inches_high: float, dpi: int) -> Figure:
+    """A figure of exactly round(dpi * inches) pixels each way (Agg truncates, so add a quarter pixel).
+
+    A bare ``Figure``, never registered with pyplot: nothing to close, and the global backend is left alone
+    (``savefig`` renders PNG and the GIF's RGBA frames with Agg whatever the backend).
+    """
     width, height = round(dpi * inches_wide), round(dpi * inches_high)
-    return plt.figure(figsize=((width + 0.25) / dpi, (height + 0.25) / dpi), dpi=dpi, layout="constrained")
+    return Figure(figsize=((width + 0.25) / dpi, (height + 0.25) / dpi), dpi=dpi, layout="constrained")
 
 
 def _cmap(name: str = "RdBu_r") -> matplotlib.colors.Colormap:
@@ -158,55 +163,46 @@ def _draw_grid(frames: np.ndarray, steps: list[int], path: Path, dpi: int, title
                norm: matplotlib.colors.Normalize, label: str) -> None:
     """One row of heatmaps, frames [n, H, H] at ``steps``, one shared colorbar."""
     fig = _figure(PANEL_IN * len(steps) + MARGIN_IN, HEIGHT_IN, dpi)
-    try:
-        axes = fig.subplots(1, len(steps), squeeze=False)[0]
-        for ax, frame, t in zip(axes, frames, steps, strict=True):
-            image = ax.imshow(frame, cmap=_cmap(), norm=norm, interpolation="nearest")
-            ax.set_title(f"t = {t}" + ("" if rewards is None else f"\nr = {rewards[t]:g}"))
-            ax.set_xticks([])
-            ax.set_yticks([])
-        fig.colorbar(image, ax=list(axes), label=label, shrink=0.9)
-        if title:
-            fig.suptitle(title)
-        fig.savefig(path, dpi=dpi)
-    finally:
-        plt.close(fig)
+    axes = fig.subplots(1, len(steps), squeeze=False)[0]
+    for ax, frame, t in zip(axes, frames, steps, strict=True):
+        image = ax.imshow(frame, cmap=_cmap(), norm=norm, interpolation="nearest")
+        ax.set_title(f"t = {t}" + ("" if rewards is None else f"\nr = {rewards[t]:g}"))
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(image, ax=list(axes), label=label, shrink=0.9)
+    if title:
+        fig.suptitle(title)
+    fig.savefig(path, dpi=dpi)
 
 
 def _draw_vector(recording: MemoryRecording, steps: list[int], path: Path, dpi: int, limit: float) -> None:
     """The state over time: x = t, y = unit; tick marks at ``steps``; a reward strip below when given."""
     fig = _figure(PANEL_IN * VECTOR_PANELS + MARGIN_IN, HEIGHT_IN, dpi)
-    try:
-        rows = 1 if recording.rewards is None else 2
-        axes = fig.subplots(rows, 1, squeeze=False, sharex=True, height_ratios=[4, 1][:rows])[:, 0]
-        image = axes[0].imshow(recording.memory.T, cmap=_cmap(), vmin=-limit, vmax=limit, aspect="auto",
-                               origin="lower", interpolation="nearest")
-        axes[0].set_ylabel("unit")
-        if recording.rewards is not None:
-            axes[1].step(np.arange(recording.num_steps), recording.rewards, where="mid", color="k", lw=0.8)
-            axes[1].set_ylabel("r")
-        axes[-1].set_xticks(steps)
-        axes[-1].set_xlabel("t")
-        fig.colorbar(image, ax=list(axes), label="state")
-        if recording.title:
-            fig.suptitle(recording.title)
-        fig.savefig(path, dpi=dpi)
-    finally:
-        plt.close(fig)
+    rows = 1 if recording.rewards is None else 2
+    axes = fig.subplots(rows, 1, squeeze=False, sharex=True, height_ratios=[4, 1][:rows])[:, 0]
+    image = axes[0].imshow(recording.memory.T, cmap=_cmap(), vmin=-limit, vmax=limit, aspect="auto",
+                           origin="lower", interpolation="nearest")
+    axes[0].set_ylabel("unit")
+    if recording.rewards is not None:
+        axes[1].step(np.arange(recording.num_steps), recording.rewards, where="mid", color="k", lw=0.8)
+        axes[1].set_ylabel("r")
+    axes[-1].set_xticks(steps)
+    axes[-1].set_xlabel("t")
+    fig.colorbar(image, ax=list(axes), label="state")
+    if recording.title:
+        fig.suptitle(recording.title)
+    fig.savefig(path, dpi=dpi)
 
 
 def _draw_vanishing(fraction: np.ndarray, path: Path, dpi: int, title: str) -> None:
     fig = _figure(*VANISHING_IN, dpi)
-    try:
-        ax = fig.subplots()
-        ax.plot(np.arange(fraction.size), fraction, color="C0")
-        ax.set_ylim(0.0, 1.0)
-        ax.set_xlabel("t")
-        ax.set_ylabel("fraction of entries < 1")
-        ax.set_title("fraction of entries of ∏C below 1" + (f"\n{title}" if title else ""))
-        fig.savefig(path, dpi=dpi)
-    finally:
-        plt.close(fig)
+    ax = fig.subplots()
+    ax.plot(np.arange(fraction.size), fraction, color="C0")
+    ax.set_ylim(0.0, 1.0)
+    ax.set_xlabel("t")
+    ax.set_ylabel("fraction of entries < 1")
+    ax.set_title("fraction of entries of ∏C below 1" + (f"\n{title}" if title else ""))
+    fig.savefig(path, dpi=dpi)
 
 
 def _draw_gif(recording: MemoryRecording, frames: list[int], path: Path, dpi: int, limit: float) -> None:
@@ -214,46 +210,43 @@ def _draw_gif(recording: MemoryRecording, frames: list[int], path: Path, dpi: in
     memory, calibration, vector = recording.memory, recording.calibration, recording.memory.ndim == 2
     panels = VECTOR_PANELS if vector else 1 if calibration is None else 2
     fig = _figure(PANEL_IN * panels + MARGIN_IN, HEIGHT_IN, dpi)
-    try:
-        axes = fig.subplots(1, 1 if vector else panels, squeeze=False)[0]
-        if vector:
-            extent = (-0.5, 0.5, -0.5, memory.shape[1] - 0.5)
-            image = axes[0].imshow(memory.T[:, :1], cmap=_cmap(), vmin=-limit, vmax=limit, aspect="auto",
-                                   origin="lower", interpolation="nearest", extent=extent)
-            axes[0].set_xlim(-0.5, memory.shape[0] - 0.5)
-            axes[0].set_xlabel("t")
-            axes[0].set_ylabel("unit")
-        else:
-            image = axes[0].imshow(memory[0], cmap=_cmap(), vmin=-limit, vmax=limit, interpolation="nearest")
-            axes[0].set_title("M")
-        fig.colorbar(image, ax=axes[0], shrink=0.8)
-        if calibration is not None:
-            c_image = axes[1].imshow(calibration[0], cmap=_cmap(), norm=TwoSlopeNorm(vmin=0.0, vcenter=1.0, vmax=2.0),
-                                     interpolation="nearest")
-            axes[1].set_title("C")
-            fig.colorbar(c_image, ax=axes[1], shrink=0.8)
-        for ax in axes if not vector else ():
-            ax.set_xticks([])
-            ax.set_yticks([])
-        prefix = f"{recording.title}\n" if recording.title else ""
-        last = frames[-1]  # the layout reserves room for the longest heading
-        heading = fig.suptitle(f"{prefix}t = {last}{_reward_text(recording.rewards, last)}")
-        fig.draw_without_rendering()
-        fig.set_layout_engine("none")  # freeze the layout: frames line up and draw faster
-        writer = PillowWriter(fps=FPS)
-        with writer.saving(fig, str(path), dpi):
-            for t in frames:
-                if vector:
-                    image.set_data(memory.T[:, : t + 1])
-                    image.set_extent((-0.5, t + 0.5, -0.5, memory.shape[1] - 0.5))
-                else:
-                    image.set_data(memory[t])
-                if calibration is not None:
-                    c_image.set_data(calibration[t])
-                heading.set_text(f"{prefix}t = {t}{_reward_text(recording.rewards, t)}")
-                writer.grab_frame()
-    finally:
-        plt.close(fig)
+    axes = fig.subplots(1, 1 if vector else panels, squeeze=False)[0]
+    if vector:
+        extent = (-0.5, 0.5, -0.5, memory.shape[1] - 0.5)
+        image = axes[0].imshow(memory.T[:, :1], cmap=_cmap(), vmin=-limit, vmax=limit, aspect="auto",
+                               origin="lower", interpolation="nearest", extent=extent)
+        axes[0].set_xlim(-0.5, memory.shape[0] - 0.5)
+        axes[0].set_xlabel("t")
+        axes[0].set_ylabel("unit")
+    else:
+        image = axes[0].imshow(memory[0], cmap=_cmap(), vmin=-limit, vmax=limit, interpolation="nearest")
+        axes[0].set_title("M")
+    fig.colorbar(image, ax=axes[0], shrink=0.8)
+    if calibration is not None:
+        c_image = axes[1].imshow(calibration[0], cmap=_cmap(), norm=TwoSlopeNorm(vmin=0.0, vcenter=1.0, vmax=2.0),
+                                 interpolation="nearest")
+        axes[1].set_title("C")
+        fig.colorbar(c_image, ax=axes[1], shrink=0.8)
+    for ax in axes if not vector else ():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    prefix = f"{recording.title}\n" if recording.title else ""
+    last = frames[-1]  # the layout reserves room for the longest heading
+    heading = fig.suptitle(f"{prefix}t = {last}{_reward_text(recording.rewards, last)}")
+    fig.draw_without_rendering()
+    fig.set_layout_engine("none")  # freeze the layout: frames line up and draw faster
+    writer = PillowWriter(fps=FPS)
+    with writer.saving(fig, str(path), dpi):
+        for t in frames:
+            if vector:
+                image.set_data(memory.T[:, : t + 1])
+                image.set_extent((-0.5, t + 0.5, -0.5, memory.shape[1] - 0.5))
+            else:
+                image.set_data(memory[t])
+            if calibration is not None:
+                c_image.set_data(calibration[t])
+            heading.set_text(f"{prefix}t = {t}{_reward_text(recording.rewards, t)}")
+            writer.grab_frame()
 
 
 def _check_steps(steps: Sequence[int], num_steps: int) -> list[int]:
@@ -298,7 +291,7 @@ def draw_memory(recording: MemoryRecording, out_dir: Path, steps: Sequence[int] 
 
     memory = recording.memory
     limit = (_max_abs(memory[steps]) if memory.ndim == 3 else _max_abs(memory)) or 1.0  # ±limit in memory_steps
-    with plt.rc_context(RC):
+    with matplotlib.rc_context(RC):
         fraction = _draw_all(recording, steps, frames, paths, dpi, limit)
 
     fields = {"memory": memory, "calibration": calibration, "rewards": recording.rewards}

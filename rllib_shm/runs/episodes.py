@@ -1,12 +1,13 @@
-"""Evaluate a trained module: run episodes threading the recurrent state, report, record memory.
+"""Evaluation episodes: run a trained module in an env, threading the recurrent state, and record
+what its memory did.
 
-Dimension letters: T time, H memory size.
+Dimension letters: T time (steps of the recorded episode), H memory size. Only the module's public
+acting API is used (``MemoryRLModule.initial_state`` / ``act`` / ``reseed``), so any memory kind works.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,37 +18,27 @@ import torch
 from ray.rllib.core.columns import Columns
 from ray.rllib.utils.spaces.space_utils import unsquash_action
 
-from rllib_shm.memory import SHMCell
-from rllib_shm.rllib.module import STEP, THETA_COLUMN
+from rllib_shm.rllib.module import MEMORY_TRACE
 
 
 @dataclass
 class EpisodeLog:
-    """What one recorded episode did: per-step memories, calibrations and rewards."""
+    """What one recorded episode did: per step, each array the memory's trace holds (SHM:
+    ``memory`` M_t [H,H], ``calibration`` C_t [H,H], ...; GRU: ``memory`` h_t [H]) and the reward."""
 
-    memory: list = field(default_factory=list)  # M_t [H,H] (SHM) or h_t [H]
-    calibration: list = field(default_factory=list)  # C_t [H,H] (SHM only)
+    trace: dict[str, list] = field(default_factory=dict)  # name -> one array per step
     rewards: list = field(default_factory=list)
 
+    def add(self, trace: dict[str, Any]) -> None:
+        """Append step 0 of batch element 0 of each tensor in ``trace`` (tensors [B,T,...])."""
+        for name, value in trace.items():
+            if isinstance(value, torch.Tensor) and value.dim() >= 2:
+                self.trace.setdefault(name, []).append(value[0, 0].numpy())
 
-def _batched_state(module) -> dict[str, torch.Tensor]:
-    return {k: torch.from_numpy(v).unsqueeze(0) for k, v in module.get_initial_state().items()}
-
-
-def _record_step(module, obs_t: torch.Tensor, state: dict, out: dict, log: EpisodeLog) -> None:
-    """Append M_t (and C_t for SHM) of the policy trunk for this step."""
-    prefix = "" if module.vf_trunk is None else "pi_"
-    trunk = module.trunk
-    cell = trunk.memory
-    state_out = out[Columns.STATE_OUT]
-    if isinstance(cell, SHMCell):
-        features = trunk.features(module._observations({Columns.OBS: obs_t}), state[prefix + STEP][:, 0])
-        cell_state = {"memory": state[prefix + "memory"]}
-        trace = cell.trace(features, cell_state, theta_indices=out.get(prefix + THETA_COLUMN), evaluation=True)
-        log.calibration.append(trace["calibration"][0, 0].numpy())
-        log.memory.append(state_out[prefix + "memory"][0].numpy())
-    else:
-        log.memory.append(state_out[prefix + "h"][0].numpy())
+    def stacked(self, name: str) -> np.ndarray | None:
+        """The per-step arrays of ``name`` stacked to [T, ...], or None if the memory has none."""
+        steps = self.trace.get(name)
+        return np.stack(steps) if steps else None
 
 
 def run_episodes(
@@ -62,36 +53,32 @@ def run_episodes(
 
     Returns per-episode returns, lengths and successes (None where the env has no success notion).
     Actions: the distribution's deterministic action, or a sample when ``explore`` (drawn under a
-    forked, seeded torch RNG, so the global RNG is untouched). SHM's own θ generators are reseeded
-    with ``seed`` so that sampled θ (``eval_theta: sample``) is reproducible too.
+    forked, seeded torch RNG, so the global RNG is untouched). The memories' own random streams
+    (SHM's θ) are reseeded with ``seed`` so that sampled θ (``eval_theta: sample``) is reproducible too.
     """
     module.eval()
-    for trunk in module._trunks().values():
-        if isinstance(trunk.memory, SHMCell):
-            trunk.memory.generator.manual_seed(seed)
+    module.reseed(seed)
+    dist_cls = module.get_exploration_action_dist_cls() if explore else module.get_inference_action_dist_cls()
     returns, lengths, successes = [], [], []
     with torch.no_grad(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for index in range(episodes):
+            recording = record if index == 0 else None
             obs, info = env.reset(seed=seed + index)
-            state = _batched_state(module)
+            state = module.initial_state(1)
             total, steps, done, success = 0.0, 0, False, None
             while not done:
                 obs_t = torch.as_tensor(np.asarray(obs)).unsqueeze(0).unsqueeze(0)
-                batch = {Columns.OBS: obs_t, Columns.STATE_IN: state}
-                out = module.forward_exploration(batch) if explore else module.forward_inference(batch)
-                dist_cls = (module.get_exploration_action_dist_cls() if explore
-                            else module.get_inference_action_dist_cls())
+                out = module.act(obs_t, state, explore=explore, record=recording is not None)
                 dist = dist_cls.from_logits(out[Columns.ACTION_DIST_INPUTS][:, 0])
                 action = (dist.sample() if explore else dist.to_deterministic().sample())[0].numpy()
                 if isinstance(env.action_space, gym.spaces.Box):  # as RLlib's default normalize_actions
                     action = unsquash_action(action, env.action_space)
-                if record is not None and index == 0:
-                    _record_step(module, obs_t, state, out, record)
                 state = out[Columns.STATE_OUT]
                 obs, reward, terminated, truncated, info = env.step(action)
-                if record is not None and index == 0:
-                    record.rewards.append(float(reward))
+                if recording is not None:
+                    recording.add(out[MEMORY_TRACE])
+                    recording.rewards.append(float(reward))
                 total += float(reward)
                 steps += 1
                 done = terminated or truncated
@@ -132,4 +119,4 @@ def check_spaces(module, env) -> None:
 def write_json(path: Path, payload: dict) -> None:
     """Write ``payload`` to a new file (refuses to overwrite)."""
     with open(path, "x") as f:
-        json.dump(payload, f, indent=2, default=lambda v: None if isinstance(v, float) and math.isnan(v) else v)
+        json.dump(payload, f, indent=2)

@@ -7,18 +7,16 @@ not pickled (Tune stores callbacks with the experiment state).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from ray.tune import Callback
 
+from rllib_shm.runs.results import METRICS
 from rllib_shm.studies.search_space import decode, trial_config
-from rllib_shm.tracking import curated_params, metric_name, provenance, run_tags
+from rllib_shm.tracking import curated_params, experiment_id, log_metrics, log_params, provenance, run_tags
 
 STUDY_TAG = "rllib_shm.study"
 TRIAL_TAG = "rllib_shm.trial_id"
-METRIC_KEYS = ("episode_return_mean", "episode_return_max_mean", "episode_len_mean", "env_steps",
-               "env_steps_per_s")
 
 
 class StudyTracker(Callback):
@@ -46,8 +44,7 @@ class StudyTracker(Callback):
         return self._client
 
     def experiment_id(self) -> str:
-        experiment = self.client.get_experiment_by_name(self.experiment_name)
-        return experiment.experiment_id if experiment else self.client.create_experiment(self.experiment_name)
+        return experiment_id(self.client, self.experiment_name)
 
     def ensure_parent(self, params: dict[str, Any], tags: dict[str, str]) -> str:
         """The study's parent run: found by tag, or created."""
@@ -60,8 +57,7 @@ class StudyTracker(Callback):
                 run = self.client.create_run(self.experiment_id(), run_name=self.study,
                                              tags={STUDY_TAG: self.study, "kind": "study", **tags, **provenance()})
                 self.parent_run_id = run.info.run_id
-                for key, value in params.items():
-                    self.client.log_param(self.parent_run_id, metric_name(key), value)
+                log_params(self.client, self.parent_run_id, params)
         return self.parent_run_id
 
     def child(self, trial) -> str:
@@ -78,10 +74,8 @@ class StudyTracker(Callback):
                     "mlflow.parentRunId": self.parent_run_id or "", **run_tags(config), **provenance()}
             run = self.client.create_run(self.experiment_id(), run_name=f"{self.study}-{trial.trial_id}", tags=tags)
             run_id = run.info.run_id
-            for key, value in curated_params(config).items():
-                self.client.log_param(run_id, metric_name(key), value)
-            for key, value in suggested.items():
-                self.client.log_param(run_id, metric_name(f"searched.{key}"), str(value))
+            log_params(self.client, run_id, {**curated_params(config),
+                                             **{f"searched.{key}": value for key, value in suggested.items()}})
         self.children[trial.trial_id] = run_id
         return run_id
 
@@ -92,10 +86,7 @@ class StudyTracker(Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info):
         run_id = self.child(trial)
         step = int(result.get("iteration", result.get("training_iteration", 0)))
-        for key in METRIC_KEYS:
-            value = result.get(key)
-            if isinstance(value, int | float) and math.isfinite(value):
-                self.client.log_metric(run_id, metric_name(key), float(value), step=step)
+        log_metrics(self.client, run_id, {key: result[key] for key in METRICS if key in result}, step)
         if result.get("node_id"):
             self.client.set_tag(run_id, "node_id", result["node_id"])
 

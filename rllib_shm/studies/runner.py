@@ -7,8 +7,6 @@ checkpoints, and the Optuna study and MLflow runs are found again.
 
 from __future__ import annotations
 
-import csv
-import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +15,8 @@ from pathlib import Path
 import yaml
 
 from rllib_shm.ray_session import ensure_ray
-from rllib_shm.studies.search_space import decode, to_optuna, trial_config
+from rllib_shm.studies.leaderboard import format_leaderboard, leaderboard, log_study_results
+from rllib_shm.studies.search_space import to_optuna, trial_config
 from rllib_shm.studies.study import Study, grid_values
 from rllib_shm.tracking import check_tracking_uri, resolve_tracking_uri
 
@@ -57,7 +56,7 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
     from ray.tune.search.optuna import OptunaSearch
 
     from rllib_shm.config.ppo import build_ppo_config
-    from rllib_shm.runs.train import preflight
+    from rllib_shm.runs.preflight import preflight
     from rllib_shm.studies.mlflow_runs import StudyTracker
     from rllib_shm.studies.trainable import train_trial
 
@@ -128,97 +127,8 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
     results = tuner.fit()
     board = leaderboard(results, study)
     best = board[0]["checkpoint"] if board else None
-    _finish_parent(tracker, results, board, study, experiment_dir)
+    log_study_results(tracker.client, tracker.parent_run_id, results, board, study)
     log(format_leaderboard(board, settings.metric))
     log(f"best checkpoint: {best}\nevaluate: rllib-shm evaluate {best}\n"
         f"compare runs: mlflow ui --backend-store-uri {uri}")
     return StudyResult(experiment_dir, board, best, uri, parent)
-
-
-def leaderboard(results, study: Study) -> list[dict]:
-    """One row per trial, best first by the study's metric."""
-    metric, mode = study.tune.metric, study.tune.mode
-    rows = []
-    for result in results:
-        frame = result.metrics_dataframe
-        if frame is None or frame.empty or metric not in frame:
-            continue
-        values = frame[metric].dropna()
-        score = (values.max() if mode == "max" else values.min()) if len(values) else float("nan")
-        checkpoint = result.get_best_checkpoint(metric, mode) if result.best_checkpoints else result.checkpoint
-        suggested = {k: v for k, v in result.config.items() if k in study.space}
-        rows.append({
-            "trial": result.path.rstrip("/").split("/")[-1] if result.path else "",
-            **decode(study.space, suggested),
-            metric: float(score),
-            "final_return": float(frame["episode_return_mean"].iloc[-1]),
-            "iterations": int(frame["iteration"].max()),
-            "env_steps": int(frame["env_steps"].max()),
-            "checkpoint": f"{checkpoint.path}/algo" if checkpoint else None,
-            "error": bool(result.error),
-        })
-    rows.sort(key=lambda r: (math.isnan(r[metric]), -r[metric] if mode == "max" else r[metric]))
-    return rows
-
-
-def format_leaderboard(rows: list[dict], metric: str) -> str:
-    if not rows:
-        return "no trial reported a result"
-    keys = [k for k in rows[0] if k not in ("checkpoint",)]
-    widths = {k: max(len(k), *(len(_fmt(r.get(k))) for r in rows)) for k in keys}
-    lines = ["  ".join(k.ljust(widths[k]) for k in keys)]
-    lines += ["  ".join(_fmt(r.get(k)).ljust(widths[k]) for k in keys) for r in rows]
-    return f"leaderboard (by {metric}):\n" + "\n".join(lines)
-
-
-def _fmt(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def _finish_parent(tracker, results, board, study: Study, experiment_dir: str) -> None:
-    import tempfile
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    client, run_id = tracker.client, tracker.parent_run_id
-    with tempfile.TemporaryDirectory() as tmp:
-        table = Path(tmp) / "leaderboard.csv"
-        if board:
-            with open(table, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=list(board[0]))
-                writer.writeheader()
-                writer.writerows(board)
-            client.log_artifact(run_id, str(table))
-            (Path(tmp) / "leaderboard.md").write_text(format_leaderboard(board, study.tune.metric))
-            client.log_artifact(run_id, str(Path(tmp) / "leaderboard.md"))
-            best_values = {k: v for k, v in board[0].items() if k in study.space}
-            best_config = trial_config(study.base, best_values).to_dict()
-            (Path(tmp) / "best_config.yaml").write_text(yaml.safe_dump(best_config, sort_keys=False))
-            client.log_artifact(run_id, str(Path(tmp) / "best_config.yaml"))
-            client.log_metric(run_id, f"best_{study.tune.metric}", board[0][study.tune.metric])
-            client.set_tag(run_id, "best_checkpoint", str(board[0]["checkpoint"]))
-            client.set_tag(run_id, "best_trial", board[0]["trial"])
-        (Path(tmp) / "study.yaml").write_text(yaml.safe_dump(study.raw, sort_keys=False))
-        client.log_artifact(run_id, str(Path(tmp) / "study.yaml"))
-        figure, axis = plt.subplots(figsize=(8, 5))
-        for result in results:
-            frame = result.metrics_dataframe
-            if frame is None or frame.empty:
-                continue
-            label = ", ".join(f"{k.split('.')[-1]}={_fmt(v)}" for k, v in
-                              decode(study.space, {k: v for k, v in result.config.items() if k in study.space}).items())
-            axis.plot(frame["env_steps"], frame["episode_return_mean"], label=label[:60])
-        axis.set_xlabel("env steps")
-        axis.set_ylabel("mean episode return")
-        axis.set_title(f"study {study.tune.name}")
-        axis.legend(fontsize=7)
-        figure.tight_layout()
-        figure.savefig(Path(tmp) / "learning_curves.png", dpi=100)
-        plt.close(figure)
-        client.log_artifact(run_id, str(Path(tmp) / "learning_curves.png"))
-    finished = sum(1 for r in results if not r.error)
-    client.set_tag(run_id, "trials_finished", str(finished))
-    client.set_terminated(run_id, status="FINISHED" if finished == len(results) else "FAILED")

@@ -13,6 +13,11 @@
       study_storage: null         # Optuna storage URL; default sqlite:///<storage_path>/<name>/optuna.db
       max_failures: 2             # retries of a failed trial from its last checkpoint
       keep_checkpoints: 2         # per trial, best by metric
+
+Every other section means in a trial what it means in ``rllib-shm train``: ``run.stop_iters`` and
+``run.stop_return`` end a trial, ``run.checkpoint_every`` sets its checkpoints, ``run.seed`` its seed,
+``run.mlflow_uri`` / ``run.mlflow_experiment`` where the study's runs go. ``run.name`` and
+``run.output_dir`` have no meaning in a study and are refused (``NOT_IN_STUDIES`` says why).
 """
 
 from __future__ import annotations
@@ -23,10 +28,18 @@ from pathlib import Path
 from typing import Any
 
 from rllib_shm.config import apply_override, read_mapping
+from rllib_shm.config.paths import get_path
 from rllib_shm.config.typed import build
 from rllib_shm.studies.search_space import split_search_space
 
 METRICS = ("episode_return_max_mean", "episode_return_mean")
+#: run keys a study cannot honour, and why (every other key means in a trial what it means in ``train``;
+#: ``run.stop_return`` ends a trial early, ``run.mlflow_uri`` / ``run.mlflow_experiment`` say where the
+#: study's runs go)
+NOT_IN_STUDIES = {
+    "run.name": "a study names itself by tune.name and its trials trial_<id>",
+    "run.output_dir": "a study writes everything under tune.storage_path/<tune.name> (or --storage)",
+}
 
 
 @dataclass(frozen=True)
@@ -90,6 +103,9 @@ def load_study(path: str | Path, overrides: list[str] | tuple[str, ...] = (), **
     data = read_mapping(path, "study file")
     for override in overrides:
         apply_override(data, override)
+    for key, reason in NOT_IN_STUDIES.items():
+        if get_path(data, key, None) is not None:
+            raise ValueError(f"{key} has no meaning in a study ({reason}); remove it from the study")
     tune_data = dict(data.pop("tune", None) or {})
     tune_data.update({k: v for k, v in tune_overrides.items() if v is not None})
     tune = build(TuneSection, tune_data, "tune")

@@ -1,0 +1,133 @@
+"""``evaluate``: load a checkpoint, run seeded episodes, report, draw the memory, log to MLflow.
+
+Everything that can be refused (the checkpoint, the env and its spaces, a memory with nothing to
+draw, the MLflow store) is checked before the first episode runs.
+Checkpoints are pickles: evaluate only checkpoints you trust.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rllib_shm.runs.checkpoints import LoadedCheckpoint, load_checkpoint
+from rllib_shm.runs.episodes import EpisodeLog, check_spaces, run_episodes, summarize, write_json
+
+DEFAULT_EXPERIMENT = "rllib-shm"  # for checkpoints that carry no training config
+
+
+def evaluate(
+    checkpoint: Path,
+    *,
+    episodes: int = 20,
+    env_id: str | None = None,
+    seed: int = 0,
+    explore: bool = False,
+    output: Path | None = None,
+    record_memory: Path | None = None,
+    memory_steps: Sequence[int] | None = None,
+    mlflow_uri: str | None = None,
+    use_mlflow: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Evaluate ``checkpoint`` on its training env (or ``env_id``); returns the JSON payload."""
+    from rllib_shm.rllib import make_env
+
+    if episodes < 1:
+        raise ValueError(f"--episodes must be ≥ 1, got {episodes}")
+    if output is not None and output.exists():
+        raise ValueError(f"--output {str(output)!r} exists; results are never overwritten")
+    loaded = load_checkpoint(checkpoint)
+    module = loaded.module
+    if env_id is None and loaded.config is None:
+        raise ValueError(f"{str(checkpoint)!r} does not say which env it was trained on: pass --env")
+    env_id = env_id or loaded.config.env.id
+    env_config = dict(loaded.config.env.config) if loaded.config and env_id == loaded.config.env.id else {}
+    env = make_env(env_id, env_config)
+    check_spaces(module, env)
+    if record_memory is not None and not module.has_memory_state:
+        raise ValueError(f"--record-memory: the {module.memory_kind!r} memory has no state to draw")
+    client, parent = _tracking(loaded, mlflow_uri) if use_mlflow else (None, None)
+
+    record = EpisodeLog() if record_memory is not None else None
+    log(f"evaluating {checkpoint} on {env_id}: {episodes} episodes, seed {seed}, "
+        f"{'sampled' if explore else 'greedy'} actions")
+    try:
+        results = summarize(run_episodes(module, env, episodes, seed, explore, record))
+    finally:
+        env.close()
+    payload = {"checkpoint": str(Path(checkpoint).resolve()), "env": env_id, "seed": seed, "explore": explore,
+               "memory": module.memory_kind, **results}
+    success = "" if results["success_rate"] is None else f" | success {results['success_rate']:.2%}"
+    log(f"return {results['return_mean']:.3f} ± {results['return_std']:.3f}{success} | "
+        f"episode length {results['episode_len_mean']:.1f} over {results['episodes']} episodes")
+    files: dict[str, Path] = {}
+    if record is not None:
+        files = _draw(record, record_memory, memory_steps,
+                      f"{module.memory_kind} on {env_id}, return {results['returns'][0]:.2f}")
+        log(f"memory drawn in {record_memory}: {', '.join(sorted(p.name for p in files.values()))}")
+    if output is not None:
+        write_json(output, payload)
+        log(f"results written to {output}")
+    if client is not None:
+        run_id = _log_evaluation(client, parent, loaded, payload, files)
+        log(f"MLflow evaluation run {run_id}" + (f" (child of training run {parent.info.run_id})" if parent else ""))
+    return payload
+
+
+def _draw(record: EpisodeLog, directory: Path, steps: Sequence[int] | None, title: str) -> dict[str, Path]:
+    import numpy as np
+
+    from rllib_shm.runs.drawing import MemoryRecording, draw_memory
+
+    recording = MemoryRecording(memory=record.stacked("memory"), calibration=record.stacked("calibration"),
+                                rewards=np.asarray(record.rewards), title=title)
+    return draw_memory(recording, directory, steps=steps)
+
+
+def _tracking(loaded: LoadedCheckpoint, cli_uri: str | None):
+    """(client, training run or None) for the evaluation run; checked before any episode runs."""
+    mlflow_meta = loaded.meta.get("mlflow", {})
+    uri = cli_uri or mlflow_meta.get("tracking_uri")
+    if uri is None:
+        return None, None
+    import mlflow
+
+    from rllib_shm.tracking import check_tracking_uri
+
+    check_tracking_uri(uri)
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    parent = None
+    if mlflow_meta.get("run_id") and uri == mlflow_meta.get("tracking_uri"):
+        try:
+            parent = client.get_run(mlflow_meta["run_id"])
+        except Exception:  # noqa: BLE001 - the training run may live in another store
+            parent = None
+    return client, parent
+
+
+def _log_evaluation(client, parent, loaded: LoadedCheckpoint, payload: dict, files: dict[str, Path]) -> str:
+    """An MLflow run for this evaluation: nested under the training run when it is known, else in
+    the training config's experiment."""
+    from rllib_shm.tracking import experiment_id, log_metrics, log_params
+
+    if parent is not None:
+        experiment = parent.info.experiment_id
+    else:
+        name = loaded.config.run.mlflow_experiment if loaded.config else DEFAULT_EXPERIMENT
+        experiment = experiment_id(client, name)
+    tags = {"kind": "evaluation", "env": payload["env"], "memory": payload["memory"],
+            "checkpoint": payload["checkpoint"]}
+    if parent is not None:
+        tags.update({"mlflow.parentRunId": parent.info.run_id, "training_run_id": parent.info.run_id})
+    run_id = client.create_run(experiment, run_name=f"eval-{Path(payload['checkpoint']).name}", tags=tags).info.run_id
+    log_params(client, run_id, {key: payload[key] for key in ("episodes", "seed", "explore")})
+    log_metrics(client, run_id, {f"eval/{key}": payload[key] for key in
+                                 ("return_mean", "return_std", "success_rate", "episode_len_mean")
+                                 if payload.get(key) is not None}, step=0)
+    client.log_dict(run_id, payload, "evaluation.json")
+    for path in files.values():
+        client.log_artifact(run_id, str(path), artifact_path="memory")
+    client.set_terminated(run_id)
+    return run_id

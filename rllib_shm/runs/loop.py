@@ -1,0 +1,84 @@
+"""The one PPO iteration loop, shared by ``rllib-shm train`` and every trial of a study.
+
+``run_iterations`` calls ``algo.train()`` until ``run.stop_iters`` (or until the mean return reaches
+``run.stop_return``), keeps the MMER (best mean return so far), prints one progress line per
+iteration, and hands each iteration's metrics (``runs/results.py`` names) to a callback together
+with whether a checkpoint is due: every ``run.checkpoint_every`` iterations and at the last one.
+What the callback does with them is the caller's: ``train`` logs to MLflow and writes checkpoints
+into its run directory; a study's trainable reports to Tune with a checkpoint attached.
+A resumed trial passes the ``Progress`` it had reached.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from rllib_shm.config import RunSection
+from rllib_shm.runs.results import iteration_metrics
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run stands: iterations done, lifetime env steps, the last iteration's mean return
+    and the best mean return so far (MMER)."""
+
+    iteration: int = 0
+    env_steps: int = 0
+    best: float = -math.inf
+    mean_return: float = math.nan
+
+    @property
+    def best_or_nan(self) -> float:
+        return self.best if math.isfinite(self.best) else math.nan
+
+
+@dataclass(frozen=True)
+class Iteration:
+    """One finished iteration: its metrics, the progress after it, and what happens next."""
+
+    progress: Progress
+    metrics: dict[str, float]  # names in runs.results.METRICS, plus "iteration"
+    checkpoint_due: bool  # every run.checkpoint_every iterations, and at the last one
+    last: bool  # stop_iters reached, or the mean return reached run.stop_return
+
+
+def progress_line(iteration: Iteration, stop_iters: int, eta: timedelta) -> str:
+    p, metrics = iteration.progress, iteration.metrics
+    return (f"[iter {p.iteration:>4}/{stop_iters}] env steps {p.env_steps:>9,} | return {p.mean_return:7.3f} "
+            f"(best {p.best:7.3f}) | {metrics['env_steps_per_s']:7,.0f} steps/s | ETA {eta}")
+
+
+def run_iterations(
+    algo,
+    run: RunSection,
+    on_iteration: Callable[[Iteration], None],
+    *,
+    start: Progress = Progress(),
+    log: Callable[[str], None] = print,
+) -> Progress:
+    """Train ``algo`` from ``start`` to ``run.stop_iters`` iterations (or ``run.stop_return``);
+    returns the final ``Progress``. ``on_iteration`` runs after every iteration."""
+    began, progress = time.perf_counter(), start
+    for number in range(start.iteration + 1, run.stop_iters + 1):
+        metrics = iteration_metrics(algo.train())
+        mean = metrics["episode_return_mean"]
+        best = max(progress.best, mean) if not math.isnan(mean) else progress.best
+        progress = Progress(number, int(metrics["env_steps"]), best, mean)
+        elapsed = time.perf_counter() - began
+        done_here = number - start.iteration
+        metrics.update(episode_return_max_mean=progress.best_or_nan, iteration=number,
+                       env_steps_per_s=(progress.env_steps - start.env_steps) / elapsed if elapsed > 0 else 0.0)
+        reached = run.stop_return is not None and mean >= run.stop_return
+        last = number == run.stop_iters or reached
+        iteration = Iteration(progress, metrics, number % run.checkpoint_every == 0 or last, last)
+        log(progress_line(iteration, run.stop_iters,
+                          timedelta(seconds=round(elapsed / done_here * (run.stop_iters - number)))))
+        on_iteration(iteration)
+        if reached:
+            log(f"mean return {mean:.3f} ≥ run.stop_return {run.stop_return}: stopping")
+            break
+    return progress

@@ -1,0 +1,60 @@
+"""RLlib's result names, in one place: what ``Algorithm.train()`` returns, read into the project's
+metric names.
+
+The project's metrics (logged to MLflow, reported to Tune, printed):
+
+- ``episode_return_mean``: mean return of the episodes finished in this iteration (RLlib's
+  ``env_runners/episode_return_mean``, a running window);
+- ``episode_return_max_mean``: the best of those means so far (POPGym's MMER), added by the loop;
+- ``episode_len_mean``, ``env_steps`` (lifetime env steps sampled), ``env_steps_per_s`` (loop);
+- ``learner/<name>`` for the learner statistics in ``LEARNER_STATS``.
+
+    >>> result = {"env_runners": {"episode_return_mean": 0.5, "num_env_steps_sampled_lifetime": 4000},
+    ...           "learners": {"default_policy": {"vf_loss": 0.25}}}
+    >>> metrics = iteration_metrics(result)
+    >>> metrics["episode_return_mean"], metrics["env_steps"], metrics["learner/vf_loss"]
+    (0.5, 4000, 0.25)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rllib_shm.config.paths import get_path
+
+EPISODE_RETURN_MEAN = ("env_runners", "episode_return_mean")
+EPISODE_LEN_MEAN = ("env_runners", "episode_len_mean")
+ENV_STEPS_LIFETIME = ("env_runners", "num_env_steps_sampled_lifetime")
+ENV_STEPS_THIS_ITERATION = ("env_runners", "num_env_steps_sampled")
+LEARNER = ("learners", "default_policy")
+SAMPLING_TIMER = ("timers", "env_runner_sampling_timer")
+LEARNING_TIMER = ("timers", "learner_update_timer")
+LEARNER_STATS = ("policy_loss", "vf_loss", "entropy", "mean_kl_loss", "vf_explained_var")
+
+#: every metric name the PPO loop produces, in report order
+METRICS = ("episode_return_mean", "episode_return_max_mean", "episode_len_mean", "env_steps", "env_steps_per_s",
+           *(f"learner/{name}" for name in LEARNER_STATS))
+
+
+def result_value(result: dict, path: tuple[str, ...], default: Any = math.nan) -> Any:
+    """``result[path[0]][path[1]]...`` of an RLlib result dict, or ``default`` where missing."""
+    return get_path(result, path, default)
+
+
+def iteration_metrics(result: dict) -> dict[str, float]:
+    """The project's metrics read from one ``Algorithm.train()`` result (NaN where RLlib has none
+    yet, e.g. no episode finished; learner statistics only where present)."""
+    metrics: dict[str, float] = {
+        "episode_return_mean": float(result_value(result, EPISODE_RETURN_MEAN)),
+        "episode_len_mean": float(result_value(result, EPISODE_LEN_MEAN)),
+        "env_steps": int(result_value(result, ENV_STEPS_LIFETIME, 0)),
+    }
+    learner = result_value(result, LEARNER, {})
+    for name in LEARNER_STATS:
+        if isinstance(learner, dict) and name in learner:
+            try:
+                metrics[f"learner/{name}"] = float(learner[name])
+            except (TypeError, ValueError):
+                continue
+    return metrics
