@@ -8,6 +8,7 @@ from rllib_shm.bench.kernel import METHODS
 from rllib_shm.cli import main
 
 
+@pytest.mark.slow  # 12 worker processes
 def test_bench_kernel_writes_json_and_methods_agree(tmp_path, capsys):
     output = tmp_path / "kernel.json"
     argv = ["bench", "kernel", "--sizes", "4", "6", "--steps", "12", "--batch", "2", "--input-size", "5",

@@ -1,5 +1,5 @@
 """MemoryRLModule without Ray's runtime: shapes for every action space, CNN inputs, state layout,
-and compute_values with and without embeddings."""
+compute_values with and without embeddings, and the public acting / recording API."""
 
 import gymnasium as gym
 import numpy as np
@@ -8,7 +8,7 @@ import torch
 from ray.rllib.core.columns import Columns
 
 from rllib_shm.memory import MemoryConfig
-from rllib_shm.rllib.module import THETA_COLUMN, MemoryRLModule
+from rllib_shm.rllib.module import MEMORY_TRACE, THETA_COLUMN, MemoryRLModule
 from rllib_shm.rllib.module_config import ModuleConfig
 
 B, T = 3, 7
@@ -91,3 +91,44 @@ def test_bad_module_inputs():
         make(gym.spaces.Discrete(3), gym.spaces.Discrete(4))
     with pytest.raises(ValueError, match="encoder 'cnn' needs image observations"):
         make(gym.spaces.Box(-1, 1, (6,), np.float32), gym.spaces.Discrete(4), encoder="cnn")
+
+
+@pytest.mark.parametrize("kind", ["shm", "gru", "lstm"])
+@pytest.mark.parametrize("shared_trunk", [True, False])
+def test_act_records_what_the_memory_holds(kind, shared_trunk):
+    """act(record=True) over an episode step by step: the recorded memory is the state the module
+    returns (M_t for SHM, h_t for GRU/LSTM), whatever the memory kind; SHM adds C_t in (0, 2)."""
+    obs_space = gym.spaces.Box(-1, 1, (5,), np.float32)
+    module = make(obs_space, gym.spaces.Discrete(3), shared_trunk=shared_trunk,
+                  memory=MemoryConfig(kind=kind, mem_size=8, num_thetas=16))
+    module.eval()
+    module.reseed(4)
+    state, prefix = module.initial_state(B), "" if shared_trunk else "pi_"
+    assert module.has_memory_state and module.memory_kind == kind
+    with torch.no_grad():
+        for _ in range(3):
+            obs = torch.as_tensor(np.stack([obs_space.sample() for _ in range(B)])).unsqueeze(1)
+            out = module.act(obs, state, explore=True, record=True)
+            trace = out[MEMORY_TRACE]
+            held = out[Columns.STATE_OUT][prefix + ("memory" if kind == "shm" else "h")]
+            torch.testing.assert_close(trace["memory"][:, 0], held, rtol=1e-5, atol=1e-6)
+            if kind == "shm":
+                assert trace["calibration"].shape == (B, 1, 8, 8)
+                assert 0 < trace["calibration"].min() and trace["calibration"].max() < 2
+                assert torch.equal(trace["theta_indices"], out[prefix + THETA_COLUMN])
+            state = out[Columns.STATE_OUT]
+
+
+def test_reseed_repeats_the_theta_draws_and_mlp_has_nothing_to_record():
+    obs_space = gym.spaces.Box(-1, 1, (5,), np.float32)
+    module = make(obs_space, gym.spaces.Discrete(3))
+    obs = torch.zeros(B, 1, 5)
+    draws = []
+    for _ in range(2):
+        module.reseed(11)
+        draws.append(module.act(obs, module.initial_state(B), explore=True)[THETA_COLUMN])
+    assert torch.equal(draws[0], draws[1])
+    mlp = make(obs_space, gym.spaces.Discrete(3), memory=MemoryConfig(kind="mlp", mem_size=8))
+    assert not mlp.has_memory_state
+    with pytest.raises(ValueError, match="MLPCell has no state"):
+        mlp.act(obs, mlp.initial_state(B), record=True)

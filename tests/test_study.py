@@ -55,6 +55,9 @@ def test_study_loads_with_cli_overrides(tmp_path):
         (lambda d: d["algo"].update(learning_rate={"uniform": [0.1, 0.2]}), "unknown config key"),
         (lambda d: d["tune"].update(num_sample=3), r"unknown config key\(s\) \['tune.num_sample'\]"),
         (lambda d: d["tune"].update(metric="reward"), "tune.metric must be one of"),
+        (lambda d: d["run"].update(name="mine"), r"run.name has no meaning in a study \(a study names itself"),
+        (lambda d: d["run"].update(output_dir="out"), r"run.output_dir has no meaning in a study"),
+        (lambda d: d["run"].update(output_dir={"choice": ["a", "b"]}), r"run.output_dir has no meaning"),
     ],
 )
 def test_bad_studies_are_refused(tmp_path, mutate, message):

@@ -1,4 +1,7 @@
-"""The RLlib adapter: environment registration with Ray (and, later, the memory RLModule)."""
+"""The RLlib adapter: the recurrent ``MemoryRLModule`` (``module.py``) and its ``ModuleConfig``,
+the lean recurrent-state connectors (``connectors.py``, ``MemoryPPOConfig``) and environment
+registration with Ray (``registration.py``). Imports the memory math and the envs, never Tune's
+search machinery, Optuna or MLflow."""
 
 from rllib_shm.rllib.registration import make_env, register_envs_with_ray, resolve_env
 

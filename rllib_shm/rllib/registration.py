@@ -4,7 +4,7 @@ RLlib's env runners look a string ``config.env`` up in Ray Tune's registry (``EN
 which lives in the cluster's key-value store, and otherwise call ``gymnasium.make`` in their own
 process, where nothing of the driver's gymnasium registry exists. So every env name the project
 hands to RLlib goes through :func:`resolve_env`, which registers it with Ray first. This module is
-the only caller of ``ray.tune.registry.register_env``; ray is imported inside the functions.
+the only caller of Ray's public ``ray.tune.register_env``; ray is imported inside the functions.
 
 Accepted names:
 
@@ -49,8 +49,7 @@ def make_entry_point_env(entry_point: str, env_config: Mapping[str, Any] | None 
 
 
 def register_envs_with_ray() -> tuple[str, ...]:
-    """Register every project id with Ray Tune's registry (idempotent: ids already in the
-    current Ray session's registry are skipped). Returns the ids."""
+    """Register every project id with Ray Tune's registry (idempotent). Returns the ids."""
     envs.register()
     for spec in envs.ENV_SPECS:
         _register_with_ray(spec.id, functools.partial(make_project_env, spec.id))
@@ -92,10 +91,11 @@ def resolve_env(name: str) -> str:
 
 
 def _register_with_ray(name: str, creator: Callable[[Mapping[str, Any]], gym.Env]) -> None:
-    from ray.tune.registry import ENV_CREATOR, _global_registry, register_env
+    """Ray's public ``register_env``; registering a name again replaces it with the same creator,
+    so every call is safe (and needed after a new ``ray.init``, whose registry starts empty)."""
+    from ray.tune import register_env
 
-    if not _global_registry.contains(ENV_CREATOR, name):
-        register_env(name, creator)
+    register_env(name, creator)
 
 
 def _load_attribute(entry_point: str) -> Callable[..., gym.Env]:

@@ -58,6 +58,7 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
     from rllib_shm.config.ppo import build_ppo_config
     from rllib_shm.runs.preflight import preflight
     from rllib_shm.studies.mlflow_runs import StudyTracker
+    from rllib_shm.studies.progress import StudyProgress
     from rllib_shm.studies.trainable import train_trial
 
     settings = study.tune
@@ -87,6 +88,8 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
                 "scheduler": settings.scheduler, **{f"space.{k}": str(v) for k, v in space_text.items()}},
         tags={"env": first.env.id, "algorithm": "PPO"},
     )
+    progress = StudyProgress(settings.name, settings.num_samples, study.space, settings.metric, settings.mode,
+                             log_file=str(Path(experiment_dir) / "study.log") if local else None)
     if resume:
         log(f"resuming study {settings.name} at {experiment_dir}")
         tuner = tune.Tuner.restore(experiment_dir, trainable=trainable, resume_errored=True)
@@ -118,8 +121,8 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=settings.keep_checkpoints,
                                                         checkpoint_score_attribute=settings.metric,
                                                         checkpoint_score_order=settings.mode),
-                callbacks=[tracker],
-                verbose=1,
+                callbacks=[tracker, progress],
+                verbose=0,  # studies/progress.py prints a compact account instead
             ),
         )
     log(f"study {settings.name}: {settings.num_samples} trials, {settings.max_concurrent} at once; "

@@ -1,0 +1,70 @@
+"""The one PPO iteration loop (runs/loop.py), driven by a scripted algorithm: stop conditions,
+MMER, checkpoint cadence, metric names and resuming; plus RLlib's result names in one place."""
+
+import math
+
+import pytest
+
+from rllib_shm.config import RunSection
+from rllib_shm.runs.loop import Progress, run_iterations
+from rllib_shm.runs.results import METRICS, iteration_metrics
+
+
+class ScriptedAlgo:
+    """``train()`` returns RLlib-shaped results with the given mean returns, 100 env steps each."""
+
+    def __init__(self, returns, steps_before=0):
+        self.returns = list(returns)
+        self.steps = steps_before
+        self.calls = 0
+
+    def train(self):
+        self.calls += 1
+        self.steps += 100
+        mean = self.returns.pop(0)
+        return {"env_runners": {"episode_return_mean": mean, "episode_len_mean": 10.0,
+                                "num_env_steps_sampled_lifetime": self.steps, "num_env_steps_sampled": 100},
+                "learners": {"default_policy": {"policy_loss": 0.5, "vf_loss": 1.5, "entropy": 0.1}}}
+
+
+def run(returns, start=None, **run_fields):
+    start = start or Progress()
+    seen, lines = [], []
+    algo = ScriptedAlgo(returns, start.env_steps)
+    final = run_iterations(algo, RunSection(**run_fields), seen.append, start=start, log=lines.append)
+    return algo, final, seen, lines
+
+
+def test_runs_to_stop_iters_with_mmer_and_checkpoint_cadence():
+    algo, final, seen, lines = run([0.1, float("nan"), 0.5, 0.2, 0.3], stop_iters=5, checkpoint_every=2)
+    assert algo.calls == 5 and final == Progress(5, 500, 0.5, 0.3)
+    assert [i.checkpoint_due for i in seen] == [False, True, False, True, True]  # every 2 and the last
+    assert [i.last for i in seen] == [False] * 4 + [True]
+    assert [i.metrics["episode_return_max_mean"] for i in seen][2:] == [0.5, 0.5, 0.5]
+    assert seen[0].metrics["episode_return_max_mean"] == 0.1
+    assert math.isnan(seen[1].metrics["episode_return_mean"])  # no episode finished: NaN, best kept
+    assert set(seen[0].metrics) == {*METRICS, "iteration"} - {"learner/mean_kl_loss", "learner/vf_explained_var"}
+    assert len(lines) == 5 and lines[2].startswith("[iter    3/5] env steps       300 | return   0.500")
+
+
+def test_stop_return_ends_early_with_a_checkpoint():
+    algo, final, seen, lines = run([0.1, 0.95, 0.99], stop_iters=10, checkpoint_every=5, stop_return=0.9)
+    assert algo.calls == 2 and final.iteration == 2
+    assert seen[-1].last and seen[-1].checkpoint_due
+    assert "≥ run.stop_return 0.9: stopping" in lines[-1]
+
+
+def test_resumes_from_saved_progress():
+    start = Progress(iteration=3, env_steps=300, best=0.7)
+    algo, final, seen, _ = run([0.2, 0.8], start=start, stop_iters=5, checkpoint_every=10)
+    assert algo.calls == 2 and [i.progress.iteration for i in seen] == [4, 5]
+    assert seen[0].metrics["episode_return_max_mean"] == 0.7 and final.best == 0.8
+    assert final.env_steps == 500
+
+
+def test_iteration_metrics_reads_rllib_names():
+    metrics = iteration_metrics(ScriptedAlgo([0.25]).train())
+    assert metrics == pytest.approx({"episode_return_mean": 0.25, "episode_len_mean": 10.0, "env_steps": 100,
+                                     "learner/policy_loss": 0.5, "learner/vf_loss": 1.5, "learner/entropy": 0.1})
+    empty = iteration_metrics({})
+    assert math.isnan(empty["episode_return_mean"]) and empty["env_steps"] == 0
