@@ -23,16 +23,18 @@ from rllib_shm.rllib.module import MEMORY_TRACE
 
 @dataclass
 class EpisodeLog:
-    """What one recorded episode did: per step, each array the memory's trace holds (SHM:
-    ``memory`` M_t [H,H], ``calibration`` C_t [H,H], ...; GRU: ``memory`` h_t [H]) and the reward."""
+    """What one recorded episode did: per step, the arrays of the memory's trace that are drawn
+    (``memory``: SHM's M_t [H,H] or a GRU's h_t [H]; ``calibration``: SHM's C_t [H,H]) and the reward."""
 
+    keep: tuple[str, ...] = ("memory", "calibration")  # trace entries kept (an episode of H×H frames is big)
     trace: dict[str, list] = field(default_factory=dict)  # name -> one array per step
     rewards: list = field(default_factory=list)
 
     def add(self, trace: dict[str, Any]) -> None:
-        """Append step 0 of batch element 0 of each tensor in ``trace`` (tensors [B,T,...])."""
-        for name, value in trace.items():
-            if isinstance(value, torch.Tensor) and value.dim() >= 2:
+        """Append step 0 of batch element 0 of each kept tensor in ``trace`` (tensors [B,T,...])."""
+        for name in self.keep:
+            value = trace.get(name)
+            if isinstance(value, torch.Tensor):
                 self.trace.setdefault(name, []).append(value[0, 0].numpy())
 
     def stacked(self, name: str) -> np.ndarray | None:
