@@ -22,8 +22,10 @@ PROJECT_ALLOWED = {
     "ray_session": {"ray_session"},
     "runs": {"memory", "envs", "rllib", "config", "tracking", "ray_session", "runs"},
     "studies": {"memory", "envs", "rllib", "config", "tracking", "ray_session", "runs", "studies"},
-    "bench": {"memory", "rllib", "config", "runs", "bench"},
-    "cli": {"memory", "envs", "rllib", "config", "tracking", "ray_session", "runs", "studies", "bench", "cli"},
+    "bench": {"memory", "rllib", "config", "runs", "export", "bench"},
+    "export": {"memory", "envs", "rllib", "config", "runs", "export"},
+    "cli": {"memory", "envs", "rllib", "config", "tracking", "ray_session", "runs", "studies", "bench", "export",
+            "cli"},
 }
 # layer -> third-party top-level packages (or dotted prefixes) it must not import
 FORBIDDEN = {
@@ -34,6 +36,11 @@ FORBIDDEN = {
     "tracking": {"ray", "optuna"},
     "runs": {"optuna", "ray.tune.search", "ray.tune.schedulers"},
     "bench": {"optuna", "mlflow"},
+    "export": {"ray.tune", "optuna", "mlflow"},
+}
+# single modules with a stricter rule
+FORBIDDEN_IN_MODULE = {
+    "rllib_shm/export/runtime.py": {"torch", "ray"},  # runs an exported policy with numpy + onnxruntime only
 }
 
 
@@ -80,7 +87,8 @@ def test_imports_point_downward(path):
                 problems.append(f"{name} (layer {target!r} is not below {layer!r})")
         elif name.split(".")[0] == "envs" and "envs" not in PROJECT_ALLOWED[layer]:
             problems.append(f"{name} (layer 'envs' is not below {layer!r})")
-        for forbidden in FORBIDDEN.get(layer, ()):
+        rules = FORBIDDEN.get(layer, set()) | FORBIDDEN_IN_MODULE.get(str(path.relative_to(ROOT)), set())
+        for forbidden in rules:
             if name == forbidden or name.startswith(forbidden + "."):
                 problems.append(f"{name} (the {layer!r} layer must not import {forbidden})")
     assert not problems, f"{path.relative_to(ROOT)}: " + "; ".join(problems)

@@ -3,6 +3,7 @@
 - ``kernel``: forward + backward time and peak memory of the SHM recurrence implementations
   (reference pattern, unbind loop, general scan, fused) and torch's GRU / LSTM for scale.
 - ``ppo``: PPO env steps per second for SHM (H = 32, 64, 128), GRU, LSTM and RLlib's built-in LSTM.
+- ``onnx``: an exported policy's size and per-step latency, onnxruntime vs the torch module.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import importlib
 HARNESSES: dict[str, tuple[str, str]] = {
     "kernel": ("rllib_shm.bench.kernel", "SHM recurrence: time and peak memory, fwd + bwd"),
     "ppo": ("rllib_shm.bench.ppo", "PPO env steps per second for every memory"),
+    "onnx": ("rllib_shm.bench.onnx", "an exported policy: size and per-step latency, onnxruntime vs torch"),
 }
 
 

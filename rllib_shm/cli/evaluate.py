@@ -10,7 +10,9 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", type=Path, help="checkpoint directory written by `rllib-shm train`")
+    parser.add_argument("checkpoint", type=Path,
+                        help="checkpoint directory written by `rllib-shm train`, "
+                             "or a policy.onnx from `rllib-shm export`")
     parser.add_argument("--episodes", type=int, default=20, help="episodes to run (default 20)")
     parser.add_argument("--env", help="env id (default: the training env of the checkpoint)")
     parser.add_argument("--seed", type=int, default=0, help="episode i is reset with seed + i (default 0)")
@@ -24,9 +26,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.checkpoint.suffix == ".onnx":
+        return _run_onnx(args)
     from rllib_shm.runs.evaluate import evaluate
 
     evaluate(args.checkpoint, episodes=args.episodes, env_id=args.env, seed=args.seed, explore=args.explore,
              output=args.output, record_memory=args.record_memory, memory_steps=args.memory_steps,
              mlflow_uri=args.mlflow_uri, use_mlflow=not args.no_mlflow, log=lambda line: print(line, flush=True))
+    return 0
+
+
+def _run_onnx(args: argparse.Namespace) -> int:
+    """An exported policy: greedy episodes with onnxruntime (no drawing, no sampling, no MLflow run)."""
+    for flag, given in (("--record-memory", args.record_memory is not None), ("--explore", args.explore),
+                        ("--mlflow-uri", args.mlflow_uri is not None)):
+        if given:
+            raise ValueError(f"{flag} is not available for an ONNX policy ({args.checkpoint}); evaluate the "
+                             "checkpoint it was exported from instead")
+    from rllib_shm.export.evaluate import evaluate_onnx
+
+    evaluate_onnx(args.checkpoint, episodes=args.episodes, env_id=args.env, seed=args.seed, output=args.output,
+                  log=lambda line: print(line, flush=True))
     return 0

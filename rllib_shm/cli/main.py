@@ -19,13 +19,14 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("rllib_shm.cli.evaluate", "evaluate a checkpoint, draw its memory"),
     "bench": ("rllib_shm.cli.bench", "performance harnesses (kernel, ...)"),
     "envs": ("rllib_shm.cli.envs", "list the registered memory environments"),
+    "export": ("rllib_shm.cli.export", "export a checkpoint's acting step to ONNX (recurrent state explicit)"),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rllib-shm",
-        description="Stable Hadamard Memory for RLlib: train, tune, evaluate, list envs, benchmark.",
+        description="Stable Hadamard Memory for RLlib: train, tune, evaluate, list envs, benchmark, export.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True

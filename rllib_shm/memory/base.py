@@ -32,6 +32,8 @@ class MemoryCell(nn.Module):
 
     #: the per-step extras this cell accepts (adapters pass only these; SHM: θ replay and generator)
     extra_inputs: tuple[str, ...] = ()
+    #: whether the cell draws a table row per step (returned as ``theta_indices``, replayable)
+    draws_rows: bool = False
 
     def __init__(self, input_size: int, output_size: int) -> None:
         super().__init__()

@@ -125,6 +125,10 @@ class SHMCell(MemoryCell):
     def state_shapes(self) -> dict[str, tuple[int, ...]]:
         return {"memory": (self.mem_size, self.mem_size)}
 
+    @property
+    def draws_rows(self) -> bool:  # random θ rows (shm) or random calibration matrices (random_matrix)
+        return self.calibration in _INDEXED and self.theta_mode == "random"
+
     # -- θ row indices -----------------------------------------------------------------------
     def reseed(self, seed: int) -> None:
         """Restart the cell's own θ generator from ``seed``."""
@@ -146,7 +150,8 @@ class SHMCell(MemoryCell):
             check_tensor("theta_indices", theta_indices, (batch, steps), "B,T", floating=False)
             if theta_indices.dtype not in (torch.int64, torch.int32):
                 raise ValueError(f"theta_indices must be an integer tensor, got dtype {theta_indices.dtype}")
-            if theta_indices.numel() and (theta_indices.min() < 0 or theta_indices.max() >= self.num_thetas):
+            checkable = theta_indices.numel() and not torch.compiler.is_exporting()  # an export can't branch on values
+            if checkable and (theta_indices.min() < 0 or theta_indices.max() >= self.num_thetas):
                 raise ValueError(
                     f"theta_indices must lie in [0, {self.num_thetas - 1}], got values in "
                     f"[{int(theta_indices.min())}, {int(theta_indices.max())}]"

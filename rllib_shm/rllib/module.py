@@ -176,18 +176,21 @@ class MemoryRLModule(TorchRLModule, ValueFunctionAPI):
             trunk.memory.reseed(seed)
 
     def act(self, obs: torch.Tensor, state: dict[str, torch.Tensor], *, explore: bool = False,
-            record: bool = False) -> dict[str, Any]:
+            record: bool = False, values: bool = False,
+            replay: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
         """One acting call as an env runner makes it: obs [B,T,...], state from ``initial_state``
         or the previous call's ``STATE_OUT``.
 
         Returns ``ACTION_DIST_INPUTS`` [B,T,A], ``STATE_OUT``, the θ columns drawn (SHM random θ),
-        and with ``record=True`` also ``MEMORY_TRACE``: what the policy trunk's memory did over
-        these steps (the cell's ``trace``, replaying the θ draws just made; needs a memory state).
-        ``explore=False`` is ``forward_inference`` (the memory's ``eval_theta``), ``explore=True``
-        is ``forward_exploration``.
+        with ``values=True`` also ``VF_PREDS`` [B,T] from the same pass, and with ``record=True``
+        ``MEMORY_TRACE``: what the policy trunk's memory did over these steps (the cell's ``trace``,
+        replaying the θ draws just made; needs a memory state). ``explore=False`` acts as
+        ``forward_inference`` (the memory's ``eval_theta``), ``explore=True`` as
+        ``forward_exploration``. ``replay`` maps θ column names (``theta_indices``, or
+        ``pi_``/``vf_``-prefixed) to indices [B,T] to use instead of drawing.
         """
-        batch = {Columns.OBS: obs, Columns.STATE_IN: state}
-        out = self.forward_exploration(batch) if explore else self.forward_inference(batch)
+        batch = {Columns.OBS: obs, Columns.STATE_IN: state, **(replay or {})}
+        out = self._act(batch, evaluation=not explore, values=values)
         if record:
             prefix = "" if self.vf_trunk is None else "pi_"
             trunk_state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
@@ -195,6 +198,10 @@ class MemoryRLModule(TorchRLModule, ValueFunctionAPI):
                                                  theta_indices=out.get(prefix + THETA_COLUMN),
                                                  evaluation=not explore)
         return out
+
+    def theta_columns(self) -> list[str]:
+        """The θ columns this module draws while acting (one per trunk whose memory draws rows)."""
+        return [prefix + THETA_COLUMN for prefix, trunk in self._trunks().items() if trunk.memory.draws_rows]
 
     # -- forward passes ----------------------------------------------------------------------
     def _observations(self, batch) -> torch.Tensor:
@@ -229,10 +236,12 @@ class MemoryRLModule(TorchRLModule, ValueFunctionAPI):
     def _forward_exploration(self, batch, **kwargs) -> dict[str, Any]:
         return self._act(batch, evaluation=False)
 
-    def _act(self, batch, evaluation: bool) -> dict[str, Any]:
+    def _act(self, batch, evaluation: bool, values: bool = False) -> dict[str, Any]:
         features, state_out, columns = self._run_trunks(batch, evaluation)
-        return {Columns.ACTION_DIST_INPUTS: self.pi_head(features["pi"]), Columns.STATE_OUT: state_out,
-                **columns}
+        out = {Columns.ACTION_DIST_INPUTS: self.pi_head(features["pi"]), Columns.STATE_OUT: state_out, **columns}
+        if values:
+            out[Columns.VF_PREDS] = self.vf_head(features["vf"]).squeeze(-1)
+        return out
 
     def _forward_train(self, batch, **kwargs) -> dict[str, Any]:
         features, state_out, _ = self._run_trunks(batch, evaluation=False)

@@ -1,0 +1,41 @@
+"""``rllib-shm evaluate policy.onnx``: the same seeded greedy episodes as for a checkpoint, run by
+onnxruntime with the state threaded (``runtime.run_onnx_episodes``), reported the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rllib_shm.runs.episodes import summarize, write_json
+
+
+def evaluate_onnx(model: Path, *, episodes: int = 20, env_id: str | None = None, seed: int = 0,
+                  output: Path | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+    from rllib_shm.export.runtime import OnnxPolicy, run_onnx_episodes
+    from rllib_shm.rllib import make_env
+
+    if episodes < 1:
+        raise ValueError(f"--episodes must be ≥ 1, got {episodes}")
+    if output is not None and output.exists():
+        raise ValueError(f"--output {str(output)!r} exists; results are never overwritten")
+    policy = OnnxPolicy(model)
+    config = policy.meta.get("config") or {}
+    trained_env = (config.get("env") or {}).get("id")
+    if env_id is None and trained_env is None:
+        raise ValueError(f"{str(model)!r} does not say which env it was trained on: pass --env")
+    env_id = env_id or trained_env
+    env = make_env(env_id, (config.get("env") or {}).get("config") if env_id == trained_env else {})
+    log(f"evaluating {model} with onnxruntime on {env_id}: {episodes} episodes, seed {seed}, greedy actions")
+    try:
+        results = summarize(run_onnx_episodes(policy, env, episodes, seed))
+    finally:
+        env.close()
+    payload = {"model": str(Path(model).resolve()), "env": env_id, "seed": seed, "explore": False,
+               "memory": policy.meta.get("memory"), "theta": policy.meta["theta"]["mode"], **results}
+    log(f"return {results['return_mean']:.3f} ± {results['return_std']:.3f} | "
+        f"episode length {results['episode_len_mean']:.1f} over {results['episodes']} episodes")
+    if output is not None:
+        write_json(output, payload)
+        log(f"results written to {output}")
+    return payload
