@@ -136,7 +136,7 @@ def test_cli_evaluates_the_onnx_policy_and_refuses_bad_exports(tmp_path, capsys)
     capsys.readouterr()
     before = sorted(p.name for p in tmp_path.iterdir())
     for argv, message in (
-        (["export", str(directory), "--output", str(tmp_path / "policy.onnx")], "exists; exports are never"),
+        (["export", str(directory), "--output", str(tmp_path / "policy.onnx")], "exists; results are never"),
         (["export", str(directory), "--output", str(tmp_path / "p.pt")], "must end in .onnx"),
         (["export", str(directory), "--output", str(tmp_path / "missing" / "p.onnx")], "does not exist"),
         (["export", str(tmp_path), "--output", str(tmp_path / "q.onnx")], "is not an RLlib checkpoint"),

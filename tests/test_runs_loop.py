@@ -4,6 +4,7 @@ MMER, checkpoint cadence, metric names and resuming; plus RLlib's result names i
 import math
 
 import pytest
+import torch
 
 from rllib_shm.config import RunSection
 from rllib_shm.runs.loop import Progress, run_iterations
@@ -68,3 +69,36 @@ def test_iteration_metrics_reads_rllib_names():
                                      "learner/policy_loss": 0.5, "learner/vf_loss": 1.5, "learner/entropy": 0.1})
     empty = iteration_metrics({})
     assert math.isnan(empty["episode_return_mean"]) and empty["env_steps"] == 0
+
+
+class DivergingAlgo(ScriptedAlgo):
+    """The second iteration's policy loss is NaN; ``get_module`` returns a module whose weights
+    become NaN at the third."""
+
+    def __init__(self, returns, nan_weights_at=None):
+        super().__init__(returns)
+        self.module = torch.nn.Linear(2, 2)
+        self.nan_weights_at = nan_weights_at
+
+    def train(self):
+        result = super().train()
+        if self.nan_weights_at is None and self.calls == 2:
+            result["learners"]["default_policy"]["policy_loss"] = float("nan")
+        if self.calls == self.nan_weights_at:
+            with torch.no_grad():
+                self.module.weight.fill_(float("inf"))
+        return result
+
+    def get_module(self):
+        return self.module
+
+
+@pytest.mark.parametrize(("nan_weights_at", "message"),
+                         [(None, "iteration 2: non-finite learner/policy_loss"),
+                          (3, "iteration 3: non-finite weight weight")])
+def test_divergence_stops_before_the_iteration_is_reported(nan_weights_at, message):
+    seen = []
+    algo = DivergingAlgo([0.1, 0.2, 0.3, 0.4], nan_weights_at=nan_weights_at)
+    with pytest.raises(ValueError, match=message):
+        run_iterations(algo, RunSection(stop_iters=4, checkpoint_every=1), seen.append, log=lambda line: None)
+    assert len(seen) == (1 if nan_weights_at is None else 2)  # the diverged iteration never reached the callback

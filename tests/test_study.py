@@ -87,3 +87,20 @@ def test_cli_refuses_before_writing_anything(tmp_path):
     done = cli("tune", good, "--storage", storage, "--mlflow-uri", "http://127.0.0.1:9")
     assert done.returncode == 2 and "MLflow tracking URI 'http://127.0.0.1:9' is not reachable" in done.stderr
     assert not storage.exists()  # no Tune dir, no Optuna db, no MLflow db
+
+
+def test_a_failed_study_leaves_no_mlflow_run_running(tmp_path):
+    """What run_study does when tuner.fit() raises: the parent and unfinished trials end FAILED."""
+    from types import SimpleNamespace
+
+    from rllib_shm.studies.mlflow_runs import StudyTracker
+
+    study = load_study(write(tmp_path, STUDY))
+    tracker = StudyTracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "rllib-shm", "t", study.base, study.space)
+    parent = tracker.ensure_parent(params={"num_samples": 2}, tags={})
+    trials = [SimpleNamespace(trial_id=i, config={"module.memory.kind": "gru", "algo.lr": 1e-3}) for i in "ab"]
+    children = [tracker.child(trial) for trial in trials]
+    tracker.on_trial_complete(0, trials, trials[0])
+    tracker.close_open_runs("FAILED")
+    status = {run_id: tracker.client.get_run(run_id).info.status for run_id in (parent, *children)}
+    assert status == {parent: "FAILED", children[0]: "FINISHED", children[1]: "FAILED"}

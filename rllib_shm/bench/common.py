@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from rllib_shm.runs.outputs import check_new_file
+
 
 def rss_bytes() -> int:
     """Resident set size of this process now (Linux ``/proc/self/statm``)."""
@@ -13,6 +15,6 @@ def rss_bytes() -> int:
 
 
 def check_new_output(path: Path | None) -> None:
-    """Benchmark results are never overwritten: refuse an existing ``--output``."""
-    if path is not None and path.exists():
-        raise ValueError(f"--output {path} exists; choose a new file (results are never overwritten)")
+    """Benchmark results are never overwritten: ``--output`` must be a new file in a writable
+    directory (the default, ``bench_results/``, is created)."""
+    check_new_file(path, "--output")

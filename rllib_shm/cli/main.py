@@ -3,6 +3,10 @@
 Each sub-command module exposes ``add_arguments(parser)`` and ``run(args) -> int``; heavy
 dependencies (ray, mlflow) are imported only by the sub-command that needs them, so
 ``rllib-shm --help`` and ``rllib-shm bench kernel`` start fast.
+
+The error boundary: an anticipated failure (``ANTICIPATED``: bad values, unreadable files, full
+disks, corrupt pickles, memory) ends in one line on stderr and exit code 2; anything else in one
+line and exit code 1. ``--debug`` shows the full traceback instead.
 """
 
 from __future__ import annotations
@@ -10,7 +14,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import pickle
 import sys
+
+#: failures a user can cause or fix (bad input, files, disk, memory): one line, exit code 2
+ANTICIPATED = (ValueError, OSError, pickle.UnpicklingError, EOFError, MemoryError)
 
 # name -> (module path, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -28,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="rllib-shm",
         description="Stable Hadamard Memory for RLlib: train, tune, evaluate, list envs, benchmark, export.",
     )
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, (module_path, help_text) in SUBCOMMANDS.items():
@@ -45,7 +54,25 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(SUBCOMMANDS[args.command][0])
     try:
         return int(module.run(args) or 0)
-    except ValueError as error:
-        print(f"rllib-shm {args.command}: error: {error}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print(f"rllib-shm {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if args.debug:
+            raise
+        print(f"rllib-shm {args.command}: error: {describe(error)}", file=sys.stderr)
+        return 2 if isinstance(error, ANTICIPATED) else 1
+
+
+def describe(error: BaseException) -> str:
+    """One line: the message (its first line), with the exception's kind where the message alone
+    would not say what went wrong; unexpected errors point to ``--debug``."""
+    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    if isinstance(error, ValueError) and message:
+        return message
+    if isinstance(error, OSError) and error.filename is not None:
+        return f"{error.strerror or type(error).__name__}: {str(error.filename)!r}"
+    kind = type(error).__name__
+    hint = "" if isinstance(error, ANTICIPATED) else " (unexpected; run with --debug for the traceback)"
+    return f"{kind}: {message}{hint}" if message else f"{kind}{hint}"
 

@@ -20,10 +20,16 @@ def read_mapping(path: str | Path, what: str = "config file") -> dict[str, Any]:
     """The mapping of sections in the YAML file ``path`` ({} for an empty file); ValueError naming
     the file (as ``what``) when it is missing, not YAML, or not a mapping."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{what} {str(path)!r} is a directory, expected a YAML file")
     if not path.is_file():
         raise ValueError(f"{what} {str(path)!r} does not exist")
     try:
-        loaded = yaml.safe_load(path.read_text())
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{what} {str(path)!r} is not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except OSError as error:
+        raise ValueError(f"{what} {str(path)!r} cannot be read: {error.strerror}") from None
     except yaml.YAMLError as error:
         raise ValueError(f"{what} {str(path)!r} is not valid YAML: {error}") from None
     if loaded is not None and not isinstance(loaded, dict):

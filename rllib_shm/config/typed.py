@@ -3,7 +3,7 @@
 ``build(cls, data, path)`` builds ``cls`` (recursively through nested dataclass fields) from a
 mapping; unknown keys raise a ``ValueError`` naming them as ``section.key`` with the valid ones;
 values are converted or refused according to the field's annotation (bool, int, float, str, dict,
-tuples, ``X | None``). ``plain(value)`` is the inverse direction: tuples become lists.
+tuples, ``X | None``; floats must be finite). ``plain(value)`` is the inverse direction: tuples become lists.
 
     >>> from dataclasses import dataclass
     >>> @dataclass(frozen=True)
@@ -21,6 +21,7 @@ tuples, ``X | None``). ``plain(value)`` is the inverse direction: tuples become 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any
@@ -90,14 +91,19 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
             raise ValueError(f"{key}: expected an integer, got {value!r}")
         return value
     if hint is float:
+        number = None
         if isinstance(value, str):  # PyYAML reads "1e-3" (no dot) as a string
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            number = float(value)
+        if number is None:
             raise ValueError(f"{key}: expected a number, got {value!r}")
-        return float(value)
+        if not math.isfinite(number):  # .inf / .nan would train into non-finite weights
+            raise ValueError(f"{key}: expected a finite number, got {value!r}")
+        return number
     if hint is str:
         if not isinstance(value, str):
             raise ValueError(f"{key}: expected a string, got {value!r}")

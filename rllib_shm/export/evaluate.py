@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rllib_shm.runs.episodes import summarize, write_json
+from rllib_shm.runs.outputs import check_new_file
 
 
 def evaluate_onnx(model: Path, *, episodes: int = 20, env_id: str | None = None, seed: int = 0,
@@ -17,8 +18,7 @@ def evaluate_onnx(model: Path, *, episodes: int = 20, env_id: str | None = None,
 
     if episodes < 1:
         raise ValueError(f"--episodes must be ≥ 1, got {episodes}")
-    if output is not None and output.exists():
-        raise ValueError(f"--output {str(output)!r} exists; results are never overwritten")
+    check_new_file(output, "--output")
     policy = OnnxPolicy(model)
     config = policy.meta.get("config") or {}
     trained_env = (config.get("env") or {}).get("id")

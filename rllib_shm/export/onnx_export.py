@@ -26,6 +26,7 @@ import torch
 from rllib_shm.export.policy import OneStepPolicy, acting_module
 from rllib_shm.export.runtime import sidecar_path
 from rllib_shm.runs.checkpoints import load_checkpoint
+from rllib_shm.runs.outputs import check_new_file
 
 SIDECAR_FORMAT = "rllib-shm onnx policy 1"
 BATCH = 2  # example batch for tracing; the exported batch dimension is dynamic
@@ -35,14 +36,8 @@ def check_output(output: Path) -> None:
     """A new ``.onnx`` file in an existing, writable directory, whose sidecar does not exist either."""
     if output.suffix != ".onnx":
         raise ValueError(f"--output {str(output)!r} must end in .onnx")
-    for path in (output, sidecar_path(output)):
-        if path.exists():
-            raise ValueError(f"{str(path)!r} exists; exports are never overwritten (choose another --output)")
-    parent = output.parent if str(output.parent) else Path(".")
-    if not parent.is_dir():
-        raise ValueError(f"--output {str(output)!r}: directory {str(parent)!r} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise ValueError(f"--output {str(output)!r}: directory {str(parent)!r} is not writable")
+    check_new_file(output, "--output")
+    check_new_file(sidecar_path(output), "--output's sidecar")
 
 
 def space_description(space: gym.Space) -> dict[str, Any]:

@@ -9,8 +9,9 @@ the only caller of Ray's public ``ray.tune.register_env``; ray is imported insid
 Accepted names:
 
 - a project id from ``envs.ENV_SPECS`` (e.g. ``rllib_shm/VisualMatch-L250-v0``);
-- any id registered with gymnasium in this process (e.g. ``CartPole-v1``), rebuilt in workers
-  from its gymnasium ``EnvSpec``;
+- any id registered with gymnasium in this process (e.g. ``CartPole-v1``), or by importing an
+  installed env package (``ENV_PROVIDERS``: ``MiniGrid-Empty-5x5-v0``, ``popgym-...``), rebuilt in
+  workers from its gymnasium ``EnvSpec``;
 - ``package.module:Attr``, a gymnasium.Env class or a function returning an env, called with the
   env config as keyword arguments (or gymnasium's ``module:EnvId`` form).
 
@@ -67,6 +68,8 @@ def resolve_env(name: str) -> str:
     if name in project_ids:
         register_envs_with_ray()
         return name
+    if name not in gym.registry and ":" not in name:
+        _import_env_providers()  # their ids exist in gymnasium's registry only once imported
     if name in gym.registry:
         _register_with_ray(name, functools.partial(make_gymnasium_env, gym.spec(name)))
         return name
@@ -88,6 +91,18 @@ def resolve_env(name: str) -> str:
         f"unknown environment {name!r}; close matches: {envs.close_matches(name, candidates)}. "
         "Give a project id (`rllib-shm envs`), a gymnasium id or `package.module:Class`."
     )
+
+
+#: installed packages that register gymnasium ids when imported (MiniGrid-*, popgym-*)
+ENV_PROVIDERS = ("minigrid", "popgym")
+
+
+def _import_env_providers() -> None:
+    for package in ENV_PROVIDERS:
+        try:
+            importlib.import_module(package)
+        except ImportError:
+            continue
 
 
 def _register_with_ray(name: str, creator: Callable[[Mapping[str, Any]], gym.Env]) -> None:

@@ -51,6 +51,24 @@ def module_dir(path: Path) -> Path:
     )
 
 
+def read_meta(path: Path) -> tuple[dict, ExperimentConfig | None]:
+    """``rllib_shm.json`` beside ``learner_group/`` (or in a bare module directory) and the training
+    config it holds: ({}, None) when absent; ValueError naming the file when it is unreadable."""
+    meta_path = Path(path) / CHECKPOINT_META
+    if not meta_path.is_file():
+        return {}, None
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        config = ExperimentConfig.from_dict(meta["config"]) if meta.get("config") is not None else None
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{str(meta_path)!r} is not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except (json.JSONDecodeError, TypeError, AttributeError, KeyError) as error:
+        raise ValueError(f"{str(meta_path)!r} is not valid checkpoint metadata: {error}") from None
+    except ValueError as error:
+        raise ValueError(f"{str(meta_path)!r} holds an invalid config: {error}") from None
+    return meta, config
+
+
 def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
     """Load the policy module and the training config; ValueError for anything that is not a
     checkpoint of this project's ``MemoryRLModule`` (checked before the weights are read)."""
@@ -69,14 +87,20 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
     if not (isinstance(ctor, type) and issubclass(ctor, MemoryRLModule)):
         raise ValueError(f"checkpoint {str(path)!r} holds a {getattr(ctor, '__qualname__', ctor)!r} module, "
                          "not rllib_shm's MemoryRLModule")
-    module = ctor.from_checkpoint(str(directory.resolve()))
+    meta, config = read_meta(path)
+    weights = sorted(p.name for p in directory.glob("module_state*"))
+    try:
+        module = ctor.from_checkpoint(str(directory.resolve()))
+    except (pickle.UnpicklingError, EOFError, RuntimeError, OSError, ValueError, KeyError) as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"checkpoint {str(path)!r}: the module weights ({', '.join(weights)} in "
+                         f"{str(directory)!r}) cannot be read: {message}") from None
     if not isinstance(module, MemoryRLModule):
         raise ValueError(f"loading {str(path)!r} gave a {type(module).__name__}, not a MemoryRLModule")
+    bad = [name for name, tensor in module.state_dict().items()
+           if tensor.is_floating_point() and not bool(tensor.isfinite().all())]
+    if bad:
+        raise ValueError(f"checkpoint {str(path)!r} has non-finite weights in {len(bad)} tensor(s), first "
+                         f"{bad[0]!r}: the run that wrote it diverged; use an earlier checkpoint")
     module.eval()
-    meta: dict = {}
-    config = None
-    meta_path = path / CHECKPOINT_META  # beside learner_group/ (or inside a bare module directory)
-    if meta_path.is_file():
-        meta = json.loads(meta_path.read_text())
-        config = ExperimentConfig.from_dict(meta["config"])
     return LoadedCheckpoint(path, module, config, meta)

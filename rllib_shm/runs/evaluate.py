@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from rllib_shm.runs.checkpoints import LoadedCheckpoint, load_checkpoint
+from rllib_shm.runs.drawing import FILES as DRAWN_FILES
 from rllib_shm.runs.episodes import EpisodeLog, check_spaces, run_episodes, summarize, write_json
+from rllib_shm.runs.outputs import check_new_file, check_new_files_in
 
 DEFAULT_EXPERIMENT = "rllib-shm"  # for checkpoints that carry no training config
 
@@ -36,8 +38,8 @@ def evaluate(
 
     if episodes < 1:
         raise ValueError(f"--episodes must be ≥ 1, got {episodes}")
-    if output is not None and output.exists():
-        raise ValueError(f"--output {str(output)!r} exists; results are never overwritten")
+    check_new_file(output, "--output")
+    check_new_files_in(record_memory, DRAWN_FILES, "--record-memory")
     loaded = load_checkpoint(checkpoint)
     module = loaded.module
     if env_id is None and loaded.config is None:

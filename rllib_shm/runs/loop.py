@@ -7,6 +7,9 @@ with whether a checkpoint is due: every ``run.checkpoint_every`` iterations and 
 What the callback does with them is the caller's: ``train`` logs to MLflow and writes checkpoints
 into its run directory; a study's trainable reports to Tune with a checkpoint attached.
 A resumed trial passes the ``Progress`` it had reached.
+
+A diverged iteration (non-finite policy or value loss, or non-finite weights in the module) stops
+the loop with a ``ValueError`` before the callback runs, so no checkpoint of it is ever written.
 """
 
 from __future__ import annotations
@@ -46,6 +49,22 @@ class Iteration:
     last: bool  # stop_iters reached, or the mean return reached run.stop_return
 
 
+#: learner statistics that are finite in every healthy iteration (explained variance may be NaN)
+FINITE_STATS = ("learner/policy_loss", "learner/vf_loss")
+
+
+def check_finite(algo, metrics: dict[str, float], number: int) -> None:
+    """ValueError naming what became non-finite in iteration ``number`` (losses, module weights)."""
+    bad = [name for name in FINITE_STATS if name in metrics and not math.isfinite(metrics[name])]
+    module = algo.get_module() if hasattr(algo, "get_module") else None
+    if module is not None:
+        bad += [f"weight {name}" for name, tensor in module.state_dict().items()
+                if tensor.is_floating_point() and not bool(tensor.isfinite().all())][:3]
+    if bad:
+        raise ValueError(f"training diverged in iteration {number}: non-finite {', '.join(bad)}; nothing from this "
+                         "iteration was saved (lower algo.lr, keep algo.grad_clip on, or check the env's rewards)")
+
+
 def progress_line(iteration: Iteration, stop_iters: int, eta: timedelta) -> str:
     p, metrics = iteration.progress, iteration.metrics
     return (f"[iter {p.iteration:>4}/{stop_iters}] env steps {p.env_steps:>9,} | return {p.mean_return:7.3f} "
@@ -65,6 +84,7 @@ def run_iterations(
     began, progress = time.perf_counter(), start
     for number in range(start.iteration + 1, run.stop_iters + 1):
         metrics = iteration_metrics(algo.train())
+        check_finite(algo, metrics, number)
         mean = metrics["episode_return_mean"]
         best = max(progress.best, mean) if not math.isnan(mean) else progress.best
         progress = Progress(number, int(metrics["env_steps"]), best, mean)

@@ -79,6 +79,14 @@ class StudyTracker(Callback):
         self.children[trial.trial_id] = run_id
         return run_id
 
+    def close_open_runs(self, status: str = "FAILED") -> None:
+        """End every run of this study still RUNNING (the parent and unfinished trials) with
+        ``status``: a study whose driver fails leaves nothing RUNNING behind."""
+        runs = self.client.search_runs([self.experiment_id()],
+                                       f"tags.`{STUDY_TAG}` = '{self.study}' and attributes.status = 'RUNNING'")
+        for run in runs:
+            self.client.set_terminated(run.info.run_id, status=status)
+
     # -- Tune callback hooks ------------------------------------------------------------------
     def on_trial_start(self, iteration, trials, trial, **info):
         self.child(trial)

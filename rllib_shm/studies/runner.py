@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from rllib_shm.ray_session import ensure_ray
+from rllib_shm.runs.outputs import check_writable_location
 from rllib_shm.studies.leaderboard import format_leaderboard, leaderboard, log_study_results
 from rllib_shm.studies.search_space import to_optuna, trial_config
 from rllib_shm.studies.study import Study, grid_values
@@ -50,10 +51,7 @@ def _first_values(study: Study) -> dict:
 
 def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = None,
               log: Callable[[str], None] = print) -> StudyResult:
-    import optuna
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
-    from ray.tune.search.optuna import OptunaSearch
 
     from rllib_shm.config.ppo import build_ppo_config
     from rllib_shm.runs.preflight import preflight
@@ -70,6 +68,8 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
     if not resume and local and Path(experiment_dir).exists():
         raise ValueError(f"a study already exists at {experiment_dir}: pass --resume to continue it, "
                          "or choose another tune.name")
+    if local:
+        check_writable_location(Path(settings.storage_path).resolve(), "tune.storage_path (--storage)")
     first = trial_config(study.base, _first_values(study))
     uri = tracking_uri_for(study, first, mlflow_uri)
     optuna_url = settings.optuna_storage()
@@ -88,46 +88,20 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
                 "scheduler": settings.scheduler, **{f"space.{k}": str(v) for k, v in space_text.items()}},
         tags={"env": first.env.id, "algorithm": "PPO"},
     )
-    progress = StudyProgress(settings.name, settings.num_samples, study.space, settings.metric, settings.mode,
-                             log_file=str(Path(experiment_dir) / "study.log") if local else None)
-    if resume:
-        log(f"resuming study {settings.name} at {experiment_dir}")
-        tuner = tune.Tuner.restore(experiment_dir, trainable=trainable, resume_errored=True)
-    else:
-        if local:
-            Path(experiment_dir).mkdir(parents=True, exist_ok=False)
-            (Path(experiment_dir) / "study.yaml").write_text(yaml.safe_dump(study.raw, sort_keys=False))
-        storage = optuna.storages.RDBStorage(optuna_url)
-        if settings.sampler == "grid":
-            sampler = optuna.samplers.GridSampler(grid_values(study.space), seed=settings.seed)
+    try:  # from here on, a study that dies leaves no MLflow run RUNNING
+        progress = StudyProgress(settings.name, settings.num_samples, study.space, settings.metric, settings.mode,
+                                 log_file=str(Path(experiment_dir) / "study.log") if local else None)
+        if resume:
+            log(f"resuming study {settings.name} at {experiment_dir}")
+            tuner = tune.Tuner.restore(experiment_dir, trainable=trainable, resume_errored=True)
         else:
-            sampler = optuna.samplers.TPESampler(seed=settings.seed)
-        searcher = OptunaSearch(space=to_optuna(study.space), metric=settings.metric, mode=settings.mode,
-                                sampler=sampler, study_name=settings.name, storage=storage)
-        scheduler = None
-        if settings.scheduler == "asha":
-            scheduler = ASHAScheduler(time_attr="iteration", metric=settings.metric, mode=settings.mode,
-                                      grace_period=settings.grace_period,
-                                      reduction_factor=settings.reduction_factor, max_t=first.run.stop_iters)
-        tuner = tune.Tuner(
-            trainable,
-            tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=settings.num_samples,
-                                        max_concurrent_trials=settings.max_concurrent,
-                                        trial_dirname_creator=trial_dirname),
-            run_config=tune.RunConfig(
-                name=settings.name,
-                storage_path=str(Path(settings.storage_path).resolve()) if local else settings.storage_path,
-                failure_config=tune.FailureConfig(max_failures=settings.max_failures),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=settings.keep_checkpoints,
-                                                        checkpoint_score_attribute=settings.metric,
-                                                        checkpoint_score_order=settings.mode),
-                callbacks=[tracker, progress],
-                verbose=0,  # studies/progress.py prints a compact account instead
-            ),
-        )
-    log(f"study {settings.name}: {settings.num_samples} trials, {settings.max_concurrent} at once; "
-        f"Tune at {experiment_dir}; Optuna at {optuna_url}; MLflow parent run {parent} at {uri}")
-    results = tuner.fit()
+            tuner = _new_tuner(study, trainable, [tracker, progress], first.run.stop_iters, optuna_url)
+        log(f"study {settings.name}: {settings.num_samples} trials, {settings.max_concurrent} at once; "
+            f"Tune at {experiment_dir}; Optuna at {optuna_url}; MLflow parent run {parent} at {uri}")
+        results = tuner.fit()
+    except BaseException as error:
+        tracker.close_open_runs("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
+        raise
     board = leaderboard(results, study)
     best = board[0]["checkpoint"] if board else None
     log_study_results(tracker.client, tracker.parent_run_id, results, board, study)
@@ -135,3 +109,47 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
     log(f"best checkpoint: {best}\nevaluate: rllib-shm evaluate {best}\n"
         f"compare runs: mlflow ui --backend-store-uri {uri}")
     return StudyResult(experiment_dir, board, best, uri, parent)
+
+
+def _new_tuner(study: Study, trainable, callbacks: list, stop_iters: int, optuna_url: str):
+    """A fresh ``Tuner``: the study directory with ``study.yaml``, the seeded Optuna sampler on its
+    durable storage, optional ASHA, retries, checkpoints kept by score, the project's callbacks."""
+    import optuna
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    settings = study.tune
+    experiment_dir = settings.experiment_dir()
+    local = "://" not in experiment_dir
+    if local:
+        Path(experiment_dir).mkdir(parents=True, exist_ok=False)
+        (Path(experiment_dir) / "study.yaml").write_text(yaml.safe_dump(study.raw, sort_keys=False))
+    if settings.sampler == "grid":
+        sampler = optuna.samplers.GridSampler(grid_values(study.space), seed=settings.seed)
+    else:
+        sampler = optuna.samplers.TPESampler(seed=settings.seed)
+    searcher = OptunaSearch(space=to_optuna(study.space), metric=settings.metric, mode=settings.mode,
+                            sampler=sampler, study_name=settings.name,
+                            storage=optuna.storages.RDBStorage(optuna_url))
+    scheduler = None
+    if settings.scheduler == "asha":
+        scheduler = ASHAScheduler(time_attr="iteration", metric=settings.metric, mode=settings.mode,
+                                  grace_period=settings.grace_period, reduction_factor=settings.reduction_factor,
+                                  max_t=stop_iters)
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=settings.num_samples,
+                                    max_concurrent_trials=settings.max_concurrent,
+                                    trial_dirname_creator=trial_dirname),
+        run_config=tune.RunConfig(
+            name=settings.name,
+            storage_path=str(Path(settings.storage_path).resolve()) if local else settings.storage_path,
+            failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=settings.keep_checkpoints,
+                                                    checkpoint_score_attribute=settings.metric,
+                                                    checkpoint_score_order=settings.mode),
+            callbacks=callbacks,
+            verbose=0,  # studies/progress.py prints a compact account instead
+        ),
+    )

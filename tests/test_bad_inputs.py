@@ -1,0 +1,191 @@
+"""Every sub-command refuses bad input cleanly: exit code 2, one error line naming the offending
+value and what was expected, no traceback, and nothing created or changed on disk (a snapshot of
+the working area before and after each attempt). Runs in-process through ``rllib_shm.cli.main``."""
+
+import hashlib
+import json
+import math
+import os
+import shutil
+
+import pytest
+import torch
+import yaml
+
+from rllib_shm.cli import main
+from rllib_shm.config import load_config
+from rllib_shm.config.ppo import model_config
+from rllib_shm.rllib import make_env
+from rllib_shm.rllib.module import MemoryRLModule
+from rllib_shm.runs.checkpoints import CHECKPOINT_META
+
+TASK = "rllib_shm/CueRecall-D5-v0"
+SMALL = ["module.memory.mem_size=8", "module.memory_output=16", "module.encoder_hiddens=[16]",
+         "module.head_hiddens=[16]"]
+STUDY = {"env": {"id": TASK}, "module": {"memory": {"kind": {"choice": ["shm", "gru"]}, "mem_size": 8}},
+         "run": {"stop_iters": 1}, "tune": {"name": "s", "num_samples": 2}}
+
+
+def save_checkpoint(directory, kind="shm", nan=False):
+    config = load_config(None, [f"env.id={TASK}", f"module.memory.kind={kind}", *SMALL])
+    env = make_env(TASK)
+    torch.manual_seed(0)
+    module = MemoryRLModule(observation_space=env.observation_space, action_space=env.action_space,
+                            model_config=model_config(config))
+    if nan:
+        with torch.no_grad():
+            module.pi_head.weight[0, 0] = math.nan
+    module.save_to_path(str(directory))
+    (directory / CHECKPOINT_META).write_text(json.dumps({"config": config.to_dict(), "iteration": 1}))
+    return directory
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """The files the bad inputs point at."""
+    root = tmp_path_factory.mktemp("world")
+    (root / "list.yaml").write_text("- a\n- b\n")
+    (root / "broken.yaml").write_text("env: [unclosed\n")
+    (root / "latin1.yaml").write_bytes("run: {name: caf\xe9}\n".encode("latin-1"))
+    (root / "adir").mkdir()
+    (root / "taken.json").write_text("{}")
+    for name, mutate in (
+        ("named", lambda d: d["run"].update(name="mine")),
+        ("outdir", lambda d: d["run"].update(output_dir="elsewhere")),
+        ("nothing", lambda d: d["module"]["memory"].update(kind="shm")),
+        ("inverted", lambda d: d.setdefault("algo", {}).update(lr={"loguniform": [1e-2, 1e-4]})),
+        ("gridcont", lambda d: (d.setdefault("algo", {}).update(lr={"uniform": [1e-4, 1e-2]}),
+                                d["tune"].update(sampler="grid"))),
+        ("metric", lambda d: d["tune"].update(metric="reward")),
+        ("good", lambda d: None),
+    ):
+        data = json.loads(json.dumps(STUDY))
+        mutate(data)
+        (root / f"study_{name}.yaml").write_text(yaml.safe_dump(data))
+    good = save_checkpoint(root / "ckpt")
+    save_checkpoint(root / "ckpt_mlp", kind="mlp")
+    save_checkpoint(root / "ckpt_nan", nan=True)
+    truncated = root / "ckpt_truncated"
+    shutil.copytree(good, truncated)
+    state = truncated / "module_state.pkl"
+    state.write_bytes(state.read_bytes()[:100])
+    garbled = root / "ckpt_garbled_meta"
+    shutil.copytree(good, garbled)
+    (garbled / CHECKPOINT_META).write_text("{not json")
+    latin = root / "ckpt_latin1_meta"
+    shutil.copytree(good, latin)
+    (latin / CHECKPOINT_META).write_bytes(b'{"config": "caf\xe9"}')
+    drawn = root / "drawn"
+    drawn.mkdir()
+    (drawn / "memory.gif").write_bytes(b"GIF89a")
+    return root
+
+
+def snapshot(root):
+    state = {}
+    for directory, _, files in os.walk(root):
+        state[directory] = None
+        for name in files:
+            path = os.path.join(directory, name)
+            state[path] = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    return state
+
+
+W = "{w}"  # replaced by the world directory
+CASES = [
+    # train: config files
+    (["train", f"{W}/missing.yaml"], "config file '{w}/missing.yaml' does not exist"),
+    (["train", f"{W}/adir"], "is a directory, expected a YAML file"),
+    (["train", f"{W}/latin1.yaml"], "latin1.yaml' is not UTF-8 text"),
+    (["train", f"{W}/broken.yaml"], "broken.yaml' is not valid YAML"),
+    (["train", f"{W}/list.yaml"], "must hold a mapping of sections, got list"),
+    # train: --set
+    (["train", "--set", "oops"], "--set expects section.key=value, got 'oops'"),
+    (["train", "--set", "algo.lrr=1"], "unknown config key(s) ['algo.lrr']"),
+    (["train", "--set", "algo.lr=.inf"], "algo.lr: expected a finite number, got inf"),
+    (["train", "--set", "algo.lr=1e999"], "algo.lr: expected a finite number, got '1e999'"),
+    (["train", "--set", "algo.entropy_coeff=.nan"], "algo.entropy_coeff: expected a finite number"),
+    (["train", "--set", "algo.lr=abc"], "algo.lr: expected a number, got 'abc'"),
+    (["train", "--set", "algo.lr=-1"], "algo.lr must be > 0, got -1.0"),
+    (["train", "--set", "algo.gamma=1.5"], "algo.gamma must be in (0, 1]"),
+    (["train", "--set", "algo.minibatch_size=5000"], "algo.minibatch_size (5000) must not exceed"),
+    (["train", "--set", "algo.num_epochs=0"], "algo.num_epochs must be ≥ 1, got 0"),
+    (["train", "--set", "run.stop_iters=0"], "run.stop_iters and run.checkpoint_every must be ≥ 1"),
+    (["train", "--set", "run.name=a/b"], "run.name must be a non-empty name without '/'"),
+    (["train", "--set", "run.stop_return=.inf"], "run.stop_return: expected a finite number"),
+    (["train", "--set", "run.seed=1.5"], "run.seed: expected an integer, got 1.5"),
+    (["train", "--set", "module.memory.mem_size=0"], "mem_size must be a positive integer, got 0"),
+    (["train", "--set", "module.memory.kind=transformer"], "kind must be one of"),
+    (["train", "--set", "module.memory.theta_mode=sometimes"], "theta_mode must be one of"),
+    (["train", "--set", "module.memory.memory_clamp=.inf"], "memory_clamp: expected a finite number"),
+    (["train", "--set", "module.max_seq_len=0"], "max_seq_len must be a positive integer, got 0"),
+    (["train", "--set", "module.encoder=cnn", "--set", f"env.id={TASK}"], "encoder 'cnn' needs image observations"),
+    (["train", "--set", "module.encoder_hiddens=[]"], "encoder_hiddens must be a non-empty list"),
+    # train: envs
+    (["train", "--set", "env.id=rllib_shm/VisualMatsh-L250-v0"], "close matches: rllib_shm/VisualMatch-L250-v0"),
+    (["train", "--set", "env.id=no_such_pkg.mod:Env"], "cannot import module 'no_such_pkg.mod'"),
+    (["train", "--set", "env.id=MiniGrid-Empty-5x5-v0"], "needs a Box observation space"),
+    (["train", "--set", "run.output_dir=/proc/rllib-shm"], "directory '/proc' is not writable"),
+    (["train", "--set", f"env.id={TASK}", "--set", "env.config={bogus: 1}"], "does not fit rllib_shm/CueRecall"),
+    # train: tracking
+    (["train", *(f"--set={o}" for o in SMALL), "--set", f"env.id={TASK}", "--mlflow-uri", "http://127.0.0.1:9"],
+     "MLflow tracking URI 'http://127.0.0.1:9' is not reachable"),
+    # tune
+    (["tune", f"{W}/missing_study.yaml"], "study file '{w}/missing_study.yaml' does not exist"),
+    (["tune", f"{W}/latin1.yaml"], "latin1.yaml' is not UTF-8 text"),
+    (["tune", f"{W}/study_named.yaml"], "run.name has no meaning in a study"),
+    (["tune", f"{W}/study_outdir.yaml"], "run.output_dir has no meaning in a study"),
+    (["tune", f"{W}/study_nothing.yaml"], "searches nothing"),
+    (["tune", f"{W}/study_inverted.yaml"], "algo.lr: loguniform needs low < high"),
+    (["tune", f"{W}/study_gridcont.yaml"], "tune.sampler 'grid' needs choice or int distributions"),
+    (["tune", f"{W}/study_metric.yaml"], "tune.metric must be one of"),
+    (["tune", f"{W}/study_good.yaml", "--num-samples", "0"], "tune.num_samples must be ≥ 1, got 0"),
+    (["tune", f"{W}/study_good.yaml", "--storage", f"{W}/store", "--resume"], "there is no study to resume"),
+    (["tune", f"{W}/study_good.yaml", "--set", "algo.lr=.inf"], "algo.lr: expected a finite number"),
+    (["tune", f"{W}/study_good.yaml", "--storage", "/proc/rllib-shm"], "directory '/proc' is not writable"),
+    (["tune", f"{W}/study_good.yaml", "--storage", f"{W}/taken.json"], "taken.json' is a file, expected a directory"),
+    # evaluate
+    (["evaluate", f"{W}/nowhere"], "does not exist or is not a directory"),
+    (["evaluate", f"{W}/adir"], "is not an RLlib checkpoint"),
+    (["evaluate", f"{W}/ckpt", "--episodes", "0"], "--episodes must be ≥ 1, got 0"),
+    (["evaluate", f"{W}/ckpt", "--output", f"{W}/taken.json"], "taken.json' exists; results are never overwritten"),
+    (["evaluate", f"{W}/ckpt", "--output", f"{W}/no/dir/e.json"], "directory '{w}/no/dir' does not exist"),
+    (["evaluate", f"{W}/ckpt", "--record-memory", f"{W}/taken.json"], "taken.json' is a file, expected a directory"),
+    (["evaluate", f"{W}/ckpt", "--record-memory", f"{W}/drawn"], "already holds ['memory.gif']"),
+    (["evaluate", f"{W}/ckpt", "--env", "rllib_shm/VisualMatch-L5-v0"], "the env does not match the checkpoint"),
+    (["evaluate", f"{W}/ckpt_mlp", "--record-memory", f"{W}/new_dir"], "the 'mlp' memory has no state to draw"),
+    (["evaluate", f"{W}/ckpt_truncated"], "module weights (module_state.pkl"),
+    (["evaluate", f"{W}/ckpt_garbled_meta"], "rllib_shm.json' is not valid checkpoint metadata"),
+    (["evaluate", f"{W}/ckpt_latin1_meta"], "rllib_shm.json' is not UTF-8 text"),
+    (["evaluate", f"{W}/ckpt_nan"], "has non-finite weights in 1 tensor(s), first 'pi_head.weight'"),
+    # export
+    (["export", f"{W}/ckpt", "--output", f"{W}/policy.pt"], "must end in .onnx"),
+    (["export", f"{W}/ckpt", "--output", f"{W}/no/dir/p.onnx"], "directory '{w}/no/dir' does not exist"),
+    (["export", f"{W}/ckpt_nan", "--output", f"{W}/p.onnx"], "has non-finite weights"),
+    # bench and envs
+    (["bench", "kernel", "--sizes", "0"], "--sizes must be positive integers, got [0]"),
+    (["bench", "kernel", "--output", f"{W}/taken.json"], "taken.json' exists"),
+    (["bench", "kernel", "--output", f"{W}/no/dir/k.json"], "directory '{w}/no/dir' does not exist"),
+    (["bench", "ppo", "--variants", "nope"], "--variants: unknown ['nope']"),
+    (["bench", "onnx", "--steps", "0"], "--size and --steps must be positive"),
+    (["envs", "zzzz"], "no environment id contains 'zzzz'"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), CASES, ids=[" ".join(a)[:60] for a, _ in CASES])
+def test_bad_input_is_refused_cleanly(world, argv, message, capsys, monkeypatch):
+    monkeypatch.chdir(world)  # relative defaults (results/, bench_results/) would land here
+    argv = [part.replace(W, str(world)) for part in argv]
+    before = snapshot(world)
+    code = main(argv)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith(f"rllib-shm {argv[0]}: error:")]
+    assert code == 2, err[-2000:]
+    assert len(lines) == 1 and "Traceback" not in err, err[-2000:]
+    assert message.replace(W, str(world)) in lines[0], lines[0]
+    assert snapshot(world) == before, "something was written or changed"
+
+
+def test_at_least_forty_cases_cover_every_sub_command():
+    assert len(CASES) >= 40
+    assert {argv[0] for argv, _ in CASES} == {"train", "tune", "evaluate", "export", "bench", "envs"}
