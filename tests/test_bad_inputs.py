@@ -57,6 +57,7 @@ def world(tmp_path_factory):
         ("gridcont", lambda d: (d.setdefault("algo", {}).update(lr={"uniform": [1e-4, 1e-2]}),
                                 d["tune"].update(sampler="grid"))),
         ("metric", lambda d: d["tune"].update(metric="reward")),
+        ("huge", lambda d: d["module"]["memory"].update(mem_size={"choice": [8, 100000]})),
         ("good", lambda d: None),
     ):
         data = json.loads(json.dumps(STUDY))
@@ -115,6 +116,7 @@ CASES = [
     (["train", "--set", "run.stop_return=.inf"], "run.stop_return: expected a finite number"),
     (["train", "--set", "run.seed=1.5"], "run.seed: expected an integer, got 1.5"),
     (["train", "--set", "module.memory.mem_size=0"], "mem_size must be a positive integer, got 0"),
+    (["train", "--set", "module.memory.mem_size=100000"], "GiB of memory but"),
     (["train", "--set", "module.memory.kind=transformer"], "kind must be one of"),
     (["train", "--set", "module.memory.theta_mode=sometimes"], "theta_mode must be one of"),
     (["train", "--set", "module.memory.memory_clamp=.inf"], "memory_clamp: expected a finite number"),
@@ -139,6 +141,7 @@ CASES = [
     (["tune", f"{W}/study_inverted.yaml"], "algo.lr: loguniform needs low < high"),
     (["tune", f"{W}/study_gridcont.yaml"], "tune.sampler 'grid' needs choice or int distributions"),
     (["tune", f"{W}/study_metric.yaml"], "tune.metric must be one of"),
+    (["tune", f"{W}/study_huge.yaml", "--storage", f"{W}/store"], "module.memory.mem_size=100000); lower"),
     (["tune", f"{W}/study_good.yaml", "--num-samples", "0"], "tune.num_samples must be ≥ 1, got 0"),
     (["tune", f"{W}/study_good.yaml", "--storage", f"{W}/store", "--resume"], "there is no study to resume"),
     (["tune", f"{W}/study_good.yaml", "--set", "algo.lr=.inf"], "algo.lr: expected a finite number"),

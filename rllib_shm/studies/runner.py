@@ -49,12 +49,22 @@ def _first_values(study: Study) -> dict:
     return {path: args[0] for path, (_kind, args) in study.space.items()}
 
 
+def candidate_configs(study: Study) -> list:
+    """The first trial's config and, for each searched path, the configs at each of its candidate
+    values (its bounds, or every choice) with the other paths at their first values."""
+    first = _first_values(study)
+    configs = [trial_config(study.base, first)]
+    for path, (_kind, args) in study.space.items():
+        configs += [trial_config(study.base, {**first, path: value}) for value in args[1:]]
+    return configs
+
+
 def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = None,
               log: Callable[[str], None] = print) -> StudyResult:
     from ray import tune
 
     from rllib_shm.config.ppo import build_ppo_config
-    from rllib_shm.runs.preflight import preflight
+    from rllib_shm.runs.preflight import check_memory_all, preflight
     from rllib_shm.studies.mlflow_runs import StudyTracker
     from rllib_shm.studies.progress import StudyProgress
     from rllib_shm.studies.trainable import train_trial
@@ -74,6 +84,7 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
     uri = tracking_uri_for(study, first, mlflow_uri)
     optuna_url = settings.optuna_storage()
     preflight(first)
+    check_memory_all(candidate_configs(study))  # every searched value, e.g. the largest mem_size
     check_tracking_uri(uri)
 
     ensure_ray()
