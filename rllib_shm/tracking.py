@@ -9,6 +9,7 @@ opens on their runs rather than on the GenAI traces view."""
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import platform
@@ -152,8 +153,9 @@ def run_tags(config: ExperimentConfig) -> dict[str, str]:
     return tags
 
 
+@functools.cache
 def provenance() -> dict[str, str]:
-    """Versions and git revision, recorded with every run."""
+    """Versions and git revision, recorded with every run (looked up once per process)."""
     info = {"python": platform.python_version()}
     for package in ("rllib-shm", "ray", "torch", "gymnasium", "popgym", "minigrid", "mlflow"):
         try:
@@ -166,7 +168,7 @@ def provenance() -> dict[str, str]:
 
 def git_revision() -> str:
     """``git rev-parse HEAD`` of the project checkout (+ "-dirty"), or "unknown"."""
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[1]  # the checkout holding rllib_shm/
     try:
         revision = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                                   timeout=10, check=True).stdout.strip()

@@ -151,6 +151,8 @@ CASES = [
     (["evaluate", f"{W}/nowhere"], "does not exist or is not a directory"),
     (["evaluate", f"{W}/adir"], "is not an RLlib checkpoint"),
     (["evaluate", f"{W}/ckpt", "--episodes", "0"], "--episodes must be ≥ 1, got 0"),
+    (["evaluate", f"{W}/ckpt", "--record-memory", f"{W}/new_dir", "--memory-steps", "-3"],
+     "--memory-steps [-3]: expected 1 to 32 distinct steps ≥ 0"),
     (["evaluate", f"{W}/ckpt", "--output", f"{W}/taken.json"], "taken.json' exists; results are never overwritten"),
     (["evaluate", f"{W}/ckpt", "--output", f"{W}/no/dir/e.json"], "directory '{w}/no/dir' does not exist"),
     (["evaluate", f"{W}/ckpt", "--record-memory", f"{W}/taken.json"], "taken.json' is a file, expected a directory"),

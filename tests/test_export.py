@@ -141,10 +141,17 @@ def test_cli_evaluates_the_onnx_policy_and_refuses_bad_exports(tmp_path, capsys)
         (["export", str(directory), "--output", str(tmp_path / "missing" / "p.onnx")], "does not exist"),
         (["export", str(tmp_path), "--output", str(tmp_path / "q.onnx")], "is not an RLlib checkpoint"),
         (["evaluate", str(tmp_path / "policy.onnx"), "--record-memory", str(tmp_path / "m")], "not available"),
+        (["evaluate", str(tmp_path / "policy.onnx"), "--env", "rllib_shm/VisualMatch-L5-v0"],
+         "the env does not match the exported policy: observation_space"),
+        (["evaluate", str(tmp_path / "policy.onnx"), "--output", str(tmp_path / "no" / "e.json")], "does not exist"),
     ):
         assert main(argv) == 2
         assert message in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+    sidecar = json.loads((tmp_path / "policy.json").read_text())
+    (tmp_path / "policy.json").write_text(json.dumps({**sidecar, "format": "something else"}))
+    assert main(["evaluate", str(tmp_path / "policy.onnx")]) == 2
+    assert "is not a 'rllib-shm onnx policy 1' sidecar" in capsys.readouterr().err
 
 
 def test_readme_example_runs_without_torch_or_ray(tmp_path):

@@ -5,7 +5,15 @@ import math
 
 import mlflow
 
-from rllib_shm.tracking import EXPERIMENT_KIND_TAG, MODEL_TRAINING, experiment_id, log_metrics, log_params
+from rllib_shm.tracking import (
+    EXPERIMENT_KIND_TAG,
+    MODEL_TRAINING,
+    experiment_id,
+    git_revision,
+    log_metrics,
+    log_params,
+    provenance,
+)
 
 
 def test_local_experiment_keeps_artifacts_beside_its_database(tmp_path, monkeypatch):
@@ -37,3 +45,13 @@ def test_existing_experiment_without_a_kind_is_marked_and_logging_is_batched(tmp
     assert data.params == {"memory.H": "64", "odd key_": "True"}
     assert data.metrics == {"episode_return_mean": 0.5}
     assert [m.step for m in client.get_metric_history(run_id, "episode_return_mean")] == [3]
+
+
+def test_provenance_names_the_checkout_revision():
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True).stdout.strip()
+    assert head and git_revision().removesuffix("-dirty") == head
+    assert provenance()["git_revision"] == git_revision()

@@ -35,7 +35,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from rllib_shm.bench.common import check_new_output, rss_bytes
+from rllib_shm.bench.common import rss_bytes
+from rllib_shm.runs.outputs import check_new_file
 
 METHODS = ("reference", "unbind", "hadamard_scan", "fused", "gru", "lstm")
 LABELS = {
@@ -78,7 +79,7 @@ def _validate(args: argparse.Namespace) -> None:
         raise ValueError(f"--device must be 'cpu' or 'cuda', got {args.device!r}")
     if args.threads is not None and args.threads <= 0:
         raise ValueError(f"--threads must be a positive integer, got {args.threads}")
-    check_new_output(args.output)
+    check_new_file(args.output, "--output")
 
 
 def _measure(method: str, size: int, args: argparse.Namespace) -> dict:

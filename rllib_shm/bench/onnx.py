@@ -1,8 +1,8 @@
 """``rllib-shm bench onnx``: an exported policy's size and per-step latency, onnxruntime vs torch.
 
 Builds the module of ``--memory`` (default SHM, H = ``--size``) on ``--env`` with the project's
-default module settings and random weights, exports it (``--theta expected``) into a temporary
-directory (``--theta``), and times one acting step at batch 1 on one CPU thread: the torch module
+default module settings and random weights, exports it with ``--theta`` (default expected) into a
+temporary directory, and times one acting step at batch 1 on one CPU thread: the torch module
 (``MemoryRLModule.act`` under ``no_grad``) against onnxruntime (``InferenceSession.run``), each the
 median of ``--steps`` steps after 100 warm-up steps, threading the state as an episode does.
 """
@@ -17,7 +17,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from rllib_shm.bench.common import check_new_output
+from rllib_shm.runs.outputs import check_new_file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.size < 1 or args.steps < 1:
         raise ValueError(f"--size and --steps must be positive, got {args.size}, {args.steps}")
-    check_new_output(args.output)
+    check_new_file(args.output, "--output")
     import numpy as np
     import torch
     from ray.rllib.core.columns import Columns
@@ -84,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
             state["onnx"] = policy.step(obs, state["onnx"], thetas)["state"]
 
         torch_s, onnx_s = timed(torch_step), timed(onnx_step)
+    env.close()
     row = {"env": args.env, "memory": args.memory, "H": args.size, "theta": args.theta, "model_bytes": size,
            "torch_ms_per_step": torch_s * 1e3, "onnxruntime_ms_per_step": onnx_s * 1e3,
            "speedup": torch_s / onnx_s, "threads": 1, "time": datetime.now().isoformat()}

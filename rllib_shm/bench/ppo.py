@@ -25,7 +25,8 @@ import tracemalloc
 from datetime import datetime
 from pathlib import Path
 
-from rllib_shm.bench.common import check_new_output, rss_bytes
+from rllib_shm.bench.common import rss_bytes
+from rllib_shm.runs.outputs import check_new_file
 from rllib_shm.runs.results import (
     ENV_STEPS_LIFETIME,
     ENV_STEPS_THIS_ITERATION,
@@ -66,7 +67,7 @@ def _validate(args) -> None:
         raise ValueError(f"--variants: unknown {unknown}; expected a subset of {list(VARIANTS)}")
     if args.warmup < 0 or args.iterations < 1:
         raise ValueError(f"--warmup must be ≥ 0 and --iterations ≥ 1, got {args.warmup}, {args.iterations}")
-    check_new_output(args.output)
+    check_new_file(args.output, "--output")
 
 
 def _ppo_config(variant: str, env: str):

@@ -26,6 +26,13 @@ def evaluate_onnx(model: Path, *, episodes: int = 20, env_id: str | None = None,
         raise ValueError(f"{str(model)!r} does not say which env it was trained on: pass --env")
     env_id = env_id or trained_env
     env = make_env(env_id, (config.get("env") or {}).get("config") if env_id == trained_env else {})
+    from rllib_shm.export.onnx_export import space_description
+
+    for name, space in (("observation_space", env.observation_space), ("action_space", env.action_space)):
+        if space_description(space) != policy.meta[name]:
+            env.close()
+            raise ValueError(f"the env does not match the exported policy: {name} {space} vs the policy's "
+                             f"{policy.meta[name].get('type')} {policy.meta[name]}")
     log(f"evaluating {model} with onnxruntime on {env_id}: {episodes} episodes, seed {seed}, greedy actions")
     try:
         results = summarize(run_onnx_episodes(policy, env, episodes, seed))

@@ -24,11 +24,10 @@ import numpy as np
 import torch
 
 from rllib_shm.export.policy import OneStepPolicy, acting_module
-from rllib_shm.export.runtime import sidecar_path
+from rllib_shm.export.runtime import SIDECAR_FORMAT, sidecar_path
 from rllib_shm.runs.checkpoints import load_checkpoint
 from rllib_shm.runs.outputs import check_new_file
 
-SIDECAR_FORMAT = "rllib-shm onnx policy 1"
 BATCH = 2  # example batch for tracing; the exported batch dimension is dynamic
 
 

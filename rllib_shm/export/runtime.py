@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 
 SIDECAR_SUFFIX = ".json"
+SIDECAR_FORMAT = "rllib-shm onnx policy 1"
+SIDECAR_KEYS = ("inputs", "outputs", "observation", "state", "theta", "action_space", "observation_space")
 
 
 def sidecar_path(model: str | Path) -> Path:
@@ -28,8 +30,11 @@ class OnnxPolicy:
     ``--theta sample`` exports, ``draw_thetas`` (uniform θ rows from a numpy ``Generator``)."""
 
     def __init__(self, model: str | Path, threads: int = 1) -> None:
-        import onnxruntime as ort
-
+        try:
+            import onnxruntime as ort
+        except ImportError as error:
+            raise ValueError(f"running {str(model)!r} needs onnxruntime (pip install onnxruntime, or the "
+                             f"project's [export] extra): {error}") from None
         model = Path(model)
         if not model.is_file():
             raise ValueError(f"ONNX model {str(model)!r} does not exist")
@@ -40,6 +45,10 @@ class OnnxPolicy:
             self.meta: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise ValueError(f"sidecar {str(meta_path)!r} is not valid JSON: {error}") from None
+        missing = [key for key in SIDECAR_KEYS if key not in self.meta]
+        if self.meta.get("format") != SIDECAR_FORMAT or missing:
+            raise ValueError(f"sidecar {str(meta_path)!r} is not a {SIDECAR_FORMAT!r} sidecar (format "
+                             f"{self.meta.get('format')!r}, missing {missing})")
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

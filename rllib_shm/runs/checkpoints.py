@@ -97,8 +97,7 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
                          f"{str(directory)!r}) cannot be read: {message}") from None
     if not isinstance(module, MemoryRLModule):
         raise ValueError(f"loading {str(path)!r} gave a {type(module).__name__}, not a MemoryRLModule")
-    bad = [name for name, tensor in module.state_dict().items()
-           if tensor.is_floating_point() and not bool(tensor.isfinite().all())]
+    bad = module.nonfinite_tensors()
     if bad:
         raise ValueError(f"checkpoint {str(path)!r} has non-finite weights in {len(bad)} tensor(s), first "
                          f"{bad[0]!r}: the run that wrote it diverged; use an earlier checkpoint")

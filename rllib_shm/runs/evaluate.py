@@ -11,12 +11,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from rllib_shm.config import RunSection
 from rllib_shm.runs.checkpoints import LoadedCheckpoint, load_checkpoint
 from rllib_shm.runs.drawing import FILES as DRAWN_FILES
+from rllib_shm.runs.drawing import MAX_PANELS
 from rllib_shm.runs.episodes import EpisodeLog, check_spaces, run_episodes, summarize, write_json
 from rllib_shm.runs.outputs import check_new_file, check_new_files_in
-
-DEFAULT_EXPERIMENT = "rllib-shm"  # for checkpoints that carry no training config
 
 
 def evaluate(
@@ -40,6 +40,9 @@ def evaluate(
         raise ValueError(f"--episodes must be ≥ 1, got {episodes}")
     check_new_file(output, "--output")
     check_new_files_in(record_memory, DRAWN_FILES, "--record-memory")
+    if memory_steps is not None:  # the upper bound (T - 1) is known only once the episode has run
+        if any(step < 0 for step in memory_steps) or not 1 <= len(set(memory_steps)) <= MAX_PANELS:
+            raise ValueError(f"--memory-steps {list(memory_steps)}: expected 1 to {MAX_PANELS} distinct steps ≥ 0")
     loaded = load_checkpoint(checkpoint)
     module = loaded.module
     if env_id is None and loaded.config is None:
@@ -64,14 +67,14 @@ def evaluate(
     success = "" if results["success_rate"] is None else f" | success {results['success_rate']:.2%}"
     log(f"return {results['return_mean']:.3f} ± {results['return_std']:.3f}{success} | "
         f"episode length {results['episode_len_mean']:.1f} over {results['episodes']} episodes")
+    if output is not None:  # before drawing: the results are safe whatever the drawing does
+        write_json(output, payload)
+        log(f"results written to {output}")
     files: dict[str, Path] = {}
     if record is not None:
         files = _draw(record, record_memory, memory_steps,
                       f"{module.memory_kind} on {env_id}, return {results['returns'][0]:.2f}")
         log(f"memory drawn in {record_memory}: {', '.join(sorted(p.name for p in files.values()))}")
-    if output is not None:
-        write_json(output, payload)
-        log(f"results written to {output}")
     if client is not None:
         run_id = _log_evaluation(client, parent, loaded, payload, files)
         log(f"MLflow evaluation run {run_id}" + (f" (child of training run {parent.info.run_id})" if parent else ""))
@@ -117,7 +120,7 @@ def _log_evaluation(client, parent, loaded: LoadedCheckpoint, payload: dict, fil
     if parent is not None:
         experiment = parent.info.experiment_id
     else:
-        name = loaded.config.run.mlflow_experiment if loaded.config else DEFAULT_EXPERIMENT
+        name = (loaded.config.run if loaded.config else RunSection()).mlflow_experiment
         experiment = experiment_id(client, name)
     tags = {"kind": "evaluation", "env": payload["env"], "memory": payload["memory"],
             "checkpoint": payload["checkpoint"]}

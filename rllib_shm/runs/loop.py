@@ -8,8 +8,9 @@ What the callback does with them is the caller's: ``train`` logs to MLflow and w
 into its run directory; a study's trainable reports to Tune with a checkpoint attached.
 A resumed trial passes the ``Progress`` it had reached.
 
-A diverged iteration (non-finite policy or value loss, or non-finite weights in the module) stops
-the loop with a ``ValueError`` before the callback runs, so no checkpoint of it is ever written.
+A diverged iteration (a non-finite policy or value loss; the module's weights are checked too when
+a checkpoint is due) stops the loop with a ``ValueError`` before the callback runs, so no
+checkpoint of it is ever written.
 """
 
 from __future__ import annotations
@@ -53,13 +54,12 @@ class Iteration:
 FINITE_STATS = ("learner/policy_loss", "learner/vf_loss")
 
 
-def check_finite(algo, metrics: dict[str, float], number: int) -> None:
-    """ValueError naming what became non-finite in iteration ``number`` (losses, module weights)."""
+def check_finite(algo, metrics: dict[str, float], number: int, weights: bool) -> None:
+    """ValueError naming what became non-finite in iteration ``number``: the losses (every
+    iteration) and, with ``weights``, the module's weights (before a checkpoint is written)."""
     bad = [name for name in FINITE_STATS if name in metrics and not math.isfinite(metrics[name])]
-    module = algo.get_module() if hasattr(algo, "get_module") else None
-    if module is not None:
-        bad += [f"weight {name}" for name, tensor in module.state_dict().items()
-                if tensor.is_floating_point() and not bool(tensor.isfinite().all())][:3]
+    if weights and hasattr(algo, "get_module"):
+        bad += [f"weight {name}" for name in algo.get_module().nonfinite_tensors()[:3]]
     if bad:
         raise ValueError(f"training diverged in iteration {number}: non-finite {', '.join(bad)}; nothing from this "
                          "iteration was saved (lower algo.lr, keep algo.grad_clip on, or check the env's rewards)")
@@ -84,7 +84,6 @@ def run_iterations(
     began, progress = time.perf_counter(), start
     for number in range(start.iteration + 1, run.stop_iters + 1):
         metrics = iteration_metrics(algo.train())
-        check_finite(algo, metrics, number)
         mean = metrics["episode_return_mean"]
         best = max(progress.best, mean) if not math.isnan(mean) else progress.best
         progress = Progress(number, int(metrics["env_steps"]), best, mean)
@@ -95,6 +94,7 @@ def run_iterations(
         reached = run.stop_return is not None and mean >= run.stop_return
         last = number == run.stop_iters or reached
         iteration = Iteration(progress, metrics, number % run.checkpoint_every == 0 or last, last)
+        check_finite(algo, metrics, number, weights=iteration.checkpoint_due)
         log(progress_line(iteration, run.stop_iters,
                           timedelta(seconds=round(elapsed / done_here * (run.stop_iters - number)))))
         on_iteration(iteration)

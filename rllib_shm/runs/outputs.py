@@ -36,12 +36,13 @@ def check_new_file(path: Path | None, flag: str) -> None:
     path = Path(path)
     if path.exists():
         raise ValueError(f"{flag} {str(path)!r} exists; results are never overwritten")
-    _writable_dir(path.parent if str(path.parent) else Path("."), flag, path)
+    _writable_dir(path.parent, flag, path)
 
 
 def check_new_files_in(directory: Path | None, names: Iterable[str], flag: str) -> None:
-    """``directory`` may exist (as a directory) but must hold none of ``names``; where it does not
-    exist yet, its nearest existing ancestor must be a writable directory (it will be created)."""
+    """``directory`` may exist (as a writable directory) but must hold none of ``names``; where it
+    does not exist yet, its nearest existing ancestor must be a writable directory (it will be
+    created). With no ``names``: a place a run can write to."""
     if directory is None:
         return
     directory = Path(directory)
@@ -61,13 +62,3 @@ def check_new_files_in(directory: Path | None, names: Iterable[str], flag: str) 
         raise ValueError(f"{flag} {str(directory)!r}: {str(ancestor)!r} is a file, expected a directory")
     _writable_dir(ancestor, flag, directory)
 
-
-def check_writable_location(path: Path, what: str) -> None:
-    """A directory that exists and is writable, or can be created under a writable ancestor."""
-    path = Path(path)
-    if path.exists():
-        if not path.is_dir():
-            raise ValueError(f"{what} {str(path)!r} is a file, expected a directory")
-        _writable_dir(path, what, path)
-        return
-    check_new_files_in(path, (), what)

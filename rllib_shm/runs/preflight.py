@@ -76,18 +76,20 @@ def available_memory() -> int | None:
     return None
 
 
-def check_memory(config: ExperimentConfig, module) -> None:
-    """ValueError with the estimate's breakdown when a local run would not fit in memory."""
+def check_memory(config: ExperimentConfig, module, copies: int = 1) -> None:
+    """ValueError with the estimate's breakdown when a local run (``copies`` of it at once: a
+    study's concurrent trials) would not fit in memory."""
     if os.environ.get("RAY_ADDRESS") or os.environ.get("RAY_JOB_ID"):
         return  # trials run on the cluster's nodes, not here
     available = available_memory()
-    estimate = memory_estimate(config, module)
+    estimate = {name: size * copies for name, size in memory_estimate(config, module).items()}
     total = sum(estimate.values())
     if available is None or total <= available:
         return
     parts = ", ".join(f"{name} {size / GIB:.1f} GiB" for name, size in
                       sorted(estimate.items(), key=lambda item: -item[1]) if size >= 0.05 * total)
-    raise ValueError(f"the run needs an estimated {total / GIB:.1f} GiB of memory but {available / GIB:.1f} GiB is "
+    runs = "the run needs" if copies == 1 else f"{copies} trials at once need"
+    raise ValueError(f"{runs} an estimated {total / GIB:.1f} GiB of memory but {available / GIB:.1f} GiB is "
                      f"available ({parts}; module.memory.mem_size={config.module.memory.mem_size}); lower "
                      "module.memory.mem_size, algo.train_batch_size, algo.minibatch_size or the number of envs")
 
@@ -111,7 +113,7 @@ def preflight(config: ExperimentConfig) -> None:
         env.close()
 
 
-def check_memory_all(configs) -> None:
+def check_memory_all(configs, copies: int = 1) -> None:
     """``check_memory`` for several configs (a study's candidates), one env built per env id."""
     from rllib_shm.rllib import make_env
 
@@ -121,7 +123,7 @@ def check_memory_all(configs) -> None:
             key = (config.env.id, repr(sorted(config.env.config.items())))
             if key not in built:
                 built[key] = make_env(config.env.id, config.env.config)
-            check_memory(config, _meta_module(config, built[key]))
+            check_memory(config, _meta_module(config, built[key]), copies)
     finally:
         for env in built.values():
             env.close()

@@ -18,7 +18,7 @@ from rllib_shm.config import ExperimentConfig
 from rllib_shm.ray_session import ensure_ray
 from rllib_shm.runs.checkpoints import write_checkpoint
 from rllib_shm.runs.loop import Iteration, run_iterations
-from rllib_shm.runs.outputs import check_writable_location
+from rllib_shm.runs.outputs import check_new_files_in
 from rllib_shm.runs.preflight import preflight
 from rllib_shm.tracking import (
     check_tracking_uri,
@@ -70,7 +70,7 @@ def train(
     output_dir = Path(config.run.output_dir).resolve()
     tracking_uri = resolve_tracking_uri(mlflow_uri, config, output_dir)
     preflight(config)
-    check_writable_location(output_dir, "run.output_dir")
+    check_new_files_in(output_dir, (), "run.output_dir")
     check_tracking_uri(tracking_uri)
 
     run_dir = output_dir / f"{config.run.name}-{datetime.now():%Y%m%d-%H%M%S-%f}"

@@ -29,6 +29,7 @@ class StudyTracker(Callback):
         self.parent_run_id: str | None = None
         self.children: dict[str, str] = {}
         self._client = None
+        self._experiment_id: str | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -44,7 +45,9 @@ class StudyTracker(Callback):
         return self._client
 
     def experiment_id(self) -> str:
-        return experiment_id(self.client, self.experiment_name)
+        if getattr(self, "_experiment_id", None) is None:  # (absent in trackers pickled by older versions)
+            self._experiment_id = experiment_id(self.client, self.experiment_name)
+        return self._experiment_id
 
     def ensure_parent(self, params: dict[str, Any], tags: dict[str, str]) -> str:
         """The study's parent run: found by tag, or created."""

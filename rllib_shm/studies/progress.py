@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from ray.tune import Callback
 
@@ -64,8 +63,7 @@ class StudyProgress(Callback):
         score = result.get(self.metric)
         if isinstance(score, int | float) and not math.isnan(score):
             self.best[trial.trial_id] = float(score)
-        if self.log_file:
-            Path(self.log_file).parent.mkdir(parents=True, exist_ok=True)
+        if self.log_file:  # (the study's directory exists: the runner made it)
             with open(self.log_file, "a", encoding="utf-8") as handle:
                 metrics = " ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
                                    for k, v in result.items() if isinstance(v, int | float | str))

@@ -7,6 +7,7 @@ checkpoints, and the Optuna study and MLflow runs are found again.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from rllib_shm.ray_session import ensure_ray
-from rllib_shm.runs.outputs import check_writable_location
+from rllib_shm.runs.outputs import check_new_files_in
 from rllib_shm.studies.leaderboard import format_leaderboard, leaderboard, log_study_results
 from rllib_shm.studies.search_space import to_optuna, trial_config
 from rllib_shm.studies.study import Study, grid_values
@@ -50,13 +51,11 @@ def _first_values(study: Study) -> dict:
 
 
 def candidate_configs(study: Study) -> list:
-    """The first trial's config and, for each searched path, the configs at each of its candidate
-    values (its bounds, or every choice) with the other paths at their first values."""
-    first = _first_values(study)
-    configs = [trial_config(study.base, first)]
-    for path, (_kind, args) in study.space.items():
-        configs += [trial_config(study.base, {**first, path: value}) for value in args[1:]]
-    return configs
+    """The configs at every combination of the searched paths' candidate values (bounds, or every
+    choice), the first trial's first: the largest memory a study can ask for is among them."""
+    paths = list(study.space)
+    combos = itertools.product(*(study.space[path][1] for path in paths))
+    return [trial_config(study.base, dict(zip(paths, values, strict=True))) for values in combos]
 
 
 def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = None,
@@ -79,12 +78,12 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
         raise ValueError(f"a study already exists at {experiment_dir}: pass --resume to continue it, "
                          "or choose another tune.name")
     if local:
-        check_writable_location(Path(settings.storage_path).resolve(), "tune.storage_path (--storage)")
+        check_new_files_in(Path(settings.storage_path).resolve(), (), "tune.storage_path (--storage)")
     first = trial_config(study.base, _first_values(study))
     uri = tracking_uri_for(study, first, mlflow_uri)
     optuna_url = settings.optuna_storage()
     preflight(first)
-    check_memory_all(candidate_configs(study))  # every searched value, e.g. the largest mem_size
+    check_memory_all(candidate_configs(study), copies=settings.max_concurrent)  # every combination, all at once
     check_tracking_uri(uri)
 
     ensure_ray()
@@ -100,12 +99,12 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
         tags={"env": first.env.id, "algorithm": "PPO"},
     )
     try:  # from here on, a study that dies leaves no MLflow run RUNNING
-        progress = StudyProgress(settings.name, settings.num_samples, study.space, settings.metric, settings.mode,
-                                 log_file=str(Path(experiment_dir) / "study.log") if local else None)
         if resume:
             log(f"resuming study {settings.name} at {experiment_dir}")
             tuner = tune.Tuner.restore(experiment_dir, trainable=trainable, resume_errored=True)
         else:
+            progress = StudyProgress(settings.name, settings.num_samples, study.space, settings.metric,
+                                     settings.mode, log_file=str(Path(experiment_dir) / "study.log") if local else None)
             tuner = _new_tuner(study, trainable, [tracker, progress], first.run.stop_iters, optuna_url)
         log(f"study {settings.name}: {settings.num_samples} trials, {settings.max_concurrent} at once; "
             f"Tune at {experiment_dir}; Optuna at {optuna_url}; MLflow parent run {parent} at {uri}")
