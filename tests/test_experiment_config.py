@@ -72,5 +72,7 @@ def test_build_maps_every_section_onto_ppo():
     assert ppo.env == "rllib_shm/CueRecall-D5-v0" and ppo.lr == 0.002 and ppo.num_epochs == 3
     assert ppo.train_batch_size_per_learner == 600 and ppo.minibatch_size == 200 and ppo.seed == 7
     assert ppo.num_gpus_per_learner == 0.25
-    assert ppo.model_config["memory"]["seed"] == 9  # run.seed + memory.seed
+    assert ppo.model_config["memory"]["seed"] == 2  # each env runner mixes in run.seed and its index
+    assert ppo.restart_failed_env_runners and ppo.max_num_env_runner_restarts == 100
+    assert ppo.env_runner_cls.__name__ == "MemoryEnvRunner"
     assert model_config(config)["max_seq_len"] == config.module.max_seq_len

@@ -45,6 +45,8 @@ class AlgoSection:
     num_cpus_per_env_runner: float = 1.0
     num_learners: int = 0  # remote learners (0: learn in the driver/trial process)
     num_gpus_per_learner: float = 0.0  # fractions let several trials share a GPU
+    restart_failed_env_runners: bool = True  # a crashed env runner is restarted; the run goes on
+    max_env_runner_restarts: int = 100  # then the run fails
 
     def __post_init__(self) -> None:
         for name in ("lr", "gamma", "clip_param"):
@@ -59,7 +61,10 @@ class AlgoSection:
         if self.minibatch_size > self.train_batch_size:
             raise ValueError(f"algo.minibatch_size ({self.minibatch_size}) must not exceed "
                              f"algo.train_batch_size ({self.train_batch_size})")
-        for name in ("num_env_runners", "num_learners", "num_gpus_per_learner", "num_cpus_per_env_runner",
+        if not isinstance(self.restart_failed_env_runners, bool):
+            raise ValueError(f"algo.restart_failed_env_runners must be true or false, got "
+                             f"{self.restart_failed_env_runners!r}")
+        for name in ("max_env_runner_restarts", "num_env_runners", "num_learners", "num_gpus_per_learner", "num_cpus_per_env_runner",
                      "vf_loss_coeff", "entropy_coeff"):
             if getattr(self, name) < 0:
                 raise ValueError(f"algo.{name} must be ≥ 0, got {getattr(self, name)}")

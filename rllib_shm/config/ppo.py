@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
@@ -14,28 +12,37 @@ from rllib_shm.rllib.module import MemoryRLModule
 
 
 def model_config(config: ExperimentConfig) -> dict:
-    """The module's RLlib ``model_config``; the memory's θ generator is seeded by
-    ``run.seed + module.memory.seed``."""
-    memory = dataclasses.replace(config.module.memory, seed=config.run.seed + config.module.memory.seed)
-    return dataclasses.replace(config.module, memory=memory).to_model_config()
+    """The module's RLlib ``model_config``. Each env runner reseeds the memory's θ generator from
+    (``run.seed``, ``module.memory.seed``, its worker index): ``rllib/theta_streams.py``."""
+    return config.module.to_model_config()
 
 
 def build_ppo_config(config: ExperimentConfig, *, lean_states: bool = True) -> PPOConfig:
     """A PPO config on RLlib's new API stack running ``MemoryRLModule`` on ``config.env``.
 
     ``lean_states`` (default): keep only the recurrent states the learner reads
-    (``MemoryPPOConfig``); False gives RLlib's own state handling (for benchmarks).
-    Registers the env with Ray first (``resolve_env``), so call it where Ray can be initialised.
+    (``MemoryPPOConfig``); False gives RLlib's own state handling (for benchmarks). Failed env
+    runners are restarted (``algo.restart_failed_env_runners``); the run goes on with the others
+    meanwhile. Registers the env with Ray first (``resolve_env``), so call it where Ray can be
+    initialised.
     """
     algo = config.algo
+    ppo = MemoryPPOConfig()
+    ppo.lean_states = lean_states
     return (
-        (MemoryPPOConfig() if lean_states else PPOConfig())
+        ppo
         .environment(resolve_env(config.env.id), env_config=dict(config.env.config))
         .env_runners(
             num_env_runners=algo.num_env_runners,
             num_envs_per_env_runner=algo.num_envs_per_env_runner,
             num_cpus_per_env_runner=algo.num_cpus_per_env_runner,
             rollout_fragment_length="auto",
+        )
+        .fault_tolerance(
+            restart_failed_env_runners=algo.restart_failed_env_runners,
+            max_num_env_runner_restarts=algo.max_env_runner_restarts,
+            # a restarted runner rejoins at once; a runner that is merely slow is not declared dead
+            delay_between_env_runner_restarts_s=0.0,
         )
         .learners(num_learners=algo.num_learners, num_gpus_per_learner=algo.num_gpus_per_learner)
         .training(

@@ -57,6 +57,14 @@ class MemoryCell(nn.Module):
     def reseed(self, seed: int) -> None:
         """Restart the cell's own random stream from ``seed`` (no-op for cells that draw nothing)."""
 
+    def random_state(self) -> torch.Tensor | None:
+        """The state of the cell's own random stream (a uint8 tensor), None if it draws nothing."""
+        return None
+
+    def set_random_state(self, state: torch.Tensor) -> None:
+        """Continue the cell's own random stream from ``random_state()``'s output."""
+        raise ValueError(f"{type(self).__name__} has no random stream to restore")
+
     @torch.no_grad()
     def trace(self, x: torch.Tensor, state: State | None = None, **extras: Any) -> dict[str, torch.Tensor]:
         """What the memory held after every step of x [B,T,D], for inspection and drawing.

@@ -134,6 +134,14 @@ class SHMCell(MemoryCell):
         """Restart the cell's own θ generator from ``seed``."""
         self.generator.manual_seed(int(seed))
 
+    def random_state(self) -> torch.Tensor:
+        """The θ generator's state (uint8 tensor), for checkpoints of a run's θ stream."""
+        return self.generator.get_state()
+
+    def set_random_state(self, state: torch.Tensor) -> None:
+        """Continue the θ stream from ``random_state()``'s output."""
+        self.generator.set_state(torch.as_tensor(state, dtype=torch.uint8).clone())
+
     def draw_indices(self, batch: int, steps: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """l [B,T] int64: Uniform{0..L−1} in ``random`` mode, zeros in ``fixed`` mode (on CPU)."""
         if self.theta_mode == "fixed":

@@ -23,6 +23,8 @@ from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModule
 from ray.rllib.utils.numpy import convert_to_numpy
 
+from rllib_shm.rllib.theta_streams import MemoryEnvRunner, ThetaStreams
+
 
 def chunk_start_states(look_back: np.ndarray, state_outs: np.ndarray, max_seq_len: int, length: int) -> np.ndarray:
     """state_in of every chunk: [look_back, outs[m−1], outs[2m−1], …], ⌈length/m⌉ rows.
@@ -83,18 +85,30 @@ class AddChunkStartStates(AddStatesFromEpisodesToBatch):
 
 
 class MemoryPPOConfig(PPOConfig):
-    """PPO that stores only the recurrent states it needs (:class:`ReleaseInteriorStates` while
-    sampling) and builds ``state_in`` by slicing (:class:`AddChunkStartStates` when learning)."""
+    """PPO for memory modules: one θ stream per env runner (:class:`ThetaStreams`, run by
+    :class:`MemoryEnvRunner`), and, with ``lean_states`` (default), only the recurrent states it
+    needs stored (:class:`ReleaseInteriorStates` while sampling) and ``state_in`` built by slicing
+    (:class:`AddChunkStartStates` when learning); ``lean_states = False`` keeps RLlib's own state
+    handling (for benchmarks)."""
+
+    def __init__(self, algo_class=None):
+        super().__init__(algo_class=algo_class)
+        self.lean_states = True
+        self.env_runner_cls = MemoryEnvRunner
 
     def build_env_to_module_connector(self, env=None, spaces=None, device=None):
         pipeline = super().build_env_to_module_connector(env=env, spaces=spaces, device=device)
         if self.add_default_connectors_to_env_to_module_pipeline:
-            pipeline.append(ReleaseInteriorStates())
+            # First in the pipeline: ConnectorPipelineV2.merge_states pairs the i-th non-empty piece
+            # state with the i-th piece, so the only stateful piece must come first.
+            pipeline.prepend(ThetaStreams())
+            if self.lean_states:
+                pipeline.append(ReleaseInteriorStates())
         return pipeline
 
     def build_learner_connector(self, input_observation_space, input_action_space, device=None):
         pipeline = super().build_learner_connector(input_observation_space, input_action_space, device)
-        if self.add_default_connectors_to_learner_pipeline:
+        if self.add_default_connectors_to_learner_pipeline and self.lean_states:
             pipeline.insert_before(AddStatesFromEpisodesToBatch, AddChunkStartStates(as_learner_connector=True))
         return pipeline
 

@@ -24,7 +24,9 @@ Outside RLlib (evaluation, drawing, export), use the small public API instead of
 ``initial_state(B)`` gives batched state tensors, ``act(obs, state, explore=..., record=...)`` runs
 one acting call and, with ``record=True``, adds what the policy trunk's memory did
 (``MEMORY_TRACE``: the cell's ``trace``, e.g. SHM ``memory`` M_t [B,T,H,H] and ``calibration`` C_t,
-GRU ``memory`` h_t [B,T,H]); ``reseed(seed)`` restarts every memory's own random stream.
+GRU ``memory`` h_t [B,T,H]); ``reseed(seed)`` restarts every memory's own random stream, and
+``random_states()`` / ``set_random_states()`` save and continue it (``rllib/theta_streams.py`` gives
+every env runner its own stream and keeps it in checkpoints).
 """
 
 from __future__ import annotations
@@ -176,9 +178,26 @@ class MemoryRLModule(TorchRLModule, ValueFunctionAPI):
                 if tensor.is_floating_point() and not bool(tensor.isfinite().all())]
 
     def reseed(self, seed: int) -> None:
-        """Restart the random stream of every memory (SHM's θ generator) from ``seed``."""
-        for trunk in self._trunks().values():
-            trunk.memory.reseed(seed)
+        """Restart the random stream of every memory (SHM's θ generator): the policy (or shared)
+        trunk's from ``seed``, a separate value trunk's from a seed derived from (``seed``, 1), so
+        the two trunks never draw the same rows."""
+        for index, trunk in enumerate(self._trunks().values()):
+            trunk.memory.reseed(seed if index == 0 else int(np.random.SeedSequence((seed, index)).generate_state(1)[0]))
+
+    def random_states(self) -> dict[str, torch.Tensor]:
+        """The state of every memory's random stream that draws rows while acting (SHM random θ),
+        keyed by trunk prefix (``""`` shared, ``pi_`` / ``vf_``); {} when nothing draws."""
+        return {prefix: trunk.memory.random_state() for prefix, trunk in self._trunks().items()
+                if trunk.memory.draws_rows}
+
+    def set_random_states(self, states: dict[str, torch.Tensor]) -> None:
+        """Continue the streams from ``random_states()``'s output (unknown prefixes are an error)."""
+        trunks = self._trunks()
+        unknown = sorted(set(states) - set(trunks))
+        if unknown:
+            raise ValueError(f"random states for unknown trunk(s) {unknown}; this module has {sorted(trunks)}")
+        for prefix, state in states.items():
+            trunks[prefix].memory.set_random_state(state)
 
     def act(self, obs: torch.Tensor, state: dict[str, torch.Tensor], *, explore: bool = False,
             record: bool = False, values: bool = False,

@@ -11,6 +11,9 @@ A resumed trial passes the ``Progress`` it had reached.
 A diverged iteration (a non-finite policy or value loss; the module's weights are checked too when
 a checkpoint is due) stops the loop with a ``ValueError`` before the callback runs, so no
 checkpoint of it is ever written.
+
+A crashed remote env runner is restarted by RLlib (``algo.restart_failed_env_runners``); the
+iteration in which it happened is completed by the other runners, and the loop says so in one line.
 """
 
 from __future__ import annotations
@@ -65,6 +68,20 @@ def check_finite(algo, metrics: dict[str, float], number: int, weights: bool) ->
                          "iteration was saved (lower algo.lr, keep algo.grad_clip on, or check the env's rewards)")
 
 
+def runner_health(metrics: dict[str, float], last: tuple[int, int], log: Callable[[str], None]) -> tuple[int, int]:
+    """Say when remote env runners went down or came back; ``last`` and the result are
+    (healthy runners, restarts so far)."""
+    if "healthy_env_runners" not in metrics:
+        return last
+    healthy, restarts = int(metrics["healthy_env_runners"]), int(metrics["env_runner_restarts"])
+    if healthy < last[0]:
+        log(f"  {last[0] - healthy} env runner(s) crashed: {healthy} healthy; the episodes they had in flight were "
+            "lost, the others sampled the full batch; RLlib is restarting them")
+    if restarts > last[1]:
+        log(f"  {restarts - last[1]} env runner(s) restarted and rejoined ({restarts} restart(s) so far)")
+    return healthy, restarts
+
+
 def progress_line(iteration: Iteration, stop_iters: int, eta: timedelta) -> str:
     p, metrics = iteration.progress, iteration.metrics
     return (f"[iter {p.iteration:>4}/{stop_iters}] env steps {p.env_steps:>9,} | return {p.mean_return:7.3f} "
@@ -81,7 +98,7 @@ def run_iterations(
 ) -> Progress:
     """Train ``algo`` from ``start`` to ``run.stop_iters`` iterations (or ``run.stop_return``);
     returns the final ``Progress``. ``on_iteration`` runs after every iteration."""
-    began, progress = time.perf_counter(), start
+    began, progress, runners = time.perf_counter(), start, (0, 0)
     for number in range(start.iteration + 1, run.stop_iters + 1):
         metrics = iteration_metrics(algo.train())
         mean = metrics["episode_return_mean"]
@@ -97,6 +114,7 @@ def run_iterations(
         check_finite(algo, metrics, number, weights=iteration.checkpoint_due)
         log(progress_line(iteration, run.stop_iters,
                           timedelta(seconds=round(elapsed / done_here * (run.stop_iters - number)))))
+        runners = runner_health(metrics, runners, log)
         on_iteration(iteration)
         if reached:
             log(f"mean return {mean:.3f} ≥ run.stop_return {run.stop_return}: stopping")

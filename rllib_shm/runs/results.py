@@ -6,7 +6,10 @@ The project's metrics (logged to MLflow, reported to Tune, printed):
 - ``episode_return_mean``: mean return of the episodes finished in this iteration (RLlib's
   ``env_runners/episode_return_mean``, a running window);
 - ``episode_return_max_mean``: the best of those means so far (POPGym's MMER), added by the loop;
-- ``episode_len_mean``, ``env_steps`` (lifetime env steps sampled), ``env_steps_per_s`` (loop);
+- ``episode_len_mean``, ``env_steps`` (lifetime env steps sampled), ``env_steps_per_s`` (loop),
+  ``episodes`` (lifetime episodes finished);
+- ``env_runner_restarts`` (lifetime restarts of crashed remote env runners) and
+  ``healthy_env_runners`` (remote env runners alive after the iteration), where there are any;
 - ``learner/<name>`` for the learner statistics in ``LEARNER_STATS``.
 
     >>> result = {"env_runners": {"episode_return_mean": 0.5, "num_env_steps_sampled_lifetime": 4000},
@@ -27,6 +30,9 @@ EPISODE_RETURN_MEAN = ("env_runners", "episode_return_mean")
 EPISODE_LEN_MEAN = ("env_runners", "episode_len_mean")
 ENV_STEPS_LIFETIME = ("env_runners", "num_env_steps_sampled_lifetime")
 ENV_STEPS_THIS_ITERATION = ("env_runners", "num_env_steps_sampled")
+EPISODES_LIFETIME = ("env_runners", "num_episodes_lifetime")
+RUNNER_RESTARTS = ("fault_tolerance", "num_remote_worker_restarts")
+HEALTHY_RUNNERS = ("fault_tolerance", "num_healthy_workers")
 LEARNER = ("learners", "default_policy")
 SAMPLING_TIMER = ("timers", "env_runner_sampling_timer")
 LEARNING_TIMER = ("timers", "learner_update_timer")
@@ -34,7 +40,7 @@ LEARNER_STATS = ("policy_loss", "vf_loss", "entropy", "mean_kl_loss", "vf_explai
 
 #: every metric name the PPO loop produces, in report order
 METRICS = ("episode_return_mean", "episode_return_max_mean", "episode_len_mean", "env_steps", "env_steps_per_s",
-           *(f"learner/{name}" for name in LEARNER_STATS))
+           "episodes", "env_runner_restarts", "healthy_env_runners", *(f"learner/{name}" for name in LEARNER_STATS))
 
 
 def result_value(result: dict, path: tuple[str, ...], default: Any = math.nan) -> Any:
@@ -49,7 +55,11 @@ def iteration_metrics(result: dict) -> dict[str, float]:
         "episode_return_mean": float(result_value(result, EPISODE_RETURN_MEAN)),
         "episode_len_mean": float(result_value(result, EPISODE_LEN_MEAN)),
         "env_steps": int(result_value(result, ENV_STEPS_LIFETIME, 0)),
+        "episodes": int(result_value(result, EPISODES_LIFETIME, 0)),
     }
+    if result_value(result, HEALTHY_RUNNERS, None) is not None:
+        metrics["env_runner_restarts"] = int(result_value(result, RUNNER_RESTARTS, 0))
+        metrics["healthy_env_runners"] = int(result_value(result, HEALTHY_RUNNERS))
     learner = result_value(result, LEARNER, {})
     for name in LEARNER_STATS:
         if isinstance(learner, dict) and name in learner:
