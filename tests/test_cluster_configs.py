@@ -49,3 +49,18 @@ def test_kuberay_manifests_keep_token_auth_and_gpu_workers():
     assert any("RAY_AUTH_MODE=token" in c and "--dashboard-host=127.0.0.1" in c
                for c in launcher["head_start_ray_commands"])
     assert launcher["available_node_types"]["gpu_worker"]["resources"]["GPU"] == 1
+
+
+def test_multi_gpu_learner_study_fits_the_multi_gpu_nodes():
+    """tune_configs/multi_gpu_learners.yaml asks for 2 learners × 1 GPU; the gpu4 nodes hold 2 such trials."""
+    from rllib_shm.studies.study import load_study
+
+    algo = load_study(REPO / "tune_configs" / "multi_gpu_learners.yaml").base["algo"]
+    gpus = algo["num_learners"] * algo["num_gpus_per_learner"]
+    cpus = algo["num_env_runners"] + algo["num_learners"]
+    assert algo["num_learners"] == 2 and gpus == 2
+    node = yaml.safe_load((REPO / "cluster" / "launcher" / "aws-gpu.yaml").read_text())["available_node_types"]
+    assert node["gpu4_worker"]["resources"]["GPU"] // gpus == 2 and node["gpu4_worker"]["resources"]["CPU"] >= 2 * cpus
+    group = next(g for g in yaml.safe_load_all((REPO / "cluster" / "kuberay" / "raycluster.yaml").read_text())
+                 if g and g.get("kind") == "RayCluster")["spec"]["workerGroupSpecs"]
+    assert any(g["rayStartParams"].get("num-gpus") == "4" for g in group)

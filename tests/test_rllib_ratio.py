@@ -169,3 +169,31 @@ def test_stream_state_merge_prefers_the_most_advanced_entry():
                                  {"streams": {"1": old, "2": fresh}, "own": "2"}])
     assert merged["streams"] == {"1": new, "2": old}
     assert piece.merge_states([]) == {} and piece.get_state() == {}
+
+
+# -- two learners (torch DDP over gloo on CPU) ---------------------------------------------------------
+@pytest.mark.slow
+def test_two_learners_keep_identical_weights_and_replay_theta(ray_session):
+    config = ppo_config(RatioProbe, ENV).learners(num_learners=2)
+    algo = config.build_algo()
+    try:
+        algo.train()
+        group = algo.learner_group
+
+        def ratios(learner):
+            import test_rllib_ratio  # the probe's module in the learner process
+
+            return test_rllib_ratio.RATIOS["replay"]
+
+        def weights(learner):
+            module = learner.module["default_policy"]
+            return {name: tensor.detach().cpu().numpy() for name, tensor in module.state_dict().items()}
+
+        per_learner = [result.get() for result in group.foreach_learner(ratios).result_or_errors]
+        assert len(per_learner) == 2 and all(r[0] < 1e-5 for r in per_learner), [r[:3] for r in per_learner]
+        first, second = (result.get() for result in group.foreach_learner(weights).result_or_errors)
+        assert first.keys() == second.keys()
+        assert all(np.array_equal(first[name], second[name]) for name in first)
+        assert any(max(r[1:]) > 1e-4 for r in per_learner)  # the learners did update
+    finally:
+        algo.stop()
