@@ -104,3 +104,33 @@ def test_a_failed_study_leaves_no_mlflow_run_running(tmp_path):
     tracker.close_open_runs("FAILED")
     status = {run_id: tracker.client.get_run(run_id).info.status for run_id in (parent, *children)}
     assert status == {parent: "FAILED", children[0]: "FINISHED", children[1]: "FAILED"}
+
+
+def test_runs_and_optuna_trials_of_dropped_trials_are_closed_after_a_resumed_fit(tmp_path):
+    """What run_study does after fit: a child run and an Optuna trial left RUNNING by a killed driver
+    (their trial unknown to the restored experiment) end FAILED / FAIL; finished ones are untouched."""
+    from types import SimpleNamespace
+
+    from rllib_shm.studies.mlflow_runs import StudyTracker
+    from rllib_shm.studies.runner import close_dropped_optuna_trials
+
+    study = load_study(write(tmp_path, STUDY))
+    tracker = StudyTracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "rllib-shm", "t", study.base, study.space)
+    parent = tracker.ensure_parent(params={"num_samples": 2}, tags={})
+    trials = [SimpleNamespace(trial_id=i, config={"module.memory.kind": "gru", "algo.lr": 1e-3}) for i in "ab"]
+    kept, dropped = (tracker.child(trial) for trial in trials)
+    tracker.on_trial_complete(0, trials, trials[0])
+    assert tracker.close_dropped_children() == [dropped]
+    runs = {run_id: tracker.client.get_run(run_id) for run_id in (parent, kept, dropped)}
+    assert [runs[r].info.status for r in (parent, kept, dropped)] == ["RUNNING", "FINISHED", "FAILED"]
+    assert "rllib_shm.dropped" in runs[dropped].data.tags and "rllib_shm.dropped" not in runs[kept].data.tags
+
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    assert close_dropped_optuna_trials("t", url) == []  # no study yet
+    optuna_study = optuna.create_study(study_name="t", storage=url)
+    done = optuna_study.ask()
+    optuna_study.tell(done, 1.0)
+    left = optuna_study.ask()
+    assert close_dropped_optuna_trials("t", url) == [left.number]
+    states = [t.state for t in optuna.load_study(study_name="t", storage=url).get_trials()]
+    assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL]

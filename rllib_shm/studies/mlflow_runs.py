@@ -90,6 +90,19 @@ class StudyTracker(Callback):
         for run in runs:
             self.client.set_terminated(run.info.run_id, status=status)
 
+    def close_dropped_children(self) -> list[str]:
+        """After a finished ``fit``: end the child runs still RUNNING as FAILED and tag them
+        ``rllib_shm.dropped``. They belong to trials a driver started just before it was killed and
+        that the restored experiment state did not know (Tune replaced them with new trials)."""
+        runs = self.client.search_runs(
+            [self.experiment_id()],
+            f"tags.`{STUDY_TAG}` = '{self.study}' and tags.kind = 'trial' and attributes.status = 'RUNNING'")
+        for run in runs:
+            self.client.set_tag(run.info.run_id, "rllib_shm.dropped", "the driver was killed while this trial "
+                                "started; the resumed study ran it again as a new trial")
+            self.client.set_terminated(run.info.run_id, status="FAILED")
+        return [run.info.run_id for run in runs]
+
     # -- Tune callback hooks ------------------------------------------------------------------
     def on_trial_start(self, iteration, trials, trial, **info):
         self.child(trial)

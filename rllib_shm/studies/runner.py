@@ -112,6 +112,10 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
     except BaseException as error:
         tracker.close_open_runs("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
         raise
+    dropped = tracker.close_dropped_children() + close_dropped_optuna_trials(settings.name, optuna_url)
+    if dropped:
+        log(f"closed {len(dropped)} MLflow run(s) / Optuna trial(s) of trials that a killed driver had started "
+            "and the resumed study ran again (marked FAILED)")
     board = leaderboard(results, study)
     best = board[0]["checkpoint"] if board else None
     log_study_results(tracker.client, tracker.parent_run_id, results, board, study)
@@ -119,6 +123,25 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
     log(f"best checkpoint: {best}\nevaluate: rllib-shm evaluate {best}\n"
         f"compare runs: mlflow ui --backend-store-uri {uri}")
     return StudyResult(experiment_dir, board, best, uri, parent)
+
+
+def close_dropped_optuna_trials(study_name: str, storage_url: str) -> list[int]:
+    """After a finished ``fit``: mark the Optuna trials still RUNNING as FAIL (the numbers).
+
+    A driver killed while a trial started leaves its Optuna trial RUNNING, and the restored
+    experiment state does not know that trial. Left RUNNING until the resumed ``fit`` ends, it
+    keeps its grid point from being counted as visited, so the grid sampler gives that point to
+    the replacement trial; once every trial has ended, nothing may run any more."""
+    import optuna
+
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage_url)
+    except KeyError:  # no Optuna study (nothing was ever suggested)
+        return []
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    for trial in running:
+        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+    return [trial.number for trial in running]
 
 
 def _new_tuner(study: Study, trainable, callbacks: list, stop_iters: int, optuna_url: str):
