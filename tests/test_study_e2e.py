@@ -113,12 +113,12 @@ def second_trial_starting(storage, name):
 def test_killed_driver_resumes_without_losing_or_repeating_trials(tmp_path, mlflow_server, moment):
     """Exactly once after kill and resume: one FINISHED child run and one COMPLETE Optuna trial per
     trial; a trial the restore dropped has its run FAILED (tagged) and its Optuna trial FAIL."""
-    storage = tmp_path / "tune"
-    study = study_file(tmp_path, "crash", num_samples=3)
+    storage, name = tmp_path / "tune", f"crash-{moment.__name__}"  # one MLflow server for the module: own name
+    study = study_file(tmp_path, name, num_samples=3)
     process = tune_cli(study, "--storage", storage, "--mlflow-uri", mlflow_server, "--set", "run.stop_iters=4")
     deadline = time.time() + 600
     while time.time() < deadline:
-        if (storage / "crash" / "optuna.db").exists() and moment(storage, "crash"):
+        if (storage / name / "optuna.db").exists() and moment(storage, name):
             break
         assert process.poll() is None, process.stdout.read()[-3000:]
         time.sleep(0.1)
@@ -126,8 +126,8 @@ def test_killed_driver_resumes_without_losing_or_repeating_trials(tmp_path, mlfl
         pytest.fail(f"{moment.__name__} did not happen in time")
     os.killpg(process.pid, signal.SIGKILL)  # the driver and everything it started
     process.wait(timeout=60)
-    finished_before = {t.number for t in optuna_trials(storage, "crash") if t.state == optuna.trial.TrialState.COMPLETE}
-    finished_dirs = {p.name: (p / "progress.csv").read_text() for p in trial_dirs(storage / "crash")
+    finished_before = {t.number for t in optuna_trials(storage, name) if t.state == optuna.trial.TrialState.COMPLETE}
+    finished_dirs = {p.name: (p / "progress.csv").read_text() for p in trial_dirs(storage / name)
                      if (p / "progress.csv").exists() and len((p / "progress.csv").read_text().splitlines()) == 5}
 
     resumed = tune_cli(study, "--storage", storage, "--mlflow-uri", mlflow_server, "--set", "run.stop_iters=4",
@@ -136,16 +136,16 @@ def test_killed_driver_resumes_without_losing_or_repeating_trials(tmp_path, mlfl
     assert resumed.returncode == 0, output[-3000:]
 
     for name, rows in finished_dirs.items():  # finished trials were not run again
-        assert (storage / "crash" / name / "progress.csv").read_text() == rows
-    complete_dirs = {p.name.removeprefix("trial_") for p in trial_dirs(storage / "crash")
+        assert (storage / name / name / "progress.csv").read_text() == rows
+    complete_dirs = {p.name.removeprefix("trial_") for p in trial_dirs(storage / name)
                      if (p / "progress.csv").exists() and len((p / "progress.csv").read_text().splitlines()) == 5}
     assert len(complete_dirs) == 3
-    optuna_all = optuna_trials(storage, "crash")
+    optuna_all = optuna_trials(storage, name)
     states = [t.state for t in optuna_all]
     complete = {t.number for t in optuna_all if t.state == optuna.trial.TrialState.COMPLETE}
     assert finished_before <= complete and len(complete) == 3
     assert optuna.trial.TrialState.RUNNING not in states
-    parents, children = runs_of(mlflow_server, "crash")
+    parents, children = runs_of(mlflow_server, name)
     assert len(parents) == 1
     finished = [c for c in children if c.info.status == "FINISHED"]
     dropped = [c for c in children if c.info.status != "FINISHED"]

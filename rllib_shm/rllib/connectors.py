@@ -1,12 +1,20 @@
 """Recurrent state storage: keep only the states that are read, copy only those.
 
-RLlib stores the module's ``state_out`` at every env step (SHM: H×H floats, 64 KiB at H = 128),
-and its learner connector ``AddStatesFromEpisodesToBatch`` builds each chunk's ``state_in`` as
-``np.concatenate([[initial], state_outs[:-1]])[::max_seq_len]``: a full copy of all stored states
-(131 MB per 2,000-step batch at H = 128) to keep one in ``max_seq_len``. ``AddChunkStartStates``
-picks the same rows by slicing (``state_outs[m-1 :: m]``, a view), so only the chunk-start states
-are copied. It runs right before the default piece, which then sees ``state_in`` and steps aside.
-``ReleaseInteriorStates`` stops keeping the other states while sampling.
+RLlib stores the module's ``state_out`` at every env step in the episode (SHM: H×H floats,
+64 KiB at H = 128) and ``episode.to_numpy()`` stacks them all (131 MB per 2,000-step batch at
+H = 128), although acting reads only the newest and learning only one per ``max_seq_len`` chunk.
+Here the states never enter ``extra_model_outputs``:
+
+- :class:`SetStatesAside` (module-to-env, last) takes ``state_out`` out of the module's output and
+  keeps, in the episode's ``custom_data`` (:class:`EpisodeStates`), the newest state and the
+  chunk-boundary ones: the ``state_out`` of local steps m−1, 2m−1, … (m = ``max_seq_len``).
+- :class:`StateInFromStore` (env-to-module, before RLlib's state piece) gives the module the
+  newest state as ``state_in`` (the initial state at an episode's start).
+- :class:`AddChunkStartStates` (learner) builds each chunk's ``state_in`` from the store:
+  ``[look_back, s[m−1], s[2m−1], …]``, where ``look_back`` is the state the chunk started from.
+
+RLlib's ``episode.cut()`` deep-copies ``custom_data`` into the successor chunk; the first step of
+the successor rebases its store (look-back = the newest state, no boundaries yet).
 """
 
 from __future__ import annotations
@@ -26,70 +34,130 @@ from ray.rllib.utils.numpy import convert_to_numpy
 from rllib_shm.rllib.theta_streams import MemoryEnvRunner, ThetaStreams
 
 
-def chunk_start_states(look_back: np.ndarray, state_outs: np.ndarray, max_seq_len: int, length: int) -> np.ndarray:
-    """state_in of every chunk: [look_back, outs[m−1], outs[2m−1], …], ⌈length/m⌉ rows.
+STORE = "rllib_shm.states"  # the key of EpisodeStates in episode.custom_data
 
-    Equals ``np.concatenate([[look_back], state_outs[:-1]])[::m]`` without copying ``state_outs``.
-    """
-    chunks = int(math.ceil(length / max_seq_len))
-    rest = state_outs[max_seq_len - 1 : (chunks - 1) * max_seq_len : max_seq_len]
-    return np.concatenate([np.asarray(look_back)[np.newaxis], rest])
+
+class EpisodeStates:
+    """The recurrent states one episode chunk needs: the state it started from (``look_back``,
+    None for the initial state), the newest ``state_out`` (``last``) and the ``state_out`` of the
+    chunk-boundary local steps (``boundaries``: local step index → state)."""
+
+    __slots__ = ("t_started", "look_back", "last", "boundaries")
+
+    def __init__(self, t_started: int) -> None:
+        self.t_started = t_started
+        self.look_back = None
+        self.last = None
+        self.boundaries: dict[int, dict] = {}
+
+    def rebase(self, t_started: int) -> None:
+        """A successor chunk (``episode.cut()``) starts from the newest state."""
+        self.t_started, self.look_back, self.boundaries = t_started, self.last, {}
+
+    def chunk_starts(self, initial, length: int, max_seq_len: int) -> list:
+        """``state_in`` of every chunk of ``length`` steps: ⌈length/m⌉ states, not stacked (the
+        stored arrays themselves; RLlib stacks the whole batch's once)."""
+        starts = [initial if self.look_back is None else self.look_back]
+        return starts + [self.boundaries[k * max_seq_len - 1] for k in range(1, math.ceil(length / max_seq_len))]
+
+
+def _module(rl_module, episode):
+    if isinstance(rl_module, MultiRLModule):
+        return rl_module[episode.module_id if episode.module_id is not None else DEFAULT_MODULE_ID]
+    return rl_module
+
+
+def _store(episode) -> EpisodeStates:
+    store = episode.custom_data.get(STORE)
+    if store is None:
+        store = episode.custom_data[STORE] = EpisodeStates(episode.t_started)
+    elif store.t_started != episode.t_started:
+        store.rebase(episode.t_started)
+    return store
+
+
+class SetStatesAside(ConnectorV2):
+    """Module-to-env piece (last): moves ``state_out`` from the module's output into the episodes'
+    :class:`EpisodeStates`, so RLlib stores no per-step state."""
+
+    def __call__(self, *, rl_module, batch, episodes, explore=None, shared_data=None, **kwargs):
+        states = batch.pop(Columns.STATE_OUT, None)
+        if states is None:
+            return batch
+        for episode, state in zip(episodes, states, strict=True):
+            if not episode.is_reset:
+                continue  # an auto-reset step: its output is never stored
+            store = _store(episode)
+            # A copy: the state is a view into the batched [num_envs, ...] output, which it would keep alive.
+            state = tree.map_structure(np.array, state)
+            store.last = state
+            max_seq_len = _module(rl_module, episode).model_config["max_seq_len"]
+            step = len(episode)  # the local index of the step this output belongs to
+            if step % max_seq_len == max_seq_len - 1:
+                store.boundaries[step] = state
+        return batch
+
+
+class StateInFromStore(ConnectorV2):
+    """Env-to-module piece (before RLlib's ``AddStatesFromEpisodesToBatch``, which then steps
+    aside): ``state_in`` = the episode's newest state, or the module's initial state. It runs right
+    after every env step, so it also drops the newest state of the episodes that just ended."""
+
+    def __call__(self, *, rl_module, batch, episodes, explore=None, shared_data=None, **kwargs):
+        if rl_module is None or Columns.STATE_IN in batch:
+            return batch
+        for episode in self.single_agent_episode_iterator(episodes, agents_that_stepped_only=True):
+            module = _module(rl_module, episode)
+            if not module.is_stateful():
+                continue
+            store = episode.custom_data.get(STORE)
+            if store is not None and episode.is_done:
+                store.last = None  # a finished episode's newest state is never read again
+            state = store.last if store is not None and store.last is not None \
+                else convert_to_numpy(module.get_initial_state())
+            self.add_batch_item(batch, Columns.STATE_IN, item_to_add=state, single_agent_episode=episode)
+        return batch
 
 
 class AddChunkStartStates(AddStatesFromEpisodesToBatch):
-    """Learner connector piece: ``state_in`` per chunk from the episodes, by slicing."""
+    """Learner connector piece: ``state_in`` per chunk from the episodes' :class:`EpisodeStates`
+    (RLlib's own piece handles episodes without a store, e.g. offline data)."""
 
     def __call__(self, *, rl_module, batch, episodes, explore=None, shared_data=None, **kwargs):
-        if not self._as_learner_connector or rl_module is None or not rl_module.is_stateful() \
-                or Columns.STATE_IN in batch:
+        if not self._as_learner_connector or rl_module is None or Columns.STATE_IN in batch or not any(
+                STORE in episode.custom_data for episode in self.single_agent_episode_iterator(
+                    episodes, agents_that_stepped_only=False)):
             return super().__call__(rl_module=rl_module, batch=batch, episodes=episodes, explore=explore,
                                     shared_data=shared_data, **kwargs)
+        if Columns.NEXT_OBS in batch:
+            raise ValueError("the lean state storage (MemoryPPOConfig.lean_states) serves on-policy PPO; "
+                             "NEXT_STATE_IN is not kept")
+        initials: dict[int, dict] = {}  # one initial state shared by every chunk that starts an episode
         for episode in self.single_agent_episode_iterator(episodes, agents_that_stepped_only=False):
-            if episode.module_id is not None:
-                module = rl_module[episode.module_id]
-            else:
-                module = rl_module[DEFAULT_MODULE_ID] if isinstance(rl_module, MultiRLModule) else rl_module
+            module = _module(rl_module, episode)
             if not module.is_stateful():
                 continue
-            if not episode.is_numpy or Columns.STATE_OUT not in episode.extra_model_outputs:
-                # Rare paths (offline data, list episodes): RLlib's own piece handles them.
-                return super().__call__(rl_module=rl_module, batch=batch, episodes=episodes, explore=explore,
-                                        shared_data=shared_data, **kwargs)
             max_seq_len = module.model_config["max_seq_len"]
-            look_back = (
-                convert_to_numpy(module.get_initial_state())
-                if episode.t_started == 0
-                else episode.get_extra_model_outputs(key=Columns.STATE_OUT, indices=-1, neg_index_as_lookback=True)
-            )
-            state_outs = episode.get_extra_model_outputs(key=Columns.STATE_OUT)
             length = len(episode)
-            chunks = int(math.ceil(length / max_seq_len))
+            store = episode.custom_data.get(STORE) or EpisodeStates(episode.t_started)
+            initial = initials.get(id(module))
+            if initial is None:
+                initial = initials[id(module)] = convert_to_numpy(module.get_initial_state())
             self.add_n_batch_items(
                 batch=batch,
                 column=Columns.STATE_IN,
-                items_to_add=tree.map_structure(
-                    lambda i, o, m=max_seq_len, n=length: chunk_start_states(i, o, m, n), look_back, state_outs
-                ),
-                num_items=chunks,
+                items_to_add=store.chunk_starts(initial, length, max_seq_len),
+                num_items=math.ceil(length / max_seq_len),
                 single_agent_episode=episode,
             )
-            if Columns.NEXT_OBS in batch:
-                self.add_n_batch_items(
-                    batch=batch,
-                    column=Columns.NEXT_STATE_IN,
-                    items_to_add=tree.map_structure(lambda o, m=max_seq_len: o[::m], state_outs),
-                    num_items=chunks,
-                    single_agent_episode=episode,
-                )
         return batch
 
 
 class MemoryPPOConfig(PPOConfig):
     """PPO for memory modules: one θ stream per env runner (:class:`ThetaStreams`, run by
-    :class:`MemoryEnvRunner`), and, with ``lean_states`` (default), only the recurrent states it
-    needs stored (:class:`ReleaseInteriorStates` while sampling) and ``state_in`` built by slicing
-    (:class:`AddChunkStartStates` when learning); ``lean_states = False`` keeps RLlib's own state
-    handling (for benchmarks)."""
+    :class:`MemoryEnvRunner`) and, with ``lean_states`` (default), only the recurrent states that
+    are read kept (:class:`SetStatesAside`, :class:`StateInFromStore`, :class:`AddChunkStartStates`);
+    ``lean_states = False`` keeps RLlib's own state handling (for benchmarks)."""
 
     def __init__(self, algo_class=None):
         super().__init__(algo_class=algo_class)
@@ -103,7 +171,13 @@ class MemoryPPOConfig(PPOConfig):
             # state with the i-th piece, so the only stateful piece must come first.
             pipeline.prepend(ThetaStreams())
             if self.lean_states:
-                pipeline.append(ReleaseInteriorStates())
+                pipeline.insert_before(AddStatesFromEpisodesToBatch, StateInFromStore())
+        return pipeline
+
+    def build_module_to_env_connector(self, env=None, spaces=None):
+        pipeline = super().build_module_to_env_connector(env=env, spaces=spaces)
+        if self.add_default_connectors_to_module_to_env_pipeline and self.lean_states:
+            pipeline.append(SetStatesAside())
         return pipeline
 
     def build_learner_connector(self, input_observation_space, input_action_space, device=None):
@@ -111,36 +185,3 @@ class MemoryPPOConfig(PPOConfig):
         if self.add_default_connectors_to_learner_pipeline and self.lean_states:
             pipeline.insert_before(AddStatesFromEpisodesToBatch, AddChunkStartStates(as_learner_connector=True))
         return pipeline
-
-
-class ReleaseInteriorStates(ConnectorV2):
-    """Env-to-module piece: while sampling, drop the stored states the learner never reads.
-
-    At every step the episode gets the module's ``state_out``. Acting only needs the newest one,
-    and learning only the chunk-boundary ones (``state_outs[m−1 :: m]`` of each episode chunk, plus
-    a cut chunk's last state as the next chunk's look-back). Each step this piece replaces the
-    previous step's state, unless it is a chunk boundary, by one shared zero state (a reference,
-    no memory), so an episode holds about len/m full states instead of len.
-    """
-
-    def __init__(self, input_observation_space=None, input_action_space=None, **kwargs):
-        super().__init__(input_observation_space, input_action_space, **kwargs)
-        self._zeros: dict = {}
-
-    def __call__(self, *, rl_module, batch, episodes, explore=None, shared_data=None, **kwargs):
-        if rl_module is None:
-            return batch
-        for episode in self.single_agent_episode_iterator(episodes, agents_that_stepped_only=True):
-            module_id = episode.module_id if episode.module_id is not None else DEFAULT_MODULE_ID
-            module = rl_module[module_id] if isinstance(rl_module, MultiRLModule) else rl_module
-            index = len(episode) - 2
-            if index < 0 or not module.is_stateful() or Columns.STATE_OUT not in episode.extra_model_outputs:
-                continue
-            max_seq_len = module.model_config["max_seq_len"]
-            if index % max_seq_len == max_seq_len - 1:
-                continue  # a chunk boundary: the learner's state_in for the next chunk
-            if module_id not in self._zeros:
-                zeros = convert_to_numpy(module.get_initial_state())
-                self._zeros[module_id] = tree.map_structure(lambda a: np.zeros_like(a, dtype=np.float32), zeros)
-            episode.set_extra_model_outputs(key=Columns.STATE_OUT, new_data=self._zeros[module_id], at_indices=index)
-        return batch
