@@ -1,6 +1,7 @@
 """The GPU benchmark harness on CPU: work models, spec peaks, the table and targets, and both module
 entries running without Ray (as on a GPU machine with torch and Triton only)."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -109,6 +110,7 @@ sys.meta_path.insert(0, RefuseImports())
 
 
 @pytest.mark.slow  # 4 Python processes
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton is not installed")
 def test_module_entries_run_without_ray(tmp_path):
     """``python -m rllib_shm.bench.kernel`` (and its worker processes) and
     ``python -m rllib_shm.bench.gpu_table`` with ray, gymnasium, mlflow, optuna, yaml, ... refused

@@ -191,8 +191,8 @@ def test_triton_backend_rejects_what_it_cannot_run(monkeypatch):
 def test_tile_plan_defaults_and_overrides(monkeypatch):
     plan = triton_scan.tile_plan
     assert plan(5) == triton_scan.TilePlan(16, 16, 1, 4)
-    assert [(p.block_rows, p.block_cols, p.tiles) for p in map(plan, (32, 64, 100, 128, 256))] == [
-        (32, 32, 1), (32, 64, 2), (16, 128, 7), (16, 128, 8), (8, 256, 32)]
+    assert [(p.block_rows, p.block_cols, p.tiles, p.num_warps) for p in map(plan, (32, 64, 100, 128, 256))] == [
+        (32, 32, 1, 4), (32, 64, 2, 8), (16, 128, 7, 8), (16, 128, 8, 8), (8, 256, 32, 8)]
     assert plan(128, block_rows=4, num_warps=8) == triton_scan.TilePlan(4, 128, 32, 8)
     monkeypatch.setenv(triton_scan.BLOCK_ROWS_ENV, "32")
     monkeypatch.setenv(triton_scan.WARPS_ENV, "2")

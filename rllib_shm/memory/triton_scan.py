@@ -23,8 +23,12 @@ imported), which is how the test suite checks them on machines without a GPU.
 
 Tiles: ``block_rows`` rows (a power of two) by next_pow2(H) columns per program, default
 min(next_pow2(H), max(4, 2048 / next_pow2(H))): 32 rows at H ≤ 64, 16 at H = 128, 8 at H = 256;
-``num_warps`` default 4. Both can be set per call or by the environment variables
-``RLLIB_SHM_TRITON_BLOCK_ROWS`` / ``RLLIB_SHM_TRITON_WARPS`` (tuning knobs for the benchmark).
+``num_warps`` 4 for tiles of ≤ 1024 entries, else 8. Both can be set per call or by the
+environment variables ``RLLIB_SHM_TRITON_BLOCK_ROWS`` / ``RLLIB_SHM_TRITON_WARPS`` (tuning knobs
+for the benchmark). Compiled ahead of time for sm_90 with Triton 3.7.1 (no GPU needed; see
+``tests/test_memory_triton_compile.py``), the default tiles need 105–124 registers per thread in
+the forward and about 150–200 in the backward, with no spills; 2048-entry tiles on 4 warps spill.
+Fewer rows per tile mean more programs (B·S; useful when B is small) but more atomic traffic.
 """
 
 from __future__ import annotations
@@ -94,7 +98,9 @@ def tile_plan(size: int, block_rows: int | None = None, num_warps: int | None = 
     if block_rows > block_cols:
         raise ValueError(f"{rows_name} must be at most {block_cols} (the column block) for H = {size}, "
                          f"got {block_rows}")
-    num_warps = _power_of_two(warps_name, 4 if num_warps is None else num_warps)
+    if num_warps is None:  # ≤ 8 entries of each tile per thread: no register spills (see the module docstring)
+        num_warps = 4 if block_rows * block_cols <= 1024 else 8
+    num_warps = _power_of_two(warps_name, num_warps)
     return TilePlan(block_rows, block_cols, -(-size // block_rows), num_warps)
 
 
