@@ -1,10 +1,11 @@
 """``rllib-shm bench kernel`` at toy sizes: every SHM implementation computes the same output."""
 
+import importlib.util
 import json
 
 import pytest
 
-from rllib_shm.bench.kernel import METHODS
+from rllib_shm.bench.kernel import CPU_METHODS
 from rllib_shm.cli import main
 
 
@@ -15,7 +16,7 @@ def test_bench_kernel_writes_json_and_methods_agree(tmp_path, capsys):
             "--repeats", "1", "--output", str(output)]
     assert main(argv) == 0
     results = json.loads(output.read_text())["results"]
-    assert [(r["method"], r["H"]) for r in results] == [(m, h) for h in (4, 6) for m in METHODS]
+    assert [(r["method"], r["H"]) for r in results] == [(m, h) for h in (4, 6) for m in CPU_METHODS]
     for size in (4, 6):
         rows = {r["method"]: r for r in results if r["H"] == size}
         fused = rows["fused"]["checksum"]
@@ -26,6 +27,22 @@ def test_bench_kernel_writes_json_and_methods_agree(tmp_path, capsys):
     assert "(c) fused SHM scan" in table and "peak MiB" in table
 
 
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton is not installed")
+def test_bench_kernel_triton_rows_under_the_interpreter(tmp_path, capsys):
+    """The Triton method on CPU tensors (TRITON_INTERPRET=1, set by the root conftest and inherited
+    by the worker processes) gives the torch loop's output; the table reports it and its model rate."""
+    output = tmp_path / "kernel.json"
+    argv = ["bench", "kernel", "--sizes", "5", "--steps", "6", "--batch", "2", "--input-size", "3",
+            "--repeats", "1", "--methods", "fused", "triton", "--chunk-size", "4", "--output", str(output)]
+    assert main(argv) == 0
+    rows = {r["method"]: r for r in json.loads(output.read_text())["results"]}
+    assert rows["triton"]["checksum"] == pytest.approx(rows["fused"]["checksum"], rel=1e-5)
+    assert rows["triton"]["bytes"] > 0 and rows["fused"]["bytes"] is None
+    assert rows["triton"]["flops"] == rows["fused"]["flops"] > 0
+    table = capsys.readouterr().out
+    assert "(d) fused SHM scan (Triton)" in table and "GFLOP/s" in table
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -33,11 +50,20 @@ def test_bench_kernel_writes_json_and_methods_agree(tmp_path, capsys):
         (["--methods", "fused", "mamba"], "--methods: unknown ['mamba']"),
         (["--steps", "-4"], "--steps must be a positive integer, got -4"),
         (["--device", "tpu"], "--device must be 'cpu' or 'cuda', got 'tpu'"),
+        (["--chunk-size", "0"], "--chunk-size must be a positive integer, got 0"),
+        (["--budget-s", "0"], "--budget-s must be positive, got 0.0"),
+        (["--methods", "triton", "--sizes", "300"], "--methods triton supports --sizes up to 256, got 300"),
     ],
 )
 def test_bench_kernel_rejects_bad_arguments(extra, message, capsys):
     assert main(["bench", "kernel", *extra]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_bench_kernel_triton_on_cpu_needs_the_interpreter(monkeypatch, capsys):
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    assert main(["bench", "kernel", "--methods", "triton"]) == 2
+    assert "--methods triton on --device cpu needs Triton's interpreter" in capsys.readouterr().err
 
 
 def test_bench_kernel_never_overwrites_results(tmp_path, capsys):

@@ -166,3 +166,18 @@ def test_fused_scan_rejects_bad_input():
         shm_scan(*good[:5], other_device)
     with pytest.raises(ValueError, match=r"all inputs must be on one device"):
         hadamard_scan(torch.ones(2, 3, 4, 4), torch.ones(2, 3, 4, 4), torch.ones(2, 3, 4), other_device)
+
+
+def test_fused_scan_float32_state_for_bfloat16_inputs_on_torch_backend():
+    """bfloat16 vectors with a float32 M_0: the torch loop computes in float32 (M_T float32, within
+    1e-5 of the float64 recurrence of the same rounded inputs) and returns bfloat16 reads."""
+    gen = torch.Generator().manual_seed(11)
+    *vectors, memory0 = fused_inputs(2, 9, 4, torch.float64, gen)
+    low = [t.to(torch.bfloat16) for t in vectors]
+    reads, final = shm_scan(*low, memory0.float(), chunk_size=4, backend="torch")
+    assert reads.dtype == torch.bfloat16 and final.dtype == torch.float32
+    ref_reads, ref_final = via_hadamard(*[t.double() for t in low], memory0)
+    assert ((final.double() - ref_final).abs().max() / ref_final.abs().max()) < 1e-5
+    assert ((reads.double() - ref_reads).abs().max() / ref_reads.abs().max()) < 2**-7
+    with pytest.raises(ValueError, match="all inputs must share one dtype"):
+        shm_scan(*[t.float() for t in low], memory0.to(torch.bfloat16))  # a bfloat16 state for float32 inputs

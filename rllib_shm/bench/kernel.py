@@ -1,25 +1,28 @@
 """``rllib-shm bench kernel``: the SHM recurrence, forward + backward, time and peak memory.
 
+Also a module without Ray or the CLI's other dependencies (a GPU machine with torch and Triton
+only): ``PYTHONPATH=. python -m rllib_shm.bench.kernel --device cuda``.
+
 Every method computes the same thing from the same inputs x [B,T,D] (one SHMCell's parameters,
-the same θ row indices), except the GRU / LSTM rows, which are torch's own modules with hidden
-size min(2H, 256), shown for scale:
+the same θ row indices), except the GRU / LSTM rows, which are torch's own modules (cuDNN on
+CUDA) with hidden size 2H, shown for scale:
 
 - ``reference``: the reference code's pattern: C and U materialised ([B,T,H,H]), a Python loop
   reading ``C[:, t]``, all states stacked and read by one einsum (O(T²) backward traffic).
 - ``unbind``: the same loop over ``unbind(1)`` views.
 - ``hadamard_scan``: the general HMF recurrence with C and U materialised, reads at every step.
-- ``fused``: the project's SHM path (``shm_scan``): C_t and U_t built per step from vectors,
-  hand-written reverse-time backward, chunk-boundary states only.
+- ``fused``: ``shm_scan``'s torch backend: C_t and U_t built per step from vectors, hand-written
+  reverse-time backward, chunk-boundary states only (a Python loop of small kernels per step).
+- ``triton``: ``shm_scan``'s Triton backend (``rllib_shm/memory/triton_scan.py``): the whole
+  recurrence in one forward and one backward kernel. CUDA, or CPU under Triton's interpreter
+  (``TRITON_INTERPRET=1``; toy sizes only, for checks).
 
-Each (method, H) runs in a fresh Python process so that peak memory is its own: on CPU the rise
-of the process's peak RSS over its RSS just before the first run; on CUDA
-``torch.cuda.max_memory_allocated`` over the memory held before the first run.
-Timing: one warm-up run (its output gives the "same y" checksum), then
-``torch.utils.benchmark.Timer.blocked_autorange`` (it synchronises CUDA, disables garbage
-collection while timing, and groups runs shorter than its overhead threshold into blocks): samples
-are taken until they add up to (``--repeats`` − 1) × the warm-up's time, capped at ``--budget-s``,
-at least one; ``median_s`` is the median per run and ``runs`` the number of samples. A method whose
-warm-up already exceeds ``--budget-s`` reports that single run (its time is far from warm-up effects).
+Default methods: on CPU all but ``triton``; on CUDA ``triton fused gru lstm`` (the materialising
+methods need [B,T,H,H] tensors). Each (method, H) runs in a fresh Python process so that peak
+memory is its own; timing and memory as in ``kernel_measure.py``. "same y" compares a method's
+output checksum with the fused (torch) one's, else the first SHM method's; "GFLOP/s" is the
+model work of ``roofline.py`` per second of the measured time. ``gpu_table.py`` runs the whole
+GPU sweep (B, T, H) in one go.
 """
 
 from __future__ import annotations
@@ -28,25 +31,17 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 
-from rllib_shm.bench.common import rss_bytes
+from rllib_shm.bench.kernel_measure import LABELS, METHODS, SCAN_METHODS, measure
 from rllib_shm.runs.outputs import check_new_file
 
-METHODS = ("reference", "unbind", "hadamard_scan", "fused", "gru", "lstm")
-LABELS = {
-    "reference": "(a) reference: C[:, t] loop",
-    "unbind": "(b) same loop, unbind",
-    "hadamard_scan": "hadamard_scan (general)",
-    "fused": "(c) fused SHM scan",
-    "gru": "torch.nn.GRU",
-    "lstm": "torch.nn.LSTM",
-}
+CPU_METHODS = ("reference", "unbind", "hadamard_scan", "fused", "gru", "lstm")
+CUDA_METHODS = ("triton", "fused", "gru", "lstm")
+SAME_Y_REFERENCE = ("fused", "triton", "hadamard_scan", "unbind", "reference")  # first present: "same y"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,7 +49,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=1024, help="T (default 1024)")
     parser.add_argument("--input-size", type=int, default=64, help="D (default 64)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64, 128], help="H values")
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), help=f"subset of {METHODS}")
+    parser.add_argument("--methods", nargs="+", default=None,
+                        help=f"subset of {METHODS} (default: {' '.join(CPU_METHODS)} on CPU, "
+                             f"{' '.join(CUDA_METHODS)} on CUDA)")
+    parser.add_argument("--chunk-size", type=int, default=None,
+                        help="K, steps between stored states of the fused scans (default ≈ √(T/2))")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs after warm-up (median)")
     parser.add_argument("--budget-s", type=float, default=30.0,
                         help="stop repeating a method once its runs took this long (≥ 1 run)")
@@ -66,129 +65,78 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: one measurement as JSON
 
 
-def _validate(args: argparse.Namespace) -> None:
+def check_triton_method(device: str) -> None:
+    """The ``triton`` method runs where Triton imports, on CUDA or under its interpreter."""
+    from rllib_shm.memory.backend import triton_available
+
+    if not triton_available():
+        raise ValueError("--methods triton needs Triton: pip install -e '.[gpu]' (Linux)")
+    if device == "cpu" and os.environ.get("TRITON_INTERPRET", "0").lower() not in ("1", "true", "on", "yes"):
+        raise ValueError("--methods triton on --device cpu needs Triton's interpreter (TRITON_INTERPRET=1; "
+                         "toy sizes only), or --device cuda")
+
+
+def validate(args: argparse.Namespace) -> None:
     for name in ("batch", "steps", "input_size", "repeats"):
         if getattr(args, name) <= 0:
             raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
     if any(h <= 0 for h in args.sizes):
         raise ValueError(f"--sizes must be positive integers, got {args.sizes}")
+    if args.device not in ("cpu", "cuda"):
+        raise ValueError(f"--device must be 'cpu' or 'cuda', got {args.device!r}")
+    if args.methods is None:
+        args.methods = list(CPU_METHODS if args.device == "cpu" else CUDA_METHODS)
     unknown = [m for m in args.methods if m not in METHODS]
     if unknown:
         raise ValueError(f"--methods: unknown {unknown}; expected a subset of {list(METHODS)}")
-    if args.device not in ("cpu", "cuda"):
-        raise ValueError(f"--device must be 'cpu' or 'cuda', got {args.device!r}")
+    if args.chunk_size is not None and args.chunk_size <= 0:
+        raise ValueError(f"--chunk-size must be a positive integer, got {args.chunk_size}")
     if args.threads is not None and args.threads <= 0:
         raise ValueError(f"--threads must be a positive integer, got {args.threads}")
+    if not args.budget_s > 0:
+        raise ValueError(f"--budget-s must be positive, got {args.budget_s}")
+    if "triton" in args.methods:
+        check_triton_method(args.device)
+        if max(args.sizes) > 256:
+            raise ValueError(f"--methods triton supports --sizes up to 256, got {max(args.sizes)}")
     check_new_file(args.output, "--output")
 
 
-def _measure(method: str, size: int, args: argparse.Namespace) -> dict:
-    """Runs inside the worker process: build, warm up, time, report."""
-    import torch
-    from torch.utils.benchmark import Timer
-
-    from rllib_shm.memory import SHMCell, hadamard_scan
-    from rllib_shm.memory.reference import reference_forward
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    gen = torch.Generator().manual_seed(0)
-    torch.manual_seed(0)  # parameter initialisation of this throw-away process only
-    batch, steps, width = args.batch, args.steps, args.input_size
-    x = torch.randn(batch, steps, width, generator=gen).to(device).requires_grad_()
-    if method in ("gru", "lstm"):
-        hidden = min(2 * size, 256)
-        core = (torch.nn.GRU if method == "gru" else torch.nn.LSTM)(width, hidden, batch_first=True).to(device)
-
-        def step():
-            return core(x)[0]
-    else:
-        cell = SHMCell(width, size, size).to(device)
-        indices = cell.draw_indices(batch, steps, gen).to(device)
-
-        def step():
-            if method == "fused":
-                return cell(x, theta_indices=indices)[0]
-            if method == "hadamard_scan":
-                x_hat, key, query, value = cell._projections(x)
-                update = value.unsqueeze(-1) * key.unsqueeze(-2)
-                memory0 = cell.initial_state(batch, device)["memory"]
-                reads, _ = hadamard_scan(cell.calibrations(x_hat, indices), update, query, memory0)
-                return cell.out(reads + cell.shortcut(x_hat))
-            loop = "index" if method == "reference" else "unbind"
-            return reference_forward(cell, x, indices, loop=loop)[0]
-
-    def once():
-        x.grad = None
-        y = step()
-        y.square().mean().backward()
-        return y
-
-    def sync():
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
-    threads = torch.get_num_threads()
-    sync()
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-    else:
-        base = rss_bytes()
-    start = time.perf_counter()
-    checksum = float(once().detach().double().square().sum())  # the warm-up run
-    sync()
-    warm = time.perf_counter() - start
-    measurement = None
-    if warm < args.budget_s:
-        timer = Timer(stmt="once()", globals={"once": once}, num_threads=threads,
-                      label="fwd+bwd", sub_label=f"{method} H={size}")
-        measurement = timer.blocked_autorange(min_run_time=min(args.budget_s, (args.repeats - 1) * warm))
-    if device.type == "cuda":
-        peak = torch.cuda.max_memory_allocated() - base
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
-    # (after the peak: Measurement.median's first torch.quantile pages in a few MiB of code)
-    median = measurement.median if measurement else warm
-    runs = len(measurement.raw_times) if measurement else 1
-    return {
-        "method": method, "H": size, "median_s": median, "runs": runs,
-        "warmup": measurement is not None, "peak_mib": peak / 2**20, "checksum": checksum,
-        "threads": threads,
-    }
-
-
 def _worker_argv(method: str, size: int, args: argparse.Namespace) -> list[str]:
-    argv = [sys.executable, "-m", "rllib_shm.cli", "bench", "kernel", "--worker", f"{method}:{size}",
+    argv = [sys.executable, "-m", "rllib_shm.bench.kernel", "--worker", f"{method}:{size}",
             "--batch", str(args.batch), "--steps", str(args.steps), "--input-size", str(args.input_size),
-            "--repeats", str(args.repeats), "--budget-s", str(args.budget_s), "--device", args.device]
-    return argv + (["--threads", str(args.threads)] if args.threads else [])
+            "--repeats", str(args.repeats), "--budget-s", str(args.budget_s), "--device", args.device,
+            "--methods", method]
+    argv += ["--threads", str(args.threads)] if args.threads else []
+    return argv + (["--chunk-size", str(args.chunk_size)] if args.chunk_size else [])
 
 
 def _table(rows: list[dict]) -> str:
     lines = [f"{'method':<30} {'H':>4} {'fwd+bwd s':>10} {'runs':>5} {'peak MiB':>10} "
-             f"{'vs (b)':>8} {'vs (a)':>8} {'same y':>7}"]
+             f"{'vs (b)':>8} {'vs (a)':>8} {'same y':>7} {'GFLOP/s':>8}"]
     by_key = {(r["method"], r["H"]): r for r in rows}
     for r in rows:
         b, a = by_key.get(("unbind", r["H"])), by_key.get(("reference", r["H"]))
-        fused = by_key.get(("fused", r["H"]))
+        first = next((by_key[(m, r["H"])] for m in SAME_Y_REFERENCE if (m, r["H"]) in by_key), None)
         speed_b = f"{b['median_s'] / r['median_s']:.1f}x" if b else "-"
         speed_a = f"{a['median_s'] / r['median_s']:.0f}x" if a else "-"
         same = "-"
-        if fused and r["method"] not in ("gru", "lstm"):
-            rel = abs(r["checksum"] - fused["checksum"]) / max(abs(fused["checksum"]), 1e-30)
+        if first and r["method"] in SCAN_METHODS:
+            rel = abs(r["checksum"] - first["checksum"]) / max(abs(first["checksum"]), 1e-30)
             same = "yes" if rel < 1e-4 else f"{rel:.0e}"
         lines.append(f"{LABELS[r['method']]:<30} {r['H']:>4} {r['median_s']:>10.3f} {r['runs']:>5} "
-                     f"{r['peak_mib']:>10.1f} {speed_b:>8} {speed_a:>8} {same:>7}")
+                     f"{r['peak_mib']:>10.1f} {speed_b:>8} {speed_a:>8} {same:>7} "
+                     f"{r['flops'] / r['median_s'] / 1e9:>8.1f}")
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
-    _validate(args)
+    validate(args)
     if args.worker:
         method, size = args.worker.split(":")
-        print(json.dumps(_measure(method, int(size), args)))
+        print(json.dumps(measure(method, int(size), batch=args.batch, steps=args.steps,
+                                 input_size=args.input_size, device=args.device, repeats=args.repeats,
+                                 budget_s=args.budget_s, threads=args.threads, chunk_size=args.chunk_size)))
         return 0
     output = args.output or Path("bench_results") / f"kernel-{datetime.now():%Y%m%d-%H%M%S}.json"
     rows = []
@@ -204,16 +152,35 @@ def run(args: argparse.Namespace) -> int:
             r = rows[-1]
             print(f"    {r['median_s']:.3f} s (median of {r['runs']}), peak {r['peak_mib']:.1f} MiB",
                   file=sys.stderr, flush=True)
-    table = _table(rows)
-    print(f"B={args.batch} T={args.steps} D={args.input_size} device={args.device} "
-          f"threads={rows[0]['threads'] if rows else '-'}")
-    print(table)
     import torch
 
+    device_name = torch.cuda.get_device_name() if args.device == "cuda" else platform.processor() or "cpu"
+    print(f"B={args.batch} T={args.steps} D={args.input_size} device={args.device} ({device_name}) "
+          f"threads={rows[0]['threads'] if rows else '-'}")
+    print(_table(rows))
     meta = {"batch": args.batch, "steps": args.steps, "input_size": args.input_size, "device": args.device,
-            "torch": torch.__version__, "python": platform.python_version(), "machine": platform.processor()
-            or platform.machine(), "cpu_count": os.cpu_count(), "time": datetime.now().isoformat()}
+            "device_name": device_name, "chunk_size": args.chunk_size, "torch": torch.__version__,
+            "python": platform.python_version(), "machine": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "time": datetime.now().isoformat()}
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps({"meta": meta, "results": rows}, indent=2))
     print(f"results written to {output}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m rllib_shm.bench.kernel``: the same as ``rllib-shm bench kernel``, without the CLI
+    (so without Ray); bad arguments end in one line and exit code 2."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    parser = argparse.ArgumentParser(prog="python -m rllib_shm.bench.kernel", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except (ValueError, OSError) as error:
+        print(f"bench kernel: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -31,6 +31,7 @@ import math
 
 import torch
 
+from .backend import resolve_backend
 from .validation import check_positive_int, check_same_dtype_device, check_tensor
 
 
@@ -123,6 +124,7 @@ def shm_scan(
     query: torch.Tensor,
     memory0: torch.Tensor,
     chunk_size: int | None = None,
+    backend: str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """SHM recurrence from vectors; equals ``hadamard_scan(1 + tanh(θ⊗c), v⊗k, q, M_0)``.
 
@@ -132,11 +134,15 @@ def shm_scan(
         value: η_t · v_t, [B,T,H].
         key: k_t, [B,T,H].
         query: q_t, [B,T,H].
-        memory0: M_0, [B,H,H].
+        memory0: M_0, [B,H,H]: the inputs' dtype, or float32 with lower-precision inputs (a float32
+            state for bfloat16 inputs).
         chunk_size: K, steps between stored states; default ≈ √(T/2).
+        backend: ``torch`` (this module's loop), ``triton`` (``triton_scan.py``) or ``auto``; default
+            ``$RLLIB_SHM_SCAN`` or ``auto``: Triton for CUDA tensors when it is installed (see
+            ``backend.py``).
 
     Returns:
-        reads r [B,T,H] and the final memory M_T [B,H,H].
+        reads r [B,T,H] (the inputs' dtype) and the final memory M_T [B,H,H] (``memory0``'s dtype).
     """
     check_tensor("memory0", memory0, (None, None, None), "B,H,H")
     batch, size, size2 = memory0.shape
@@ -146,8 +152,20 @@ def shm_scan(
     steps = theta.shape[1]
     for name, tensor in (("calib", calib), ("value", value), ("key", key), ("query", query)):
         check_tensor(name, tensor, (batch, steps, size), "B,T,H")
-    check_same_dtype_device(theta=theta, calib=calib, value=value, key=key, query=query, memory0=memory0)
+    vectors = {"theta": theta, "calib": calib, "value": value, "key": key, "query": query}
+    float32_state = memory0.dtype == torch.float32 and theta.dtype in (torch.bfloat16, torch.float16)
+    check_same_dtype_device(**vectors, **({} if float32_state else {"memory0": memory0}))
+    if float32_state and memory0.device != theta.device:
+        raise ValueError(f"all inputs must be on one device, got theta={theta.device}, memory0={memory0.device}")
     chunk = default_chunk_size(steps) if chunk_size is None else check_positive_int("chunk_size", chunk_size)
     if steps == 0:
         return query.new_zeros(batch, 0, size), memory0
+    if resolve_backend(backend, theta) == "triton":
+        from .triton_scan import triton_shm_scan  # imports triton: only when it runs
+
+        return triton_shm_scan(theta, calib, value, key, query, memory0, chunk)
+    if memory0.dtype != theta.dtype:  # a float32 state for lower-precision inputs: compute in float32
+        vectors = (x.to(memory0.dtype) for x in (theta, calib, value, key, query))
+        reads, memory = _SHMScan.apply(*vectors, memory0, chunk)
+        return reads.to(theta.dtype), memory
     return _SHMScan.apply(theta, calib, value, key, query, memory0, chunk)
