@@ -14,24 +14,30 @@ from rllib_shm.runs.results import METRICS, iteration_metrics
 class ScriptedAlgo:
     """``train()`` returns RLlib-shaped results with the given mean returns, 100 env steps each."""
 
-    def __init__(self, returns, steps_before=0):
+    def __init__(self, returns, steps_before=0, runners=None):
         self.returns = list(returns)
         self.steps = steps_before
         self.calls = 0
+        self.runners = list(runners) if runners else None  # (healthy remote runners, restarts) per call
 
     def train(self):
         self.calls += 1
         self.steps += 100
         mean = self.returns.pop(0)
-        return {"env_runners": {"episode_return_mean": mean, "episode_len_mean": 10.0,
-                                "num_env_steps_sampled_lifetime": self.steps, "num_env_steps_sampled": 100},
-                "learners": {"default_policy": {"policy_loss": 0.5, "vf_loss": 1.5, "entropy": 0.1}}}
+        result = {"env_runners": {"episode_return_mean": mean, "episode_len_mean": 10.0,
+                                  "num_env_steps_sampled_lifetime": self.steps, "num_env_steps_sampled": 100,
+                                  "num_episodes_lifetime": self.calls * 10},
+                  "learners": {"default_policy": {"policy_loss": 0.5, "vf_loss": 1.5, "entropy": 0.1}}}
+        if self.runners:
+            healthy, restarts = self.runners.pop(0)
+            result["fault_tolerance"] = {"num_healthy_workers": healthy, "num_remote_worker_restarts": restarts}
+        return result
 
 
-def run(returns, start=None, **run_fields):
+def run(returns, start=None, runners=None, **run_fields):
     start = start or Progress()
     seen, lines = [], []
-    algo = ScriptedAlgo(returns, start.env_steps)
+    algo = ScriptedAlgo(returns, start.env_steps, runners)
     final = run_iterations(algo, RunSection(**run_fields), seen.append, start=start, log=lines.append)
     return algo, final, seen, lines
 
@@ -44,7 +50,9 @@ def test_runs_to_stop_iters_with_mmer_and_checkpoint_cadence():
     assert [i.metrics["episode_return_max_mean"] for i in seen][2:] == [0.5, 0.5, 0.5]
     assert seen[0].metrics["episode_return_max_mean"] == 0.1
     assert math.isnan(seen[1].metrics["episode_return_mean"])  # no episode finished: NaN, best kept
-    assert set(seen[0].metrics) == {*METRICS, "iteration"} - {"learner/mean_kl_loss", "learner/vf_explained_var"}
+    assert set(seen[0].metrics) == {*METRICS, "iteration"} - {"learner/mean_kl_loss", "learner/vf_explained_var",
+                                                              "env_runner_restarts", "healthy_env_runners"}
+    assert [i.metrics["episodes"] for i in seen] == [10, 20, 30, 40, 50]
     assert len(lines) == 5 and lines[2].startswith("[iter    3/5] env steps       300 | return   0.500")
 
 
@@ -66,7 +74,7 @@ def test_resumes_from_saved_progress():
 def test_iteration_metrics_reads_rllib_names():
     metrics = iteration_metrics(ScriptedAlgo([0.25]).train())
     assert metrics == pytest.approx({"episode_return_mean": 0.25, "episode_len_mean": 10.0, "env_steps": 100,
-                                     "learner/policy_loss": 0.5, "learner/vf_loss": 1.5, "learner/entropy": 0.1})
+                                     "episodes": 10, "learner/policy_loss": 0.5, "learner/vf_loss": 1.5, "learner/entropy": 0.1})
     empty = iteration_metrics({})
     assert math.isnan(empty["episode_return_mean"]) and empty["env_steps"] == 0
 
@@ -104,3 +112,13 @@ def test_divergence_stops_before_the_iteration_is_reported(nan_weights_at, messa
     with pytest.raises(ValueError, match=message):
         run_iterations(algo, RunSection(stop_iters=4, checkpoint_every=1), seen.append, log=lambda line: None)
     assert len(seen) == (1 if nan_weights_at is None else 2)  # the diverged iteration never reached the callback
+
+
+def test_env_runner_crashes_and_restarts_are_reported_once():
+    runners = [(2, 0), (1, 0), (1, 0), (2, 1), (2, 1)]
+    _, _, seen, lines = run([0.1] * 5, runners=runners, stop_iters=5)
+    assert [(i.metrics["healthy_env_runners"], i.metrics["env_runner_restarts"]) for i in seen] == runners
+    notes = [line.strip() for line in lines if not line.startswith("[iter")]
+    assert len(notes) == 2
+    assert notes[0].startswith("1 env runner(s) crashed: 1 healthy; the episodes they had in flight were lost")
+    assert notes[1] == "1 env runner(s) restarted and rejoined (1 restart(s) so far)"
