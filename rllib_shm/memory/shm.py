@@ -40,8 +40,12 @@ RLlib module can act deterministically without switching the whole module to ``e
 - ``neural_theta``: θ_t = W_θ x̂_t, a network of the input instead of a table draw.
 
 ``shm``, ``none`` and ``neural_theta`` run the fused recurrence (``shm_scan``) that never
-materialises [B,T,H,H]; ``fixed_matrix``, ``random_matrix`` and ``memory_clamp`` use the general
-``hadamard_scan`` (O(B·T·H²) memory; fine for ablations at moderate sizes).
+materialises [B,T,H,H]; ``fixed_matrix`` and ``random_matrix`` run ``table_scan`` (C_t = table[l_t]
+with the [L,H,H] table 1 + tanh(W_C) or 1 + tanh(R)), fused as well on the compiled CPU backend.
+``memory_clamp`` (M_t ← clamp(M_t, −c, c)) is fused on the compiled backend too; the torch backend
+runs clamped cells and ``table_scan`` through the general ``hadamard_scan`` (O(B·T·H²) memory for
+random matrices and clamps), and so does the ``expected`` evaluation of ``shm`` (an average over
+the table that no single θ_t reproduces).
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ import torch
 from torch import nn
 
 from .base import MemoryCell, State
-from .fused import shm_scan
+from .fused import shm_scan, table_scan
 from .scan import hadamard_scan
 from .validation import check_choice, check_positive_int, check_tensor
 
@@ -193,29 +197,42 @@ class SHMCell(MemoryCell):
             theta = self.thetas[indices]
         return 1 + torch.tanh(theta.unsqueeze(-1) * calib.unsqueeze(-2))
 
+    def _table(self, indices: torch.Tensor | None, batch: int, steps: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """fixed / random matrix as a calibration table [L,H,H] and the rows l [B,T] to read from it."""
+        if self.calibration == "fixed_matrix":
+            table = (1 + torch.tanh(self.calibration_logits))[None]
+        else:  # random_matrix: R is a fixed buffer, so 1 + tanh(R) is cached until it changes
+            key = (self.random_logits.data_ptr(), self.random_logits._version, self.random_logits.dtype)
+            cached = getattr(self, "_random_table", None)
+            if cached is None or cached[0] != key:
+                cached = (key, 1 + torch.tanh(self.random_logits))
+                self._random_table = cached
+            table = cached[1] if indices is not None else cached[1].mean(0, keepdim=True)
+        if indices is None or self.calibration == "fixed_matrix":
+            indices = torch.zeros(batch, steps, dtype=torch.long, device=device)
+        return table, indices
+
     def _run(self, x, state: State, theta_indices=None, generator=None, evaluation=None):
         indices = (
             self._indices(x, theta_indices, generator, evaluation) if self.calibration in _INDEXED else None
         )
         x_hat, key, query, value = self._projections(x)
-        memory0 = state["memory"]
-        fused = self.memory_clamp is None and (
-            self.calibration in ("none", "neural_theta") or (self.calibration == "shm" and indices is not None)
-        )
-        if fused:
+        memory0, clamp = state["memory"], self.memory_clamp
+        if self.calibration in ("fixed_matrix", "random_matrix"):
+            table, rows = self._table(indices, x.shape[0], x.shape[1], x.device)
+            reads, memory = table_scan(table, rows, value, key, query, memory0, self.chunk_size, memory_clamp=clamp)
+        elif self.calibration == "shm" and indices is None:  # expected θ: averaged C, materialised
+            update = value.unsqueeze(-1) * key.unsqueeze(-2)
+            reads, memory = hadamard_scan(self.calibrations(x_hat, indices), update, query, memory0, clamp)
+        else:
             calib = self.calib(x_hat)
             if self.calibration == "none":
-                theta = torch.zeros_like(calib)  # tanh(0) = 0: C_t = 1 exactly
+                theta = torch.zeros_like(calib)  # 2·sigmoid(0) = 1: C_t = 1 exactly
             elif self.calibration == "neural_theta":
                 theta = self.theta_net(x_hat)
             else:
                 theta = self.thetas[indices]
-            reads, memory = shm_scan(theta, calib, value, key, query, memory0, self.chunk_size)
-        else:
-            update = value.unsqueeze(-1) * key.unsqueeze(-2)
-            reads, memory = hadamard_scan(
-                self.calibrations(x_hat, indices), update, query, memory0, self.memory_clamp
-            )
+            reads, memory = shm_scan(theta, calib, value, key, query, memory0, self.chunk_size, memory_clamp=clamp)
         y = self.out(reads + self.shortcut(x_hat))
         extras_out = {"theta_indices": indices} if indices is not None else {}
         return y, {"memory": memory}, extras_out
