@@ -4,7 +4,8 @@ The kernel is plain C++ (no torch headers), so a compile takes seconds with the 
 compiler and nothing is built at install time (``pip install`` never needs torch in a build env).
 
 - Compiler: ``$CXX`` if set, else the first of ``c++``, ``g++``, ``clang++`` on ``PATH``.
-- Flags: ``-O3 -march=native -fopenmp-simd`` (vectorised inner loops for this CPU), ``-shared -fPIC``.
+- Flags: ``-O3 -march=native -fopenmp-simd`` (vectorised inner loops for this CPU; on x86-64 also
+  ``-mprefer-vector-width=512``, which uses AVX-512 where the CPU has it), ``-shared -fPIC``.
 - Cache: ``$RLLIB_SHM_KERNEL_CACHE``, else ``$XDG_CACHE_HOME/rllib_shm`` (default
   ``~/.cache/rllib_shm``). The library's name carries a hash of the source, the flags, the
   compiler and the CPU's feature flags, so an edit, another compiler or another CPU builds anew.
@@ -19,7 +20,6 @@ the caller falls back to the pure-torch scan with a one-time warning.
 from __future__ import annotations
 
 import ctypes
-import fcntl
 import hashlib
 import os
 import platform
@@ -31,7 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SOURCE = Path(__file__).with_name("shm_scan.cpp")
-FLAGS = ("-O3", "-march=native", "-mprefer-vector-width=512", "-fopenmp-simd", "-std=c++17", "-shared", "-fPIC", "-pthread")
+FLAGS = ("-O3", "-march=native", "-fopenmp-simd", "-std=c++17", "-shared", "-fPIC", "-pthread") + (
+    ("-mprefer-vector-width=512",) if platform.machine() in ("x86_64", "AMD64") else ()  # AVX-512 where present
+)
 ABI_VERSION = 1
 
 
@@ -114,6 +116,8 @@ def build() -> Build:
         return Build(None, None, 0.0, "no C++ compiler found ($CXX, c++, g++ or clang++)")
     path = None
     try:
+        import fcntl  # POSIX only: elsewhere the ImportError below means "use the fallback"
+
         directory = cache_dir()
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / library_name(compiler)
