@@ -111,11 +111,11 @@ def _measure(method: str, size: int, args: argparse.Namespace) -> dict:
             if method == "fused":
                 return cell(x, theta_indices=indices)[0]
             if method == "hadamard_scan":
-                x_hat, key, query, value = cell._projections(x)
+                x_hat, key, query, value, _, shortcut, _ = cell._projections(x)
                 update = value.unsqueeze(-1) * key.unsqueeze(-2)
                 memory0 = cell.initial_state(batch, device)["memory"]
                 reads, _ = hadamard_scan(cell.calibrations(x_hat, indices), update, query, memory0)
-                return cell.out(reads + cell.shortcut(x_hat))
+                return cell.out(reads + shortcut)
             loop = "index" if method == "reference" else "unbind"
             return reference_forward(cell, x, indices, loop=loop)[0]
 

@@ -50,12 +50,16 @@ the table that no single θ_t reproduces).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import nn
 
+from . import cpu_kernel
 from .base import MemoryCell, State
-from .fused import shm_scan, table_scan
+from .fused import select_backend, shm_scan, table_scan
 from .scan import hadamard_scan
+from .stacked_linear import StackedLinear
 from .validation import check_choice, check_positive_int, check_tensor
 
 THETA_MODES = ("random", "fixed")
@@ -67,6 +71,18 @@ _INDEXED = ("shm", "random_matrix")  # calibrations that draw a row per step
 def _l1_relu(z: torch.Tensor) -> torch.Tensor:
     z = torch.relu(z)
     return z / (1e-5 + z.sum(dim=-1, keepdim=True))
+
+
+class Projections(NamedTuple):
+    """Everything the cell computes from x̂_t before the recurrence, each [B,T,H] (x̂: [B,T,D])."""
+
+    x_hat: torch.Tensor  # LayerNorm(x)
+    key: torch.Tensor  # k_t
+    query: torch.Tensor  # q_t
+    value: torch.Tensor  # η_t v_t
+    calib: torch.Tensor  # c_t
+    shortcut: torch.Tensor  # W_s x̂_t + b_s
+    theta: torch.Tensor | None  # θ_t = W_θ x̂_t (neural θ only)
 
 
 class SHMCell(MemoryCell):
@@ -116,6 +132,7 @@ class SHMCell(MemoryCell):
         self.eta = nn.Linear(input_size, 1, bias=False)
         self.shortcut = nn.Linear(input_size, size)
         self.out = nn.Linear(size, output_size)
+        self._stacked = StackedLinear()  # the input projections as one product (_input_layers)
         if calibration == "shm":
             self.thetas = nn.Parameter(nn.init.xavier_uniform_(torch.empty(num_thetas, size)))
         elif calibration == "neural_theta":
@@ -167,12 +184,40 @@ class SHMCell(MemoryCell):
         return self.draw_indices(batch, steps, generator).to(x.device)
 
     # -- the cell ----------------------------------------------------------------------------
-    def _projections(self, x: torch.Tensor):
+    def _input_layers(self) -> tuple[nn.Linear, ...]:
+        """W_k, W_q, W_v, W_η, W_c, W_s (+ W_θ): their outputs side by side are H, H, H, 1, H, H (+ H) wide."""
+        modules = self._modules  # (direct: attribute lookups through nn.Module cost µs per acting step)
+        names = ("key", "query", "value", "eta", "calib", "shortcut") + (
+            ("theta_net",) if self.calibration == "neural_theta" else ())
+        return tuple(modules[name] for name in names)
+
+    def _projections(self, x: torch.Tensor) -> Projections:
         x_hat = self.norm(x)
-        key = _l1_relu(self.key(x_hat))
-        query = _l1_relu(self.query(x_hat))
-        value = torch.sigmoid(self.eta(x_hat)) * self.value(x_hat)  # η_t v_t
-        return x_hat, key, query, value
+        size = self.mem_size
+        stacked = self._stacked(x_hat, self._input_layers())
+        key_query = _l1_relu(stacked[..., : 2 * size].unflatten(-1, (2, size)))  # k and q in one pass
+        value, eta, calib, shortcut = stacked[..., 2 * size : 5 * size + 1].split([size, 1, size, size], dim=-1)
+        value = torch.sigmoid(eta) * value  # η_t v_t
+        theta = stacked[..., 5 * size + 1 :] if self.calibration == "neural_theta" else None
+        return Projections(x_hat, key_query[..., 0, :], key_query[..., 1, :], value, calib, shortcut, theta)
+
+    def _act(self, x: torch.Tensor, memory0: torch.Tensor, indices: torch.Tensor | None):
+        """Acting without autograd on the compiled backend: y [B,T,O], M_T; None where it does not apply.
+
+        Equals ``_run``'s general path: one stacked product, then the projections' nonlinearities,
+        θ_t and the recurrence in one native call (``cpu_kernel.act``), then W_o.
+        """
+        if (torch.is_grad_enabled() or torch.compiler.is_compiling() or torch.compiler.is_exporting()
+                or self.calibration not in ("shm", "none", "neural_theta")
+                or (self.calibration == "shm" and indices is None)
+                or select_backend(x.device, x.dtype) != "compiled"):
+            return None
+        stacked = self._stacked(self.norm(x), self._input_layers()).contiguous()
+        thetas = self.thetas if self.calibration == "shm" else None
+        offset = 5 * self.mem_size + 1 if self.calibration == "neural_theta" else 0
+        reads, memory = cpu_kernel.act(stacked, thetas, indices if thetas is not None else None, offset,
+                                       memory0.contiguous(), self.memory_clamp)
+        return self.out(reads), memory
 
     def calibrations(self, x_hat: torch.Tensor, indices: torch.Tensor | None) -> torch.Tensor:
         """C [B,T,H,H] materialised (for the general path, inspection and drawing)."""
@@ -216,8 +261,11 @@ class SHMCell(MemoryCell):
         indices = (
             self._indices(x, theta_indices, generator, evaluation) if self.calibration in _INDEXED else None
         )
-        x_hat, key, query, value = self._projections(x)
         memory0, clamp = state["memory"], self.memory_clamp
+        acted = self._act(x, memory0, indices)
+        if acted is not None:
+            return acted[0], {"memory": acted[1]}, {"theta_indices": indices} if indices is not None else {}
+        x_hat, key, query, value, calib, shortcut, neural_theta = self._projections(x)
         if self.calibration in ("fixed_matrix", "random_matrix"):
             table, rows = self._table(indices, x.shape[0], x.shape[1], x.device)
             reads, memory = table_scan(table, rows, value, key, query, memory0, self.chunk_size, memory_clamp=clamp)
@@ -225,15 +273,14 @@ class SHMCell(MemoryCell):
             update = value.unsqueeze(-1) * key.unsqueeze(-2)
             reads, memory = hadamard_scan(self.calibrations(x_hat, indices), update, query, memory0, clamp)
         else:
-            calib = self.calib(x_hat)
             if self.calibration == "none":
                 theta = torch.zeros_like(calib)  # 2·sigmoid(0) = 1: C_t = 1 exactly
             elif self.calibration == "neural_theta":
-                theta = self.theta_net(x_hat)
+                theta = neural_theta
             else:
                 theta = self.thetas[indices]
             reads, memory = shm_scan(theta, calib, value, key, query, memory0, self.chunk_size, memory_clamp=clamp)
-        y = self.out(reads + self.shortcut(x_hat))
+        y = self.out(reads + shortcut)
         extras_out = {"theta_indices": indices} if indices is not None else {}
         return y, {"memory": memory}, extras_out
 
@@ -253,7 +300,7 @@ class SHMCell(MemoryCell):
         indices = (
             self._indices(x, theta_indices, generator, evaluation) if self.calibration in _INDEXED else None
         )
-        x_hat, key, query, value = self._projections(x)
+        x_hat, key, query, value, _, shortcut, _ = self._projections(x)
         calibration = self.calibrations(x_hat, indices)
         update = value.unsqueeze(-1) * key.unsqueeze(-2)
         memory, memories = state["memory"], []
@@ -264,6 +311,6 @@ class SHMCell(MemoryCell):
             memories.append(memory)
         memories = torch.stack(memories, 1)
         reads = torch.einsum("btij,btj->bti", memories, query)
-        y = self.out(reads + self.shortcut(x_hat))
+        y = self.out(reads + shortcut)
         return {"memory": memories, "calibration": calibration.contiguous(), "update": update,
                 "reads": reads, "y": y, "theta_indices": indices}

@@ -7,6 +7,6 @@ it and the pure-torch scan.
 """
 
 from .build import cache_dir
-from .scan import available, compiled_scan, kernel_build
+from .scan import act, available, compiled_scan, kernel_build
 
-__all__ = ["available", "cache_dir", "compiled_scan", "kernel_build"]
+__all__ = ["act", "available", "cache_dir", "compiled_scan", "kernel_build"]

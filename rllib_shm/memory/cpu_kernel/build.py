@@ -34,7 +34,7 @@ SOURCE = Path(__file__).with_name("shm_scan.cpp")
 FLAGS = ("-O3", "-march=native", "-fopenmp-simd", "-std=c++17", "-shared", "-fPIC", "-pthread") + (
     ("-mprefer-vector-width=512",) if platform.machine() in ("x86_64", "AMD64") else ()  # AVX-512 where present
 )
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from .build import Build, build
 _POINTER, _INT, _DOUBLE = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
 _FORWARD_ARGS = [_POINTER] * 11 + [_INT] * 5 + [_DOUBLE, _INT]
 _BACKWARD_ARGS = [_POINTER] * 17 + [_INT] * 5 + [_DOUBLE, _INT]
+_ACT_ARGS = [_POINTER, _INT, _POINTER, _POINTER, _INT, _POINTER, _POINTER, _POINTER, _INT, _INT, _INT, _DOUBLE]
 _SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 _PARALLEL_WORK = 1 << 22  # B·T·H² below which threads cost more than they save
 
@@ -41,7 +42,8 @@ def kernel_build() -> Build:
                 result = build()
                 if result.library is not None:
                     for dtype, suffix in _SUFFIX.items():
-                        for name, args in (("forward", _FORWARD_ARGS), ("backward", _BACKWARD_ARGS)):
+                        for name, args in (("forward", _FORWARD_ARGS), ("backward", _BACKWARD_ARGS),
+                                           ("act", _ACT_ARGS)):
                             function = getattr(result.library, f"shm_{name}_{suffix}")
                             function.argtypes, function.restype = args, None
                             _functions[name, dtype] = function
@@ -148,3 +150,23 @@ def compiled_scan(theta, calib, table, indices, value, key, query, memory0, chun
         return CompiledScan.apply(*inputs, chunk, clamp)
     reads, memory, _ = forward(*inputs, chunk, clamp, store=False)  # acting: no autograd, no boundaries
     return reads, memory
+
+
+def act(stacked: torch.Tensor, thetas: torch.Tensor | None, indices: torch.Tensor | None, theta_offset: int,
+        memory0: torch.Tensor, clamp: float | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The SHM cell after its stacked input projection, without autograd (acting).
+
+    ``stacked`` [B,T,W] holds, per step, [k̃ | q̃ | ṽ | η̃ | c | W_s x̂ + b_s] (H, H, H, 1, H, H
+    columns) and, for neural θ, θ_t in the H columns from ``theta_offset``. θ_t is
+    ``thetas[indices]`` ([L,H], [B,T]) when ``indices`` is given, else the row's own θ when
+    ``theta_offset`` > 0, else 0 (C_t = 1). Returns M_t q_t + W_s x̂_t + b_s [B,T,H] and M_T [B,H,H]
+    (equations in ``shm_scan.cpp``, ``act``). Inputs: contiguous, one dtype, on the CPU.
+    """
+    batch, steps, width = stacked.shape
+    size = memory0.shape[-1]
+    y = stacked.new_empty(batch, steps, size)
+    memory = torch.empty_like(memory0)
+    _function("act", stacked.dtype)(
+        stacked.data_ptr(), width, _ptr(thetas), _ptr(indices), theta_offset, memory0.data_ptr(), memory.data_ptr(),
+        y.data_ptr(), batch, steps, size, clamp or 0.0)
+    return y, memory

@@ -29,6 +29,7 @@
 // inner loops (float: degree 6, ≈1 ulp; double: degree 13, ≈1 ulp on the clamped range).
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <thread>
@@ -132,10 +133,11 @@ inline void calibration(const Scan<S>& s, int64_t b, int64_t t, S* __restrict ou
     }
 }
 
-// P = M_prev ⊙ C + v ⊗ k (clamped) into `next`; when `reads` is given, r = next · q.
+// P = M_prev ⊙ C + v ⊗ k (clamped) into `next` (which may be `prev`: element-wise, read before
+// written); when `reads` is given, r = next · q.
 template <typename S>
-inline void advance(const Scan<S>& s, int64_t b, int64_t t, const S* __restrict prev, const S* __restrict cal,
-                    S* __restrict next, S* __restrict reads) {
+inline void advance(const Scan<S>& s, int64_t b, int64_t t, const S* prev, const S* __restrict cal, S* next,
+                    S* __restrict reads) {
     const int64_t H = s.size;
     const S* __restrict v = s.value + s.at(b, t);
     const S* __restrict k = s.key + s.at(b, t);
@@ -143,9 +145,9 @@ inline void advance(const Scan<S>& s, int64_t b, int64_t t, const S* __restrict 
     const S lim = s.clamp;
     for (int64_t i = 0; i < H; ++i) {
         const S vi = v[i];
-        const S* __restrict p = prev + i * H;
+        const S* p = prev + i * H;
         const S* __restrict cr = cal + i * H;
-        S* __restrict n = next + i * H;
+        S* n = next + i * H;
         S acc = 0;
         if (lim > 0) {
 #pragma omp simd reduction(+ : acc)
@@ -166,16 +168,12 @@ inline void advance(const Scan<S>& s, int64_t b, int64_t t, const S* __restrict 
     }
 }
 
-// The forward's fast case: the vector calibration built in registers, M updated in place.
+// The forward's fast case: the vector calibration built in registers, M [H,H] updated in place,
+// r = M q written to `reads`; th, c, v, k, q are one step's [H] vectors.
 template <typename S>
-inline void advance_vector(const Scan<S>& s, int64_t b, int64_t t, S* __restrict memory, S* __restrict reads) {
-    const int64_t H = s.size;
-    const S* __restrict th = s.theta + s.at(b, t);
-    const S* __restrict c = s.calib + s.at(b, t);
-    const S* __restrict v = s.value + s.at(b, t);
-    const S* __restrict k = s.key + s.at(b, t);
-    const S* __restrict q = s.query + s.at(b, t);
-    const S lim = s.clamp;
+inline void step_vector(int64_t H, const S* __restrict th, const S* __restrict c, const S* __restrict v,
+                        const S* __restrict k, const S* __restrict q, S lim, S* __restrict memory,
+                        S* __restrict reads) {
     for (int64_t i = 0; i < H; ++i) {
         const S a = S(-2) * th[i], vi = v[i];
         S* __restrict row = memory + i * H;
@@ -199,6 +197,12 @@ inline void advance_vector(const Scan<S>& s, int64_t b, int64_t t, S* __restrict
         }
         reads[i] = acc;
     }
+}
+
+template <typename S>
+inline void advance_vector(const Scan<S>& s, int64_t b, int64_t t, S* __restrict memory, S* __restrict reads) {
+    const int64_t at = s.at(b, t);
+    step_vector(s.size, s.theta + at, s.calib + at, s.value + at, s.key + at, s.query + at, s.clamp, memory, reads);
 }
 
 template <typename S>
@@ -369,6 +373,43 @@ void backward(const S* theta, const S* calib, const S* table, const int64_t* ind
         for (int64_t n = 0; n < table_size; ++n) grad_table[n] += private_tables[w * table_size + n];
 }
 
+// Acting (no gradient): the SHM cell after its stacked input projection, for every step.
+// stacked [B,T,W] rows hold [k̃ (H) | q̃ (H) | ṽ (H) | η̃ (1) | c (H) | s (H) | θ (H, neural θ only)]:
+//     k = relu(k̃) / (1e-5 + Σ relu(k̃)),  q likewise,  v = sigmoid(η̃) ṽ
+//     θ_t = thetas[l_t] (table), the row's own θ (neural θ), or 0 (no calibration: C = 1)
+//     M_t = M_{t-1} ⊙ C_t + v ⊗ k (clamped),  y_t = M_t q + s        y [B,T,H], M_T [B,H,H]
+template <typename S>
+void act(const S* stacked, int64_t width, const S* thetas, const int64_t* indices, int64_t theta_offset,
+         const S* memory0, S* memory, S* y, int64_t batch, int64_t steps, int64_t size, double clamp) {
+    const int64_t H = size, HH = H * H;
+    std::vector<S> k(H), q(H), v(H), zero(H, S(0));
+    for (int64_t b = 0; b < batch; ++b) {
+        S* m = memory + b * HH;
+        std::memcpy(m, memory0 + b * HH, sizeof(S) * HH);
+        for (int64_t t = 0; t < steps; ++t) {
+            const S* row = stacked + (b * steps + t) * width;
+            S sk = 0, sq = 0;
+            for (int64_t j = 0; j < H; ++j) {
+                k[j] = std::max(row[j], S(0));
+                q[j] = std::max(row[H + j], S(0));
+                sk += k[j];
+                sq += q[j];
+            }
+            const S gate = S(1) / (S(1) + std::exp(-row[3 * H]));
+            for (int64_t j = 0; j < H; ++j) {
+                k[j] = k[j] / (S(1e-5) + sk);
+                q[j] = q[j] / (S(1e-5) + sq);
+                v[j] = gate * row[2 * H + j];
+            }
+            const S* th = indices ? thetas + indices[b * steps + t] * H : theta_offset ? row + theta_offset : zero.data();
+            S* out = y + (b * steps + t) * H;
+            step_vector(H, th, row + 3 * H + 1, v.data(), k.data(), q.data(), static_cast<S>(clamp), m, out);
+            const S* shortcut = row + 4 * H + 1;
+            for (int64_t i = 0; i < H; ++i) out[i] += shortcut[i];
+        }
+    }
+}
+
 }  // namespace
 
 #define SHM_EXPORT(S, suffix)                                                                                      \
@@ -392,4 +433,14 @@ void backward(const S* theta, const S* calib, const S* table, const int64_t* ind
 SHM_EXPORT(float, f32)
 SHM_EXPORT(double, f64)
 
-extern "C" int shm_kernel_abi_version() { return 1; }
+#define SHM_EXPORT_ACT(S, suffix)                                                                                \
+    extern "C" void shm_act_##suffix(const S* stacked, int64_t width, const S* thetas, const int64_t* indices,     \
+                                     int64_t theta_offset, const S* memory0, S* memory, S* y, int64_t batch,        \
+                                     int64_t steps, int64_t size, double clamp) {                                   \
+        act<S>(stacked, width, thetas, indices, theta_offset, memory0, memory, y, batch, steps, size, clamp);      \
+    }
+
+SHM_EXPORT_ACT(float, f32)
+SHM_EXPORT_ACT(double, f64)
+
+extern "C" int shm_kernel_abi_version() { return 2; }
