@@ -215,7 +215,8 @@ class SHMCell(MemoryCell):
         stacked = self._stacked(self.norm(x), self._input_layers()).contiguous()
         thetas = self.thetas if self.calibration == "shm" else None
         offset = 5 * self.mem_size + 1 if self.calibration == "neural_theta" else 0
-        reads, memory = cpu_kernel.act(stacked, thetas, indices if thetas is not None else None, offset,
+        rows = indices.contiguous() if thetas is not None else None
+        reads, memory = cpu_kernel.act(stacked, thetas.contiguous() if thetas is not None else None, rows, offset,
                                        memory0.contiguous(), self.memory_clamp)
         return self.out(reads), memory
 

@@ -20,7 +20,7 @@
 //     ∂P_t  = G_t ⊙ [|P_t| ≤ c]     (the clamp's mask, recomputed; G_t itself without a clamp)
 //     ∂v_t  = ∂P_t k_t ,            ∂k_t = ∂P_tᵀ v_t
 //     ∂C_t  = ∂P_t ⊙ M_{t-1}
-//     ∂Z_t  = ∂C_t ⊙ C_t (2 − C_t)  (vector: Z = θ ⊗ c, 1 − tanh²(Z) = C (2 − C))
+//     ∂Z_t  = ∂C_t ⊙ C_t (2 − C_t)  (vector: Z = θ ⊗ c, 1 − tanh²(Z) = C (2 − C), 2 − C = C·exp(−2Z))
 //     ∂θ_t  = ∂Z_t c_t ,            ∂c_t = ∂Z_tᵀ θ_t
 //     ∂table[l_t] += ∂C_t           (table)
 //     G_{t-1} = ∂P_t ⊙ C_t ,        ∂M_0 = G_0
@@ -116,8 +116,10 @@ struct Scan {
 };
 
 // One step's calibration C_t [H,H] written into `out` (vector or table).
+// With `complement` (vector only): 2 − C_t there as well, computed as C·e (e = exp(−2θc)) without the
+// cancellation of 2 − C near C = 2, so that 1 − tanh²(Z) = C (2 − C) stays accurate in float32.
 template <typename S>
-inline void calibration(const Scan<S>& s, int64_t b, int64_t t, S* __restrict out) {
+inline void calibration(const Scan<S>& s, int64_t b, int64_t t, S* __restrict out, S* __restrict complement) {
     const int64_t H = s.size;
     if (s.table) {
         std::memcpy(out, s.table + s.indices[b * s.steps + t] * H * H, sizeof(S) * H * H);
@@ -128,8 +130,14 @@ inline void calibration(const Scan<S>& s, int64_t b, int64_t t, S* __restrict ou
     for (int64_t i = 0; i < H; ++i) {
         const S a = S(-2) * th[i];
         S* __restrict row = out + i * H;
+        S* __restrict comp = complement + i * H;
 #pragma omp simd
-        for (int64_t j = 0; j < H; ++j) row[j] = sigmoid2(a, c[j]);
+        for (int64_t j = 0; j < H; ++j) {
+            const S e = Exp<S>::eval(a * c[j]);
+            const S cal = S(2) / (S(1) + e);
+            row[j] = cal;
+            comp[j] = cal * e;
+        }
     }
 }
 
@@ -215,7 +223,7 @@ void forward_rows(const Scan<S>& s, const S* memory0, S* reads, S* memory, S* bo
         for (int64_t t = 0; t < s.steps; ++t) {
             if (boundaries && t % s.chunk == 0) std::memcpy(boundaries + (b * s.chunks() + t / s.chunk) * HH, m, sizeof(S) * HH);
             if (s.table) {
-                calibration(s, b, t, cal.data());
+                calibration<S>(s, b, t, cal.data(), nullptr);
                 advance(s, b, t, m, cal.data(), m, reads + s.at(b, t));
             } else {
                 advance_vector(s, b, t, m, reads + s.at(b, t));
@@ -240,7 +248,7 @@ template <typename S>
 void backward_rows(const Scan<S>& s, const S* boundaries, const S* grad_reads, const S* grad_final, Grads<S> g,
                    int64_t b0, int64_t b1) {
     const int64_t H = s.size, HH = H * H, K = s.chunk;
-    std::vector<S> states((K + 1) * HH), cals(K * HH), G(HH);
+    std::vector<S> states((K + 1) * HH), cals(K * HH), comps(s.table ? 0 : K * HH), G(HH);
     const S lim = s.clamp;
     for (int64_t b = b0; b < b1; ++b) {
         if (grad_final) std::memcpy(G.data(), grad_final + b * HH, sizeof(S) * HH);
@@ -250,7 +258,7 @@ void backward_rows(const Scan<S>& s, const S* boundaries, const S* grad_reads, c
             std::memcpy(states.data(), boundaries + (b * s.chunks() + index) * HH, sizeof(S) * HH);
             for (int64_t t = start; t < stop; ++t) {
                 const int64_t n = t - start;
-                calibration(s, b, t, cals.data() + n * HH);
+                calibration(s, b, t, cals.data() + n * HH, comps.data() + n * HH);
                 advance<S>(s, b, t, states.data() + n * HH, cals.data() + n * HH, states.data() + (n + 1) * HH, nullptr);
             }
             for (int64_t t = stop - 1; t >= start; --t) {
@@ -258,6 +266,7 @@ void backward_rows(const Scan<S>& s, const S* boundaries, const S* grad_reads, c
                 const S* __restrict now = states.data() + (n + 1) * HH;
                 const S* __restrict prev = states.data() + n * HH;
                 const S* __restrict cal = cals.data() + n * HH;
+                const S* __restrict comp = s.table ? nullptr : comps.data() + n * HH;
                 const S* __restrict gr = grad_reads + at;
                 const S* __restrict q = s.query + at;
                 const S* __restrict v = s.value + at;
@@ -280,6 +289,7 @@ void backward_rows(const Scan<S>& s, const S* boundaries, const S* grad_reads, c
                     const S* __restrict mt = now + i * H;
                     const S* __restrict mp = prev + i * H;
                     const S* __restrict cr = cal + i * H;
+                    const S* __restrict cc = comp ? comp + i * H : nullptr;
                     S* __restrict gm = Gm + i * H;
                     S accv = 0, acct = 0;
                     if (vector) {
@@ -295,7 +305,7 @@ void backward_rows(const Scan<S>& s, const S* boundaries, const S* grad_reads, c
                             accv += gp * k[j];
                             gk[j] += vi * gp;
                             const S cj = cr[j];
-                            const S dz = gp * mp[j] * cj * (S(2) - cj);
+                            const S dz = gp * mp[j] * cj * cc[j];  // C (2 − C)
                             acct += dz * c[j];
                             gc[j] += thi * dz;
                             gm[j] = gp * cj;  // G_{t-1}
