@@ -46,7 +46,8 @@ def values_and_grads(function, inputs, weights):
 
 
 def relative_error(actual, expected):
-    return float((actual.double() - expected).abs().max() / expected.abs().max().clamp_min(1e-300))
+    actual, expected = actual.detach().double(), expected.detach()
+    return float((actual - expected).abs().max() / expected.abs().max().clamp_min(1e-300))
 
 
 def check_all(actual, expected, tolerance, loose=()):
