@@ -8,7 +8,7 @@ from rllib_shm.bench.kernel import METHODS
 from rllib_shm.cli import main
 
 
-@pytest.mark.slow  # 12 worker processes
+@pytest.mark.slow  # 20 worker processes
 def test_bench_kernel_writes_json_and_methods_agree(tmp_path, capsys):
     output = tmp_path / "kernel.json"
     argv = ["bench", "kernel", "--sizes", "4", "6", "--steps", "12", "--batch", "2", "--input-size", "5",
@@ -19,11 +19,13 @@ def test_bench_kernel_writes_json_and_methods_agree(tmp_path, capsys):
     for size in (4, 6):
         rows = {r["method"]: r for r in results if r["H"] == size}
         fused = rows["fused"]["checksum"]
-        for method in ("reference", "unbind", "hadamard_scan"):
+        for method in ("reference", "unbind", "hadamard_scan", "compiled"):
             assert rows[method]["checksum"] == pytest.approx(fused, rel=1e-5)
-        assert all(r["median_s"] > 0 and r["runs"] == 1 for r in rows.values())
+        assert all(r["median_s"] > 0 and r["runs"] == 1 for m, r in rows.items() if not m.startswith("act_"))
+        assert all(rows[m]["median_s"] > 0 for m in ("act_compiled", "act_torch", "act_gru"))
     table = capsys.readouterr().out
-    assert "(c) fused SHM scan" in table and "peak MiB" in table
+    assert "(c) fused SHM scan (torch)" in table and "(d) fused SHM scan (compiled)" in table
+    assert "peak MiB" in table and "µs/step" in table and "compiled kernel: " in table
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,13 @@ size min(2H, 256), shown for scale:
   reading ``C[:, t]``, all states stacked and read by one einsum (O(T²) backward traffic).
 - ``unbind``: the same loop over ``unbind(1)`` views.
 - ``hadamard_scan``: the general HMF recurrence with C and U materialised, reads at every step.
-- ``fused``: the project's SHM path (``shm_scan``): C_t and U_t built per step from vectors,
-  hand-written reverse-time backward, chunk-boundary states only.
+- ``fused``: the project's SHM path (``shm_scan``) on its pure-torch backend: C_t and U_t built per
+  step from vectors, hand-written reverse-time backward, chunk-boundary states only.
+- ``compiled``: the same algorithm on the compiled CPU backend (``rllib_shm.memory.cpu_kernel``),
+  one native call per direction. The parent process loads (or compiles) the kernel first and
+  reports the cache location and the time of one fresh compile (the cost of a first use).
+
+Rows ``act_*`` (``bench/acting.py``) time one acting step (B envs, T = 1, no autograd) instead.
 
 Each (method, H) runs in a fresh Python process so that peak memory is its own: on CPU the rise
 of the process's peak RSS over its RSS just before the first run; on CUDA
@@ -35,17 +40,22 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from rllib_shm.bench.acting import ACTING_METHODS, GRU_HIDDEN, measure_acting
 from rllib_shm.bench.common import rss_bytes
 from rllib_shm.runs.outputs import check_new_file
 
-METHODS = ("reference", "unbind", "hadamard_scan", "fused", "gru", "lstm")
+METHODS = ("reference", "unbind", "hadamard_scan", "fused", "compiled", "gru", "lstm", *ACTING_METHODS)
 LABELS = {
     "reference": "(a) reference: C[:, t] loop",
     "unbind": "(b) same loop, unbind",
     "hadamard_scan": "hadamard_scan (general)",
-    "fused": "(c) fused SHM scan",
+    "fused": "(c) fused SHM scan (torch)",
+    "compiled": "(d) fused SHM scan (compiled)",
     "gru": "torch.nn.GRU",
     "lstm": "torch.nn.LSTM",
+    "act_compiled": "acting: SHM (compiled)",
+    "act_torch": "acting: SHM (torch)",
+    "act_gru": f"acting: torch.nn.GRU({GRU_HIDDEN})",
 }
 
 
@@ -92,6 +102,10 @@ def _measure(method: str, size: int, args: argparse.Namespace) -> dict:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if method in ACTING_METHODS:
+        return measure_acting(method, size, args.batch, args.input_size, seconds=min(2.0, 0.2 * args.repeats))
+    if method in ("fused", "compiled"):
+        os.environ["RLLIB_SHM_BACKEND"] = "torch" if method == "fused" else "compiled"
     device = torch.device(args.device)
     gen = torch.Generator().manual_seed(0)
     torch.manual_seed(0)  # parameter initialisation of this throw-away process only
@@ -108,7 +122,7 @@ def _measure(method: str, size: int, args: argparse.Namespace) -> dict:
         indices = cell.draw_indices(batch, steps, gen).to(device)
 
         def step():
-            if method == "fused":
+            if method in ("fused", "compiled"):
                 return cell(x, theta_indices=indices)[0]
             if method == "hadamard_scan":
                 x_hat, key, query, value, _, shortcut, _ = cell._projections(x)
@@ -171,6 +185,8 @@ def _table(rows: list[dict]) -> str:
              f"{'vs (b)':>8} {'vs (a)':>8} {'same y':>7}"]
     by_key = {(r["method"], r["H"]): r for r in rows}
     for r in rows:
+        if r["method"] in ACTING_METHODS:
+            continue
         b, a = by_key.get(("unbind", r["H"])), by_key.get(("reference", r["H"]))
         fused = by_key.get(("fused", r["H"]))
         speed_b = f"{b['median_s'] / r['median_s']:.1f}x" if b else "-"
@@ -181,7 +197,33 @@ def _table(rows: list[dict]) -> str:
             same = "yes" if rel < 1e-4 else f"{rel:.0e}"
         lines.append(f"{LABELS[r['method']]:<30} {r['H']:>4} {r['median_s']:>10.3f} {r['runs']:>5} "
                      f"{r['peak_mib']:>10.1f} {speed_b:>8} {speed_a:>8} {same:>7}")
+    acting = [r for r in rows if r["method"] in ACTING_METHODS]
+    if acting:
+        lines += ["", f"{'one acting step (T = 1, no grad)':<34} {'H':>4} {'µs/step':>10} {'runs':>6} "
+                      f"{'vs GRU':>7}"]
+        for r in acting:
+            gru = next((g for g in acting if g["method"] == "act_gru" and g["H"] == r["H"]), None)
+            ratio = f"{r['median_s'] / gru['median_s']:.2f}x" if gru else "-"
+            lines.append(f"{LABELS[r['method']]:<34} {r['H']:>4} {r['median_s'] * 1e6:>10.1f} {r['runs']:>6} "
+                         f"{ratio:>7}")
     return "\n".join(lines)
+
+
+def _kernel_report(methods: list[str]) -> dict:
+    """Load (or compile) the CPU kernel before the workers run; time one fresh compile."""
+    if not {"compiled", "act_compiled"} & set(methods):
+        return {}
+    import tempfile
+
+    from rllib_shm.memory import cpu_kernel
+    from rllib_shm.memory.cpu_kernel.build import timed_compile
+
+    result = cpu_kernel.kernel_build()
+    if result.library is None:
+        raise RuntimeError(f"the compiled CPU scan is unavailable: {result.error}")
+    with tempfile.TemporaryDirectory() as scratch:
+        fresh = timed_compile(Path(scratch))
+    return {"kernel_cache": str(result.path), "kernel_compile_s": fresh}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -192,6 +234,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     output = args.output or Path("bench_results") / f"kernel-{datetime.now():%Y%m%d-%H%M%S}.json"
     rows = []
+    kernel = _kernel_report(args.methods)
+    if kernel:
+        print(f"[bench kernel] compiled CPU kernel: {kernel['kernel_cache']} (a first use compiles it: "
+              f"{kernel['kernel_compile_s']:.1f} s here)", file=sys.stderr, flush=True)
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     for size in args.sizes:
         for method in [m for m in METHODS if m in args.methods]:
@@ -202,16 +248,19 @@ def run(args: argparse.Namespace) -> int:
                 raise RuntimeError(f"benchmark worker {method} H={size} failed:\n{done.stderr[-2000:]}")
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
             r = rows[-1]
-            print(f"    {r['median_s']:.3f} s (median of {r['runs']}), peak {r['peak_mib']:.1f} MiB",
+            print(f"    {r['median_s']:.6f} s (median of {r['runs']}), peak {r['peak_mib']:.1f} MiB",
                   file=sys.stderr, flush=True)
     table = _table(rows)
     print(f"B={args.batch} T={args.steps} D={args.input_size} device={args.device} "
           f"threads={rows[0]['threads'] if rows else '-'}")
     print(table)
+    if kernel:
+        print(f"compiled kernel: {kernel['kernel_cache']}; a fresh compile (first use) took "
+              f"{kernel['kernel_compile_s']:.1f} s")
     import torch
 
     meta = {"batch": args.batch, "steps": args.steps, "input_size": args.input_size, "device": args.device,
-            "torch": torch.__version__, "python": platform.python_version(), "machine": platform.processor()
+            **kernel, "torch": torch.__version__, "python": platform.python_version(), "machine": platform.processor()
             or platform.machine(), "cpu_count": os.cpu_count(), "time": datetime.now().isoformat()}
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps({"meta": meta, "results": rows}, indent=2))

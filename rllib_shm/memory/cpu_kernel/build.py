@@ -101,6 +101,16 @@ def _compile(compiler: str, target: Path) -> None:
             os.unlink(temporary)
 
 
+def timed_compile(directory: Path) -> float:
+    """Seconds for one fresh compile of the kernel into ``directory`` (the first-use cost; for benchmarks)."""
+    compiler = _compiler()
+    if compiler is None:
+        raise RuntimeError("no C++ compiler found ($CXX, c++, g++ or clang++)")
+    start = time.perf_counter()
+    _compile(compiler, Path(directory) / library_name(compiler))
+    return time.perf_counter() - start
+
+
 def _load(path: Path) -> ctypes.CDLL:
     library = ctypes.CDLL(str(path))
     version = library.shm_kernel_abi_version()
