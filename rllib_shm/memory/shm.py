@@ -195,11 +195,14 @@ class SHMCell(MemoryCell):
         x_hat = self.norm(x)
         size = self.mem_size
         stacked = self._stacked(x_hat, self._input_layers())
-        key_query = _l1_relu(stacked[..., : 2 * size].unflatten(-1, (2, size)))  # k and q in one pass
-        value, eta, calib, shortcut = stacked[..., 2 * size : 5 * size + 1].split([size, 1, size, size], dim=-1)
+        # one split (its backward is one concatenation; slicing would allocate a zero-filled
+        # gradient of the whole stacked output per slice)
+        widths = [2 * size, size, 1, size, size] + ([size] if self.calibration == "neural_theta" else [])
+        key_query, value, eta, calib, shortcut, *theta = stacked.split(widths, dim=-1)
+        key_query = _l1_relu(key_query.unflatten(-1, (2, size)))  # k and q in one pass
         value = torch.sigmoid(eta) * value  # η_t v_t
-        theta = stacked[..., 5 * size + 1 :] if self.calibration == "neural_theta" else None
-        return Projections(x_hat, key_query[..., 0, :], key_query[..., 1, :], value, calib, shortcut, theta)
+        return Projections(x_hat, key_query[..., 0, :], key_query[..., 1, :], value, calib, shortcut,
+                           theta[0] if theta else None)
 
     def _act(self, x: torch.Tensor, memory0: torch.Tensor, indices: torch.Tensor | None):
         """Acting without autograd on the compiled backend: y [B,T,O], M_T; None where it does not apply.

@@ -115,30 +115,11 @@ struct Scan {
     int64_t at(int64_t b, int64_t t) const { return (b * steps + t) * size; }
 };
 
-// One step's calibration C_t [H,H] written into `out` (vector or table).
-// With `complement` (vector only): 2 − C_t there as well, computed as C·e (e = exp(−2θc)) without the
-// cancellation of 2 − C near C = 2, so that 1 − tanh²(Z) = C (2 − C) stays accurate in float32.
+// One step's table calibration C_t = table[l_t] [H,H] copied into `out`.
 template <typename S>
-inline void calibration(const Scan<S>& s, int64_t b, int64_t t, S* __restrict out, S* __restrict complement) {
+inline void table_calibration(const Scan<S>& s, int64_t b, int64_t t, S* __restrict out) {
     const int64_t H = s.size;
-    if (s.table) {
-        std::memcpy(out, s.table + s.indices[b * s.steps + t] * H * H, sizeof(S) * H * H);
-        return;
-    }
-    const S* __restrict th = s.theta + s.at(b, t);
-    const S* __restrict c = s.calib + s.at(b, t);
-    for (int64_t i = 0; i < H; ++i) {
-        const S a = S(-2) * th[i];
-        S* __restrict row = out + i * H;
-        S* __restrict comp = complement + i * H;
-#pragma omp simd
-        for (int64_t j = 0; j < H; ++j) {
-            const S e = Exp<S>::eval(a * c[j]);
-            const S cal = S(2) / (S(1) + e);
-            row[j] = cal;
-            comp[j] = cal * e;
-        }
-    }
+    std::memcpy(out, s.table + s.indices[b * s.steps + t] * H * H, sizeof(S) * H * H);
 }
 
 // P = M_prev ⊙ C + v ⊗ k (clamped) into `next` (which may be `prev`: element-wise, read before
@@ -213,6 +194,36 @@ inline void advance_vector(const Scan<S>& s, int64_t b, int64_t t, S* __restrict
     step_vector(s.size, s.theta + at, s.calib + at, s.value + at, s.key + at, s.query + at, s.clamp, memory, reads);
 }
 
+// The backward's recompute of one vector-calibration step: next = P_t (clamped) from prev, and
+// `code` [H,H] = C_t where C_t ≤ 1, else −(2 − C_t), with 2 − C_t = C_t·e (e = exp(−2θc)): both C
+// and 2 − C are then exact to rounding where they are small (decode: C = code ≥ 0 ? code : 2 + code,
+// 2 − C = code ≥ 0 ? 2 − code : −code), so 1 − tanh²(Z) = C (2 − C) stays accurate in float32 near
+// C = 0 and C = 2, in one buffer.
+template <typename S>
+inline void recompute_vector(const Scan<S>& s, int64_t b, int64_t t, const S* __restrict prev, S* __restrict code,
+                             S* __restrict next) {
+    const int64_t H = s.size, at = s.at(b, t);
+    const S *__restrict th = s.theta + at, *__restrict c = s.calib + at, *__restrict v = s.value + at,
+            *__restrict k = s.key + at;
+    const S lim = s.clamp;
+    for (int64_t i = 0; i < H; ++i) {
+        const S a = S(-2) * th[i], vi = v[i];
+        const S* __restrict p = prev + i * H;
+        S* __restrict cd = code + i * H;
+        S* __restrict n = next + i * H;
+#pragma omp simd
+        for (int64_t j = 0; j < H; ++j) {
+            const S e = Exp<S>::eval(a * c[j]);
+            const S cal = S(2) / (S(1) + e);
+            const S complement = cal * e;
+            cd[j] = cal <= S(1) ? cal : -complement;
+            n[j] = p[j] * cal + vi * k[j];
+        }
+        if (lim > 0)
+            for (int64_t j = 0; j < H; ++j) n[j] = std::min(std::max(n[j], -lim), lim);
+    }
+}
+
 template <typename S>
 void forward_rows(const Scan<S>& s, const S* memory0, S* reads, S* memory, S* boundaries, int64_t b0, int64_t b1) {
     const int64_t H = s.size, HH = H * H;
@@ -223,7 +234,7 @@ void forward_rows(const Scan<S>& s, const S* memory0, S* reads, S* memory, S* bo
         for (int64_t t = 0; t < s.steps; ++t) {
             if (boundaries && t % s.chunk == 0) std::memcpy(boundaries + (b * s.chunks() + t / s.chunk) * HH, m, sizeof(S) * HH);
             if (s.table) {
-                calibration<S>(s, b, t, cal.data(), nullptr);
+                table_calibration(s, b, t, cal.data());
                 advance(s, b, t, m, cal.data(), m, reads + s.at(b, t));
             } else {
                 advance_vector(s, b, t, m, reads + s.at(b, t));
@@ -248,7 +259,7 @@ template <typename S>
 void backward_rows(const Scan<S>& s, const S* boundaries, const S* grad_reads, const S* grad_final, Grads<S> g,
                    int64_t b0, int64_t b1) {
     const int64_t H = s.size, HH = H * H, K = s.chunk;
-    std::vector<S> states((K + 1) * HH), cals(K * HH), comps(s.table ? 0 : K * HH), G(HH);
+    std::vector<S> states((K + 1) * HH), cals(K * HH), G(HH);  // cals: C_t (table) or its code (vector)
     const S lim = s.clamp;
     for (int64_t b = b0; b < b1; ++b) {
         if (grad_final) std::memcpy(G.data(), grad_final + b * HH, sizeof(S) * HH);
@@ -258,15 +269,19 @@ void backward_rows(const Scan<S>& s, const S* boundaries, const S* grad_reads, c
             std::memcpy(states.data(), boundaries + (b * s.chunks() + index) * HH, sizeof(S) * HH);
             for (int64_t t = start; t < stop; ++t) {
                 const int64_t n = t - start;
-                calibration(s, b, t, cals.data() + n * HH, comps.data() + n * HH);
-                advance<S>(s, b, t, states.data() + n * HH, cals.data() + n * HH, states.data() + (n + 1) * HH, nullptr);
+                S* cal = cals.data() + n * HH;
+                if (s.table) {
+                    table_calibration(s, b, t, cal);
+                    advance<S>(s, b, t, states.data() + n * HH, cal, states.data() + (n + 1) * HH, nullptr);
+                } else {
+                    recompute_vector(s, b, t, states.data() + n * HH, cal, states.data() + (n + 1) * HH);
+                }
             }
             for (int64_t t = stop - 1; t >= start; --t) {
                 const int64_t n = t - start, at = s.at(b, t);
                 const S* __restrict now = states.data() + (n + 1) * HH;
                 const S* __restrict prev = states.data() + n * HH;
                 const S* __restrict cal = cals.data() + n * HH;
-                const S* __restrict comp = s.table ? nullptr : comps.data() + n * HH;
                 const S* __restrict gr = grad_reads + at;
                 const S* __restrict q = s.query + at;
                 const S* __restrict v = s.value + at;
@@ -289,23 +304,24 @@ void backward_rows(const Scan<S>& s, const S* boundaries, const S* grad_reads, c
                     const S* __restrict mt = now + i * H;
                     const S* __restrict mp = prev + i * H;
                     const S* __restrict cr = cal + i * H;
-                    const S* __restrict cc = comp ? comp + i * H : nullptr;
                     S* __restrict gm = Gm + i * H;
                     S accv = 0, acct = 0;
                     if (vector) {
                         const S thi = th[i];
 #pragma omp simd reduction(+ : accv, acct)
                         for (int64_t j = 0; j < H; ++j) {
+                            const S code = cr[j];
+                            const S cj = code >= S(0) ? code : S(2) + code;  // C_t
+                            const S dj = code >= S(0) ? S(2) - code : -code;  // 2 − C_t
                             S gp = gm[j] + gri * q[j];  // G_t
                             gq[j] += gri * mt[j];
                             if (lim > 0) {
-                                const S pre = mp[j] * cr[j] + vi * k[j];
+                                const S pre = mp[j] * cj + vi * k[j];
                                 gp = (pre >= -lim && pre <= lim) ? gp : S(0);  // ∂P_t
                             }
                             accv += gp * k[j];
                             gk[j] += vi * gp;
-                            const S cj = cr[j];
-                            const S dz = gp * mp[j] * cj * cc[j];  // C (2 − C)
+                            const S dz = gp * mp[j] * cj * dj;  // ∂Z = ∂P ⊙ M_{t-1} ⊙ C (2 − C)
                             acct += dz * c[j];
                             gc[j] += thi * dz;
                             gm[j] = gp * cj;  // G_{t-1}
