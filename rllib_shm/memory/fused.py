@@ -139,11 +139,12 @@ def select_backend(device: torch.device, dtype: torch.dtype, backend: str | None
 
     ``backend`` (default ``$RLLIB_SHM_BACKEND``, else ``"auto"``): ``"torch"`` always gives the
     pure-torch path; ``"compiled"`` demands the C++ kernel and raises if it cannot run here;
-    ``"auto"`` uses it for CPU float32/float64 tensors whenever it builds and loads.
+    ``"auto"`` uses it for CPU float32/float64 tensors whenever it builds and loads. While
+    ``torch.compile`` / ``torch.export`` trace, it is always ``"torch"`` (a native call cannot be traced).
     """
     choice = check_choice("backend", backend or os.environ.get(BACKEND_ENV) or "auto", BACKENDS)
-    if choice == "torch":
-        return "torch"
+    if choice == "torch" or torch.compiler.is_compiling() or torch.compiler.is_exporting():
+        return "torch"  # (a graph capture, e.g. the ONNX export, traces the torch loop)
     supported = device.type == "cpu" and dtype in (torch.float32, torch.float64)
     if choice == "compiled":
         if not supported:
