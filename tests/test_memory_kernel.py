@@ -270,3 +270,34 @@ def test_concurrent_first_use_compiles_once(tmp_path):
     assert all(p.returncode == 0 for p in procs), [err for _, err in outputs]
     assert sorted(out.strip() for out, _ in outputs) == ["False", "False", "False", "True"]
     assert len(list(tmp_path.glob("*.so"))) == 1 and not list(tmp_path.glob("*.tmp.so"))
+
+
+def test_threads_split_the_batch_and_agree():
+    """With several torch threads (and enough work) the compiled scan splits the batch over threads;
+    results equal one thread's (vector: exactly; table: the per-thread table gradients summed)."""
+    gen = torch.Generator().manual_seed(15)
+    batch, steps, size = 4, 256, 64  # B·T·H² = 2^22: the threshold for threads
+    inputs = [t.float() for t in vector_inputs(batch, steps, size, gen)]
+    inputs[0] = 0.3 * inputs[0]
+    table = 0.5 + 0.5 * torch.rand(3, size, size, generator=gen)  # C in (0.5, 1): M stays finite
+    indices = torch.randint(0, 3, (batch, steps), generator=gen)
+    weights = torch.randn(batch, steps, size, generator=gen)
+
+    def both():
+        vector = values_and_grads(lambda *a: shm_scan(*a, backend="compiled"), inputs, weights)
+        tabled = values_and_grads(lambda table, *a: table_scan(table, indices, *a, backend="compiled"),
+                                  [table, *inputs[2:]], weights)
+        return vector, tabled
+
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = both()
+        torch.set_num_threads(2)
+        two = both()
+    finally:
+        torch.set_num_threads(previous)
+    for a, b in zip(one[0], two[0], strict=True):
+        assert torch.equal(a, b)
+    for a, b in zip(one[1], two[1], strict=True):  # float32 sums over B·T terms in another order
+        assert torch.isfinite(a).all() and relative_error(b, a.double()) < 1e-5
