@@ -130,4 +130,4 @@ def test_module_entries_run_without_ray(tmp_path):
          "--methods", "triton", "fused", "--output", str(tmp_path / "gpu.json")],
         env=env, capture_output=True, text=True, cwd=tmp_path)
     assert table.returncode == 0, table.stderr[-2000:]
-    assert "| 1 | 4 | 3 | (d) fused SHM scan (Triton) |" in table.stdout and "| yes |" in table.stdout
+    assert "| 1 | 4 | 3 | (e) fused SHM scan (Triton) |" in table.stdout and "| yes |" in table.stdout

@@ -9,7 +9,7 @@ from rllib_shm.bench.kernel import CPU_METHODS
 from rllib_shm.cli import main
 
 
-@pytest.mark.slow  # 12 worker processes
+@pytest.mark.slow  # 20 worker processes
 def test_bench_kernel_writes_json_and_methods_agree(tmp_path, capsys):
     output = tmp_path / "kernel.json"
     argv = ["bench", "kernel", "--sizes", "4", "6", "--steps", "12", "--batch", "2", "--input-size", "5",
@@ -20,11 +20,13 @@ def test_bench_kernel_writes_json_and_methods_agree(tmp_path, capsys):
     for size in (4, 6):
         rows = {r["method"]: r for r in results if r["H"] == size}
         fused = rows["fused"]["checksum"]
-        for method in ("reference", "unbind", "hadamard_scan"):
+        for method in ("reference", "unbind", "hadamard_scan", "compiled"):
             assert rows[method]["checksum"] == pytest.approx(fused, rel=1e-5)
-        assert all(r["median_s"] > 0 and r["runs"] == 1 for r in rows.values())
+        assert all(r["median_s"] > 0 and r["runs"] == 1 for m, r in rows.items() if not m.startswith("act_"))
+        assert all(rows[m]["median_s"] > 0 for m in ("act_compiled", "act_torch", "act_gru"))
     table = capsys.readouterr().out
-    assert "(c) fused SHM scan" in table and "peak MiB" in table
+    assert "(c) fused SHM scan (torch)" in table and "(d) fused SHM scan (compiled)" in table
+    assert "peak MiB" in table and "µs/step" in table and "compiled kernel: " in table
 
 
 @pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton is not installed")
@@ -40,7 +42,7 @@ def test_bench_kernel_triton_rows_under_the_interpreter(tmp_path, capsys):
     assert rows["triton"]["bytes"] > 0 and rows["fused"]["bytes"] is None
     assert rows["triton"]["flops"] == rows["fused"]["flops"] > 0
     table = capsys.readouterr().out
-    assert "(d) fused SHM scan (Triton)" in table and "GFLOP/s" in table
+    assert "(e) fused SHM scan (Triton)" in table and "GFLOP/s" in table
 
 
 @pytest.mark.parametrize(

@@ -162,12 +162,12 @@ def test_shm_cell_on_triton_backend_replays_theta_and_matches_torch(monkeypatch)
 def test_backend_choice(monkeypatch):
     theta = torch.zeros(1, 2, 4)
     monkeypatch.delenv(BACKEND_ENV, raising=False)
-    assert resolve_backend(None, theta) == "torch"  # CPU tensors: the torch loop
+    assert resolve_backend(None, theta) in ("compiled", "torch")  # CPU tensors: never Triton by default
     assert resolve_backend("triton", theta) == "triton"
     monkeypatch.setenv(BACKEND_ENV, "triton")
     assert resolve_backend(None, theta) == "triton" and resolve_backend("torch", theta) == "torch"
     monkeypatch.setenv(BACKEND_ENV, "cuda")
-    with pytest.raises(ValueError, match=r"\$RLLIB_SHM_SCAN must be one of 'auto', 'torch', 'triton'; got 'cuda'"):
+    with pytest.raises(ValueError, match=r"\$RLLIB_SHM_SCAN must be one of 'auto', 'torch', 'compiled', 'triton'; got 'cuda'"):
         resolve_backend(None, theta)
     with pytest.raises(ValueError, match="backend must be one of"):
         shm_scan(*[torch.zeros(1, 2, 4)] * 5, torch.zeros(1, 4, 4), backend="numba")

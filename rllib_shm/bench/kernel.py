@@ -13,9 +13,14 @@ CUDA) with hidden size 2H, shown for scale:
 - ``hadamard_scan``: the general HMF recurrence with C and U materialised, reads at every step.
 - ``fused``: ``shm_scan``'s torch backend: C_t and U_t built per step from vectors, hand-written
   reverse-time backward, chunk-boundary states only (a Python loop of small kernels per step).
+- ``compiled``: the same algorithm on the compiled CPU backend (``rllib_shm.memory.cpu_kernel``),
+  one native call per direction. The parent process loads (or compiles) the kernel first and
+  reports the cache location and the time of one fresh compile (the cost of a first use).
 - ``triton``: ``shm_scan``'s Triton backend (``rllib_shm/memory/triton_scan.py``): the whole
   recurrence in one forward and one backward kernel. CUDA, or CPU under Triton's interpreter
   (``TRITON_INTERPRET=1``; toy sizes only, for checks).
+
+Rows ``act_*`` (``bench/acting.py``) time one acting step (B envs, T = 1, no autograd) instead.
 
 Default methods: on CPU all but ``triton``; on CUDA ``triton fused gru lstm`` (the materialising
 methods need [B,T,H,H] tensors). Each (method, H) runs in a fresh Python process so that peak
@@ -36,12 +41,13 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from rllib_shm.bench.acting import ACTING_METHODS
 from rllib_shm.bench.kernel_measure import LABELS, METHODS, SCAN_METHODS, measure
 from rllib_shm.runs.outputs import check_new_file
 
-CPU_METHODS = ("reference", "unbind", "hadamard_scan", "fused", "gru", "lstm")
+CPU_METHODS = ("reference", "unbind", "hadamard_scan", "fused", "compiled", "gru", "lstm", *ACTING_METHODS)
 CUDA_METHODS = ("triton", "fused", "gru", "lstm")
-SAME_Y_REFERENCE = ("fused", "triton", "hadamard_scan", "unbind", "reference")  # first present: "same y"
+SAME_Y_REFERENCE = ("fused", "compiled", "triton", "hadamard_scan", "unbind", "reference")  # first present: "same y"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -116,6 +122,8 @@ def _table(rows: list[dict]) -> str:
              f"{'vs (b)':>8} {'vs (a)':>8} {'same y':>7} {'GFLOP/s':>8}"]
     by_key = {(r["method"], r["H"]): r for r in rows}
     for r in rows:
+        if r["method"] in ACTING_METHODS:
+            continue
         b, a = by_key.get(("unbind", r["H"])), by_key.get(("reference", r["H"]))
         first = next((by_key[(m, r["H"])] for m in SAME_Y_REFERENCE if (m, r["H"]) in by_key), None)
         speed_b = f"{b['median_s'] / r['median_s']:.1f}x" if b else "-"
@@ -127,7 +135,33 @@ def _table(rows: list[dict]) -> str:
         lines.append(f"{LABELS[r['method']]:<30} {r['H']:>4} {r['median_s']:>10.3f} {r['runs']:>5} "
                      f"{r['peak_mib']:>10.1f} {speed_b:>8} {speed_a:>8} {same:>7} "
                      f"{r['flops'] / r['median_s'] / 1e9:>8.1f}")
+    acting = [r for r in rows if r["method"] in ACTING_METHODS]
+    if acting:
+        lines += ["", f"{'one acting step (T = 1, no grad)':<34} {'H':>4} {'µs/step':>10} {'runs':>6} "
+                      f"{'vs GRU':>7}"]
+        for r in acting:
+            gru = next((g for g in acting if g["method"] == "act_gru" and g["H"] == r["H"]), None)
+            ratio = f"{r['median_s'] / gru['median_s']:.2f}x" if gru else "-"
+            lines.append(f"{LABELS[r['method']]:<34} {r['H']:>4} {r['median_s'] * 1e6:>10.1f} {r['runs']:>6} "
+                         f"{ratio:>7}")
     return "\n".join(lines)
+
+
+def _kernel_report(methods: list[str]) -> dict:
+    """Load (or compile) the CPU kernel before the workers run; time one fresh compile."""
+    if not {"compiled", "act_compiled"} & set(methods):
+        return {}
+    import tempfile
+
+    from rllib_shm.memory import cpu_kernel
+    from rllib_shm.memory.cpu_kernel.build import timed_compile
+
+    result = cpu_kernel.kernel_build()
+    if result.library is None:
+        raise RuntimeError(f"the compiled CPU scan is unavailable: {result.error}")
+    with tempfile.TemporaryDirectory() as scratch:
+        fresh = timed_compile(Path(scratch))
+    return {"kernel_cache": str(result.path), "kernel_compile_s": fresh}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -140,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     output = args.output or Path("bench_results") / f"kernel-{datetime.now():%Y%m%d-%H%M%S}.json"
     rows = []
+    kernel = _kernel_report(args.methods)
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     for size in args.sizes:
         for method in [m for m in METHODS if m in args.methods]:
@@ -150,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
                 raise RuntimeError(f"benchmark worker {method} H={size} failed:\n{done.stderr[-2000:]}")
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
             r = rows[-1]
-            print(f"    {r['median_s']:.3f} s (median of {r['runs']}), peak {r['peak_mib']:.1f} MiB",
+            print(f"    {r['median_s']:.6f} s (median of {r['runs']}), peak {r['peak_mib']:.1f} MiB",
                   file=sys.stderr, flush=True)
     import torch
 
@@ -158,8 +193,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"B={args.batch} T={args.steps} D={args.input_size} device={args.device} ({device_name}) "
           f"threads={rows[0]['threads'] if rows else '-'}")
     print(_table(rows))
+    if kernel:
+        print(f"compiled kernel: {kernel['kernel_cache']}; a fresh compile (first use) took "
+              f"{kernel['kernel_compile_s']:.1f} s")
     meta = {"batch": args.batch, "steps": args.steps, "input_size": args.input_size, "device": args.device,
-            "device_name": device_name, "chunk_size": args.chunk_size, "torch": torch.__version__,
+            "device_name": device_name, "chunk_size": args.chunk_size, **kernel, "torch": torch.__version__,
             "python": platform.python_version(), "machine": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(), "time": datetime.now().isoformat()}
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -26,25 +26,31 @@ import resource
 import statistics
 import time
 
+from rllib_shm.bench.acting import ACTING_METHODS, GRU_HIDDEN, measure_acting
 from rllib_shm.bench.common import rss_bytes
 from rllib_shm.bench.roofline import projection_flops, rnn_flops, scan_bytes, scan_ops
 
-METHODS = ("reference", "unbind", "hadamard_scan", "fused", "triton", "gru", "lstm")
+METHODS = ("reference", "unbind", "hadamard_scan", "fused", "compiled", "triton", "gru", "lstm", *ACTING_METHODS)
 LABELS = {
     "reference": "(a) reference: C[:, t] loop",
     "unbind": "(b) same loop, unbind",
     "hadamard_scan": "hadamard_scan (general)",
     "fused": "(c) fused SHM scan (torch)",
-    "triton": "(d) fused SHM scan (Triton)",
+    "compiled": "(d) fused SHM scan (compiled)",
+    "triton": "(e) fused SHM scan (Triton)",
     "gru": "torch.nn.GRU (2H)",
     "lstm": "torch.nn.LSTM (2H)",
+    "act_compiled": "acting: SHM (compiled)",
+    "act_torch": "acting: SHM (torch)",
+    "act_gru": f"acting: torch.nn.GRU({GRU_HIDDEN})",
 }
-SCAN_METHODS = ("reference", "unbind", "hadamard_scan", "fused", "triton")
+SCAN_METHODS = ("reference", "unbind", "hadamard_scan", "fused", "compiled", "triton")
+BACKEND_OF = {"fused": "torch", "compiled": "compiled", "triton": "triton"}  # shm_scan backend per method
 
 
 @contextlib.contextmanager
 def scan_backend(name: str | None):
-    """Run ``shm_scan`` on backend ``name`` (torch / triton) inside the block (``$RLLIB_SHM_SCAN``)."""
+    """Run ``shm_scan`` on backend ``name`` (torch / compiled / triton) inside the block (``$RLLIB_SHM_SCAN``)."""
     from rllib_shm.memory.backend import BACKEND_ENV
 
     before = os.environ.get(BACKEND_ENV)
@@ -77,14 +83,14 @@ def build(method: str, batch: int, steps: int, input_size: int, size: int, devic
     indices = cell.draw_indices(batch, steps, gen).to(device)
 
     def step():
-        if method in ("fused", "triton"):
+        if method in BACKEND_OF:
             return cell(x, theta_indices=indices)[0]
         if method == "hadamard_scan":
-            x_hat, key, query, value = cell._projections(x)
+            x_hat, key, query, value, _, shortcut, _ = cell._projections(x)
             update = value.unsqueeze(-1) * key.unsqueeze(-2)
             memory0 = cell.initial_state(batch, device)["memory"]
             reads, _ = hadamard_scan(cell.calibrations(x_hat, indices), update, query, memory0)
-            return cell.out(reads + cell.shortcut(x_hat))
+            return cell.out(reads + shortcut)
         return reference_forward(cell, x, indices, loop="index" if method == "reference" else "unbind")[0]
 
     return x, step
@@ -124,6 +130,8 @@ def measure(method: str, size: int, *, batch: int, steps: int, input_size: int, 
 
     if threads:
         torch.set_num_threads(threads)
+    if method in ACTING_METHODS:
+        return measure_acting(method, size, batch, input_size, seconds=min(2.0, 0.2 * repeats))
     cuda = device == "cuda"
     x, step = build(method, batch, steps, input_size, size, torch.device(device), chunk_size)
 
@@ -133,7 +141,7 @@ def measure(method: str, size: int, *, batch: int, steps: int, input_size: int, 
         y.square().mean().backward()
         return y
 
-    with scan_backend({"fused": "torch", "triton": "triton"}.get(method)):
+    with scan_backend(BACKEND_OF.get(method)):
         if cuda:
             torch.cuda.synchronize()
             torch.cuda.empty_cache()

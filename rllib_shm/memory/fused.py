@@ -23,6 +23,14 @@ C_t (2 − C_t). Nothing of size B×T×H×H is ever materialised. The forward ke
 boundaries (every K steps, [T/K,B,H,H]); the backward recomputes one chunk's states and tanh
 values ([K,B,H,H] each) from its boundary, then runs the reverse recurrence over it. With
 K ≈ √T the activation memory is O(√T·B·H²) instead of O(T·B·H²).
+
+Three backends compute this (``backend.py`` chooses): ``torch``, the Python loop below (about 14
+small torch kernels per step, any device); ``compiled``, the same algorithm in C++
+(``cpu_kernel``: one native call per direction, C_t built in registers, M_t kept in cache; CPU
+tensors), the default on CPU; ``triton``, a Triton kernel (``triton_scan.py``), the default for
+CUDA tensors. The compiled path also runs the calibration-table scan (``table_scan``: fixed and
+random matrices) and the optional clamp of M; the torch backend runs those through the general
+``hadamard_scan`` instead.
 """
 
 from __future__ import annotations
@@ -31,8 +39,12 @@ import math
 
 import torch
 
-from .backend import resolve_backend
+from . import cpu_kernel
+from .backend import BACKENDS, select_backend
+from .scan import hadamard_scan
 from .validation import check_positive_int, check_same_dtype_device, check_tensor
+
+__all__ = ["BACKENDS", "default_chunk_size", "select_backend", "shm_scan", "table_scan"]
 
 
 def default_chunk_size(steps: int) -> int:
@@ -116,6 +128,25 @@ class _SHMScan(torch.autograd.Function):
         return grad_theta, grad_calib, grad_value, grad_key, grad_query, g, None
 
 
+def _check_vectors(memory0: torch.Tensor, **vectors: torch.Tensor) -> tuple[int, int, int]:
+    """B, T, H of [B,T,H] inputs and a square memory0 [B,H,H]."""
+    check_tensor("memory0", memory0, (None, None, None), "B,H,H")
+    batch, size, size2 = memory0.shape
+    if size != size2:
+        raise ValueError(f"memory0 must be square [B,H,H], got {tuple(memory0.shape)}")
+    steps = None
+    for name, tensor in vectors.items():
+        check_tensor(name, tensor, (batch, steps, size), "B,T,H")
+        steps = tensor.shape[1]
+    return batch, steps, size
+
+
+def _check_clamp(memory_clamp: float | None) -> None:
+    if memory_clamp is not None and (isinstance(memory_clamp, bool) or not isinstance(memory_clamp, int | float)
+                                     or not memory_clamp > 0):
+        raise ValueError(f"memory_clamp must be a positive number or None, got {memory_clamp!r}")
+
+
 def shm_scan(
     theta: torch.Tensor,
     calib: torch.Tensor,
@@ -124,9 +155,11 @@ def shm_scan(
     query: torch.Tensor,
     memory0: torch.Tensor,
     chunk_size: int | None = None,
+    *,
+    memory_clamp: float | None = None,
     backend: str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """SHM recurrence from vectors; equals ``hadamard_scan(1 + tanh(θ⊗c), v⊗k, q, M_0)``.
+    """SHM recurrence from vectors; equals ``hadamard_scan(1 + tanh(θ⊗c), v⊗k, q, M_0, memory_clamp)``.
 
     Args:
         theta: θ_t, [B,T,H] (the row of the θ table drawn for each batch element and step).
@@ -137,35 +170,88 @@ def shm_scan(
         memory0: M_0, [B,H,H]: the inputs' dtype, or float32 with lower-precision inputs (a float32
             state for bfloat16 inputs).
         chunk_size: K, steps between stored states; default ≈ √(T/2).
-        backend: ``torch`` (this module's loop), ``triton`` (``triton_scan.py``) or ``auto``; default
-            ``$RLLIB_SHM_SCAN`` or ``auto``: Triton for CUDA tensors when it is installed (see
-            ``backend.py``).
+        memory_clamp: optional c > 0: M_t ← clamp(M_t, −c, c) after every step.
+        backend: ``auto`` | ``torch`` | ``compiled`` | ``triton``; default ``$RLLIB_SHM_SCAN`` or
+            ``auto`` (``backend.select_backend``).
 
     Returns:
         reads r [B,T,H] (the inputs' dtype) and the final memory M_T [B,H,H] (``memory0``'s dtype).
     """
-    check_tensor("memory0", memory0, (None, None, None), "B,H,H")
-    batch, size, size2 = memory0.shape
-    if size != size2:
-        raise ValueError(f"memory0 must be square [B,H,H], got {tuple(memory0.shape)}")
-    check_tensor("theta", theta, (batch, None, size), "B,T,H")
-    steps = theta.shape[1]
-    for name, tensor in (("calib", calib), ("value", value), ("key", key), ("query", query)):
-        check_tensor(name, tensor, (batch, steps, size), "B,T,H")
+    batch, steps, size = _check_vectors(memory0, theta=theta, calib=calib, value=value, key=key, query=query)
     vectors = {"theta": theta, "calib": calib, "value": value, "key": key, "query": query}
     float32_state = memory0.dtype == torch.float32 and theta.dtype in (torch.bfloat16, torch.float16)
     check_same_dtype_device(**vectors, **({} if float32_state else {"memory0": memory0}))
     if float32_state and memory0.device != theta.device:
         raise ValueError(f"all inputs must be on one device, got theta={theta.device}, memory0={memory0.device}")
     chunk = default_chunk_size(steps) if chunk_size is None else check_positive_int("chunk_size", chunk_size)
+    _check_clamp(memory_clamp)
     if steps == 0:
         return query.new_zeros(batch, 0, size), memory0
-    if resolve_backend(backend, theta) == "triton":
+    name = select_backend(theta.device, theta.dtype, backend, size=size, clamp=memory_clamp is not None)
+    if name == "triton":
         from .triton_scan import triton_shm_scan  # imports triton: only when it runs
 
         return triton_shm_scan(theta, calib, value, key, query, memory0, chunk)
+    if name == "compiled":
+        return cpu_kernel.compiled_scan(theta, calib, None, None, value, key, query, memory0, chunk, memory_clamp)
     if memory0.dtype != theta.dtype:  # a float32 state for lower-precision inputs: compute in float32
-        vectors = (x.to(memory0.dtype) for x in (theta, calib, value, key, query))
-        reads, memory = _SHMScan.apply(*vectors, memory0, chunk)
+        reads, memory = shm_scan(*(x.to(memory0.dtype) for x in vectors.values()), memory0, chunk,
+                                 memory_clamp=memory_clamp, backend="torch")
         return reads.to(theta.dtype), memory
+    if memory_clamp is not None:  # the torch loop has no clamp: the general scan (materialises C)
+        calibration = 2 * torch.sigmoid(2 * theta.unsqueeze(-1) * calib.unsqueeze(-2))
+        return hadamard_scan(calibration, value.unsqueeze(-1) * key.unsqueeze(-2), query, memory0, memory_clamp)
     return _SHMScan.apply(theta, calib, value, key, query, memory0, chunk)
+
+
+def table_scan(
+    table: torch.Tensor,
+    indices: torch.Tensor,
+    value: torch.Tensor,
+    key: torch.Tensor,
+    query: torch.Tensor,
+    memory0: torch.Tensor,
+    chunk_size: int | None = None,
+    *,
+    memory_clamp: float | None = None,
+    backend: str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The recurrence with calibrations from a table: C_t = table[l_t], U_t = v_t ⊗ k_t.
+
+    Equals ``hadamard_scan(table[indices], v⊗k, q, M_0, memory_clamp)``; the compiled backend never
+    materialises [B,T,H,H] (the gradient of ``table`` is accumulated row by row). This is how the
+    ``fixed_matrix`` (L = 1, all l_t = 0) and ``random_matrix`` ablations run.
+
+    Args:
+        table: calibrations, [L,H,H] (e.g. 1 + tanh(W_C)[None]).
+        indices: l_t, [B,T] int64 in [0, L).
+        value, key, query: η_t v_t, k_t, q_t, [B,T,H] each.
+        memory0: M_0, [B,H,H].
+        chunk_size, memory_clamp, backend: as in ``shm_scan`` (no ``triton``).
+
+    Returns:
+        reads r [B,T,H] and the final memory M_T [B,H,H].
+    """
+    batch, steps, size = _check_vectors(memory0, value=value, key=key, query=query)
+    check_tensor("table", table, (None, size, size), "L,H,H")
+    check_tensor("indices", indices, (batch, steps), "B,T", floating=False)
+    if indices.dtype != torch.int64:
+        raise ValueError(f"indices must be an int64 tensor, got dtype {indices.dtype}")
+    check_same_dtype_device(table=table, value=value, key=key, query=query, memory0=memory0)
+    if indices.device != memory0.device:
+        raise ValueError(f"indices must be on {memory0.device}, got {indices.device}")
+    if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= table.shape[0]):
+        raise ValueError(f"indices must lie in [0, {table.shape[0] - 1}], got values in "
+                         f"[{int(indices.min())}, {int(indices.max())}]")
+    chunk = default_chunk_size(steps) if chunk_size is None else check_positive_int("chunk_size", chunk_size)
+    _check_clamp(memory_clamp)
+    if steps == 0:
+        return query.new_zeros(batch, 0, size), memory0
+    if select_backend(memory0.device, memory0.dtype, backend, size=size, clamp=memory_clamp is not None,
+                      table=True) == "compiled":
+        return cpu_kernel.compiled_scan(None, None, table, indices, value, key, query, memory0, chunk, memory_clamp)
+    if table.shape[0] == 1:  # one matrix for every step: a broadcast view, nothing materialised
+        calibration = table[0].expand(batch, steps, size, size)
+    else:
+        calibration = table[indices]
+    return hadamard_scan(calibration, value.unsqueeze(-1) * key.unsqueeze(-2), query, memory0, memory_clamp)

@@ -40,18 +40,26 @@ RLlib module can act deterministically without switching the whole module to ``e
 - ``neural_theta``: θ_t = W_θ x̂_t, a network of the input instead of a table draw.
 
 ``shm``, ``none`` and ``neural_theta`` run the fused recurrence (``shm_scan``) that never
-materialises [B,T,H,H]; ``fixed_matrix``, ``random_matrix`` and ``memory_clamp`` use the general
-``hadamard_scan`` (O(B·T·H²) memory; fine for ablations at moderate sizes).
+materialises [B,T,H,H]; ``fixed_matrix`` and ``random_matrix`` run ``table_scan`` (C_t = table[l_t]
+with the [L,H,H] table 1 + tanh(W_C) or 1 + tanh(R)), fused as well on the compiled CPU backend.
+``memory_clamp`` (M_t ← clamp(M_t, −c, c)) is fused on the compiled backend too; the torch backend
+runs clamped cells and ``table_scan`` through the general ``hadamard_scan`` (O(B·T·H²) memory for
+random matrices and clamps), and so does the ``expected`` evaluation of ``shm`` (an average over
+the table that no single θ_t reproduces).
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import nn
 
+from . import cpu_kernel
 from .base import MemoryCell, State
-from .fused import shm_scan
+from .fused import select_backend, shm_scan, table_scan
 from .scan import hadamard_scan
+from .stacked_linear import StackedLinear
 from .validation import check_choice, check_positive_int, check_tensor
 
 THETA_MODES = ("random", "fixed")
@@ -63,6 +71,18 @@ _INDEXED = ("shm", "random_matrix")  # calibrations that draw a row per step
 def _l1_relu(z: torch.Tensor) -> torch.Tensor:
     z = torch.relu(z)
     return z / (1e-5 + z.sum(dim=-1, keepdim=True))
+
+
+class Projections(NamedTuple):
+    """Everything the cell computes from x̂_t before the recurrence, each [B,T,H] (x̂: [B,T,D])."""
+
+    x_hat: torch.Tensor  # LayerNorm(x)
+    key: torch.Tensor  # k_t
+    query: torch.Tensor  # q_t
+    value: torch.Tensor  # η_t v_t
+    calib: torch.Tensor  # c_t
+    shortcut: torch.Tensor  # W_s x̂_t + b_s
+    theta: torch.Tensor | None  # θ_t = W_θ x̂_t (neural θ only)
 
 
 class SHMCell(MemoryCell):
@@ -112,6 +132,7 @@ class SHMCell(MemoryCell):
         self.eta = nn.Linear(input_size, 1, bias=False)
         self.shortcut = nn.Linear(input_size, size)
         self.out = nn.Linear(size, output_size)
+        self._stacked = StackedLinear()  # the input projections as one product (_input_layers)
         if calibration == "shm":
             self.thetas = nn.Parameter(nn.init.xavier_uniform_(torch.empty(num_thetas, size)))
         elif calibration == "neural_theta":
@@ -171,12 +192,44 @@ class SHMCell(MemoryCell):
         return self.draw_indices(batch, steps, generator).to(x.device)
 
     # -- the cell ----------------------------------------------------------------------------
-    def _projections(self, x: torch.Tensor):
+    def _input_layers(self) -> tuple[nn.Linear, ...]:
+        """W_k, W_q, W_v, W_η, W_c, W_s (+ W_θ): their outputs side by side are H, H, H, 1, H, H (+ H) wide."""
+        modules = self._modules  # (direct: attribute lookups through nn.Module cost µs per acting step)
+        names = ("key", "query", "value", "eta", "calib", "shortcut") + (
+            ("theta_net",) if self.calibration == "neural_theta" else ())
+        return tuple(modules[name] for name in names)
+
+    def _projections(self, x: torch.Tensor) -> Projections:
         x_hat = self.norm(x)
-        key = _l1_relu(self.key(x_hat))
-        query = _l1_relu(self.query(x_hat))
-        value = torch.sigmoid(self.eta(x_hat)) * self.value(x_hat)  # η_t v_t
-        return x_hat, key, query, value
+        size = self.mem_size
+        stacked = self._stacked(x_hat, self._input_layers())
+        # one split (its backward is one concatenation; slicing would allocate a zero-filled
+        # gradient of the whole stacked output per slice)
+        widths = [2 * size, size, 1, size, size] + ([size] if self.calibration == "neural_theta" else [])
+        key_query, value, eta, calib, shortcut, *theta = stacked.split(widths, dim=-1)
+        key_query = _l1_relu(key_query.unflatten(-1, (2, size)))  # k and q in one pass
+        value = torch.sigmoid(eta) * value  # η_t v_t
+        return Projections(x_hat, key_query[..., 0, :], key_query[..., 1, :], value, calib, shortcut,
+                           theta[0] if theta else None)
+
+    def _act(self, x: torch.Tensor, memory0: torch.Tensor, indices: torch.Tensor | None):
+        """Acting without autograd on the compiled backend: y [B,T,O], M_T; None where it does not apply.
+
+        Equals ``_run``'s general path: one stacked product, then the projections' nonlinearities,
+        θ_t and the recurrence in one native call (``cpu_kernel.act``), then W_o.
+        """
+        if (torch.is_grad_enabled() or torch.compiler.is_compiling() or torch.compiler.is_exporting()
+                or self.calibration not in ("shm", "none", "neural_theta")
+                or (self.calibration == "shm" and indices is None)
+                or select_backend(x.device, x.dtype) != "compiled"):
+            return None
+        stacked = self._stacked(self.norm(x), self._input_layers()).contiguous()
+        thetas = self.thetas if self.calibration == "shm" else None
+        offset = 5 * self.mem_size + 1 if self.calibration == "neural_theta" else 0
+        rows = indices.contiguous() if thetas is not None else None
+        reads, memory = cpu_kernel.act(stacked, thetas.contiguous() if thetas is not None else None, rows, offset,
+                                       memory0.contiguous(), self.memory_clamp)
+        return self.out(reads), memory
 
     def calibrations(self, x_hat: torch.Tensor, indices: torch.Tensor | None) -> torch.Tensor:
         """C [B,T,H,H] materialised (for the general path, inspection and drawing)."""
@@ -201,30 +254,45 @@ class SHMCell(MemoryCell):
             theta = self.thetas[indices]
         return 1 + torch.tanh(theta.unsqueeze(-1) * calib.unsqueeze(-2))
 
+    def _table(self, indices: torch.Tensor | None, batch: int, steps: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """fixed / random matrix as a calibration table [L,H,H] and the rows l [B,T] to read from it."""
+        if self.calibration == "fixed_matrix":
+            table = (1 + torch.tanh(self.calibration_logits))[None]
+        else:  # random_matrix: R is a fixed buffer, so 1 + tanh(R) is cached until it changes
+            key = (self.random_logits.data_ptr(), self.random_logits._version, self.random_logits.dtype)
+            cached = getattr(self, "_random_table", None)
+            if cached is None or cached[0] != key:
+                cached = (key, 1 + torch.tanh(self.random_logits))
+                self._random_table = cached
+            table = cached[1] if indices is not None else cached[1].mean(0, keepdim=True)
+        if indices is None or self.calibration == "fixed_matrix":
+            indices = torch.zeros(batch, steps, dtype=torch.long, device=device)
+        return table, indices
+
     def _run(self, x, state: State, theta_indices=None, generator=None, evaluation=None):
         indices = (
             self._indices(x, theta_indices, generator, evaluation) if self.calibration in _INDEXED else None
         )
-        x_hat, key, query, value = self._projections(x)
-        memory0 = state["memory"]
-        fused = self.memory_clamp is None and (
-            self.calibration in ("none", "neural_theta") or (self.calibration == "shm" and indices is not None)
-        )
-        if fused:
-            calib = self.calib(x_hat)
+        memory0, clamp = state["memory"], self.memory_clamp
+        acted = self._act(x, memory0, indices)
+        if acted is not None:
+            return acted[0], {"memory": acted[1]}, {"theta_indices": indices} if indices is not None else {}
+        x_hat, key, query, value, calib, shortcut, neural_theta = self._projections(x)
+        if self.calibration in ("fixed_matrix", "random_matrix"):
+            table, rows = self._table(indices, x.shape[0], x.shape[1], x.device)
+            reads, memory = table_scan(table, rows, value, key, query, memory0, self.chunk_size, memory_clamp=clamp)
+        elif self.calibration == "shm" and indices is None:  # expected θ: averaged C, materialised
+            update = value.unsqueeze(-1) * key.unsqueeze(-2)
+            reads, memory = hadamard_scan(self.calibrations(x_hat, indices), update, query, memory0, clamp)
+        else:
             if self.calibration == "none":
-                theta = torch.zeros_like(calib)  # tanh(0) = 0: C_t = 1 exactly
+                theta = torch.zeros_like(calib)  # 2·sigmoid(0) = 1: C_t = 1 exactly
             elif self.calibration == "neural_theta":
-                theta = self.theta_net(x_hat)
+                theta = neural_theta
             else:
                 theta = self.thetas[indices]
-            reads, memory = shm_scan(theta, calib, value, key, query, memory0, self.chunk_size)
-        else:
-            update = value.unsqueeze(-1) * key.unsqueeze(-2)
-            reads, memory = hadamard_scan(
-                self.calibrations(x_hat, indices), update, query, memory0, self.memory_clamp
-            )
-        y = self.out(reads + self.shortcut(x_hat))
+            reads, memory = shm_scan(theta, calib, value, key, query, memory0, self.chunk_size, memory_clamp=clamp)
+        y = self.out(reads + shortcut)
         extras_out = {"theta_indices": indices} if indices is not None else {}
         return y, {"memory": memory}, extras_out
 
@@ -244,7 +312,7 @@ class SHMCell(MemoryCell):
         indices = (
             self._indices(x, theta_indices, generator, evaluation) if self.calibration in _INDEXED else None
         )
-        x_hat, key, query, value = self._projections(x)
+        x_hat, key, query, value, _, shortcut, _ = self._projections(x)
         calibration = self.calibrations(x_hat, indices)
         update = value.unsqueeze(-1) * key.unsqueeze(-2)
         memory, memories = state["memory"], []
@@ -255,6 +323,6 @@ class SHMCell(MemoryCell):
             memories.append(memory)
         memories = torch.stack(memories, 1)
         reads = torch.einsum("btij,btj->bti", memories, query)
-        y = self.out(reads + self.shortcut(x_hat))
+        y = self.out(reads + shortcut)
         return {"memory": memories, "calibration": calibration.contiguous(), "update": update,
                 "reads": reads, "y": y, "theta_indices": indices}
