@@ -135,8 +135,8 @@ def test_killed_driver_resumes_without_losing_or_repeating_trials(tmp_path, mlfl
     output, _ = resumed.communicate(timeout=900)
     assert resumed.returncode == 0, output[-3000:]
 
-    for name, rows in finished_dirs.items():  # finished trials were not run again
-        assert (storage / name / name / "progress.csv").read_text() == rows
+    for trial, rows in finished_dirs.items():  # finished trials were not run again
+        assert (storage / name / trial / "progress.csv").read_text() == rows
     complete_dirs = {p.name.removeprefix("trial_") for p in trial_dirs(storage / name)
                      if (p / "progress.csv").exists() and len((p / "progress.csv").read_text().splitlines()) == 5}
     assert len(complete_dirs) == 3
