@@ -43,6 +43,6 @@ def test_a_killed_env_runner_is_restarted_and_the_run_finishes(tmp_path, monkeyp
         list(range(1, iterations + 1))
     steps, episodes = history("env_steps"), history("episodes")
     # every iteration sampled a full batch: the healthy runner finished the lost one's share
-    assert all(after - before >= batch for before, after in zip([0, *steps], steps)), steps
-    assert all(after > before for before, after in zip(episodes, episodes[1:])), episodes
+    assert all(after - before >= batch for before, after in zip([0, *steps], steps, strict=False)), steps
+    assert all(after > before for before, after in zip(episodes, episodes[1:], strict=False)), episodes
     assert history("env_runner_restarts")[-1] == 1 and history("healthy_env_runners")[-1] == 2

@@ -167,7 +167,8 @@ def test_backend_choice(monkeypatch):
     monkeypatch.setenv(BACKEND_ENV, "triton")
     assert resolve_backend(None, theta) == "triton" and resolve_backend("torch", theta) == "torch"
     monkeypatch.setenv(BACKEND_ENV, "cuda")
-    with pytest.raises(ValueError, match=r"\$RLLIB_SHM_SCAN must be one of 'auto', 'torch', 'compiled', 'triton'; got 'cuda'"):
+    message = r"\$RLLIB_SHM_SCAN must be one of 'auto', 'torch', 'compiled', 'triton'; got 'cuda'"
+    with pytest.raises(ValueError, match=message):
         resolve_backend(None, theta)
     with pytest.raises(ValueError, match="backend must be one of"):
         shm_scan(*[torch.zeros(1, 2, 4)] * 5, torch.zeros(1, 4, 4), backend="numba")

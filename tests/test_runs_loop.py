@@ -74,7 +74,8 @@ def test_resumes_from_saved_progress():
 def test_iteration_metrics_reads_rllib_names():
     metrics = iteration_metrics(ScriptedAlgo([0.25]).train())
     assert metrics == pytest.approx({"episode_return_mean": 0.25, "episode_len_mean": 10.0, "env_steps": 100,
-                                     "episodes": 10, "learner/policy_loss": 0.5, "learner/vf_loss": 1.5, "learner/entropy": 0.1})
+                                     "episodes": 10, "learner/policy_loss": 0.5, "learner/vf_loss": 1.5,
+                                     "learner/entropy": 0.1})
     empty = iteration_metrics({})
     assert math.isnan(empty["episode_return_mean"]) and empty["env_steps"] == 0
 

@@ -64,7 +64,8 @@ class AlgoSection:
         if not isinstance(self.restart_failed_env_runners, bool):
             raise ValueError(f"algo.restart_failed_env_runners must be true or false, got "
                              f"{self.restart_failed_env_runners!r}")
-        for name in ("max_env_runner_restarts", "num_env_runners", "num_learners", "num_gpus_per_learner", "num_cpus_per_env_runner",
+        for name in ("max_env_runner_restarts", "num_env_runners", "num_learners", "num_gpus_per_learner",
+                     "num_cpus_per_env_runner",
                      "vf_loss_coeff", "entropy_coeff"):
             if getattr(self, name) < 0:
                 raise ValueError(f"algo.{name} must be ≥ 0, got {getattr(self, name)}")

@@ -33,7 +33,6 @@ from ray.rllib.utils.numpy import convert_to_numpy
 
 from rllib_shm.rllib.theta_streams import MemoryEnvRunner, ThetaStreams
 
-
 STORE = "rllib_shm.states"  # the key of EpisodeStates in episode.custom_data
 
 
