@@ -253,10 +253,15 @@ class MemoryRLModule(TorchRLModule, ValueFunctionAPI):
                 columns[prefix + THETA_COLUMN] = indices
         return features, state_out, columns
 
+    # RLlib's env runners act through these two without disabling autograd; acting never needs
+    # gradients, so they run under no_grad: no graph is built per env step, and SHM takes its native
+    # acting step (``SHMCell._act``) on the compiled backend.
+    @torch.no_grad()
     def _forward(self, batch, **kwargs) -> dict[str, Any]:
         # Acting: explore=False (inference) uses the memory's eval_theta behaviour.
         return self._act(batch, evaluation=True)
 
+    @torch.no_grad()
     def _forward_exploration(self, batch, **kwargs) -> dict[str, Any]:
         return self._act(batch, evaluation=False)
 
