@@ -33,7 +33,7 @@ def test_yaml_and_overrides_round_trip(tmp_path):
         (["module.memory.mem_size=-4"], "mem_size must be a positive integer, got -4"),
         (["module.max_seq_len=0"], "max_seq_len must be a positive integer, got 0"),
         (["algo.lr=fast"], "algo.lr: expected a number, got 'fast'"),
-        (["module.memory.kind=transformer"], "kind must be one of 'shm', 'gru', 'lstm', 'mlp'; got 'transformer'"),
+        (["module.memory.kind=transformer"], "kind must be one of 'shm', 'gru', 'lstm', 'mlp', 'ffm'; got 'transformer'"),
         (["algo.minibatch_size=4000"], r"algo.minibatch_size \(4000\) must not exceed algo.train_batch_size"),
         (["module.shared_trunk=maybe"], "module.shared_trunk: expected true or false, got 'maybe'"),
         (["oops"], "--set expects section.key=value, got 'oops'"),

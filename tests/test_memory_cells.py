@@ -22,6 +22,7 @@ ALL_CONFIGS = [MemoryConfig(kind="shm", mem_size=4, num_thetas=8, calibration=c)
     MemoryConfig(kind="gru", mem_size=7),
     MemoryConfig(kind="lstm", mem_size=7),
     MemoryConfig(kind="mlp", mem_size=7),
+    MemoryConfig(kind="ffm", mem_size=7, context_size=3),
 ]
 
 
@@ -186,7 +187,7 @@ def test_cells_reject_bad_inputs():
 def test_memory_config_rejects_unknown_keys_and_kinds():
     with pytest.raises(ValueError, match=r"unknown memory config key\(s\) \['mem_sise'\]; valid keys"):
         MemoryConfig.from_dict({"mem_sise": 4})
-    with pytest.raises(ValueError, match="kind must be one of 'shm', 'gru', 'lstm', 'mlp'; got 'transformer'"):
+    with pytest.raises(ValueError, match="kind must be one of 'shm', 'gru', 'lstm', 'mlp', 'ffm'; got 'transformer'"):
         MemoryConfig(kind="transformer")
     assert MemoryConfig.from_dict({"kind": "gru", "mem_size": 3}).mem_size == 3
 

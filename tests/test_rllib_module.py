@@ -76,7 +76,7 @@ def test_cnn_encoder_on_uint8_images_and_positional_embedding():
     assert torch.isfinite(out[Columns.ACTION_DIST_INPUTS]).all()
 
 
-@pytest.mark.parametrize("kind", ["gru", "lstm", "mlp"])
+@pytest.mark.parametrize("kind", ["gru", "lstm", "mlp", "ffm"])
 def test_baselines_share_the_module(kind):
     obs_space = gym.spaces.Box(-1, 1, (6,), np.float32)
     module = make(obs_space, gym.spaces.Discrete(4), memory=MemoryConfig(kind=kind, mem_size=8))

@@ -7,6 +7,7 @@ L θ-table rows, O output width.
 from .base import MemoryCell, State
 from .baselines import GRUCell, LSTMCell, MLPCell
 from .config import MEMORY_KINDS, MemoryConfig, build_memory
+from .ffm import FFMCell
 from .fused import shm_scan
 from .scan import hadamard_scan
 from .shm import CALIBRATIONS, EVAL_THETA, THETA_MODES, SHMCell
@@ -16,6 +17,7 @@ __all__ = [
     "EVAL_THETA",
     "MEMORY_KINDS",
     "THETA_MODES",
+    "FFMCell",
     "GRUCell",
     "LSTMCell",
     "MLPCell",

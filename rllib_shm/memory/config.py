@@ -7,18 +7,19 @@ from dataclasses import dataclass
 
 from .base import MemoryCell
 from .baselines import GRUCell, LSTMCell, MLPCell
+from .ffm import FFMCell
 from .shm import CALIBRATIONS, EVAL_THETA, THETA_MODES, SHMCell
 from .validation import check_choice, check_positive_int
 
-MEMORY_KINDS = ("shm", "gru", "lstm", "mlp")
+MEMORY_KINDS = ("shm", "gru", "lstm", "mlp", "ffm")
 
 
 @dataclass(frozen=True)
 class MemoryConfig:
-    """Which memory and its sizes. SHM-only fields are ignored by the baselines."""
+    """Which memory and its sizes. SHM-only fields are ignored by the others (FFM's by all but FFM)."""
 
-    kind: str = "shm"  # shm | gru | lstm | mlp
-    mem_size: int = 64  # H: SHM's memory is H×H; hidden size of GRU / LSTM / MLP
+    kind: str = "shm"  # shm | gru | lstm | mlp | ffm
+    mem_size: int = 64  # H: SHM's memory is H×H; hidden size of GRU / LSTM / MLP; FFM's trace size M
     num_thetas: int = 128  # L: rows of SHM's θ table
     theta_mode: str = "random"  # random (paper) | fixed (what the reference code ran)
     calibration: str = "shm"  # shm | none | fixed_matrix | random_matrix | neural_theta
@@ -26,6 +27,7 @@ class MemoryConfig:
     memory_clamp: float | None = None  # clamp M to [-c, c] after every step (off by default)
     chunk_size: int | None = None  # K of the fused SHM scan; None = ≈ √(T/2)
     seed: int = 0  # seed of SHM's own θ generator
+    context_size: int = 8  # C of FFM (its trace is M×C complex); ignored by the others
 
     def __post_init__(self) -> None:
         check_choice("kind", self.kind, MEMORY_KINDS)
@@ -40,6 +42,7 @@ class MemoryConfig:
             raise ValueError(f"memory_clamp must be a positive number or None, got {self.memory_clamp!r}")
         if self.chunk_size is not None:
             check_positive_int("chunk_size", self.chunk_size)
+        check_positive_int("context_size", self.context_size)
 
     @classmethod
     def from_dict(cls, values: dict) -> MemoryConfig:
@@ -66,5 +69,7 @@ def build_memory(config: MemoryConfig, input_size: int, output_size: int) -> Mem
             chunk_size=config.chunk_size,
             seed=config.seed,
         )
+    if config.kind == "ffm":
+        return FFMCell(input_size, output_size, config.mem_size, context_size=config.context_size)
     cls = {"gru": GRUCell, "lstm": LSTMCell, "mlp": MLPCell}[config.kind]
     return cls(input_size, output_size, config.mem_size)
