@@ -15,19 +15,17 @@ Timing: ``torch.utils.benchmark.Timer.blocked_autorange`` for about ``seconds``;
 
 from __future__ import annotations
 
-import os
-
 ACTING_METHODS = ("act_compiled", "act_torch", "act_gru")
 GRU_HIDDEN = 256
 
 
 def measure_acting(method: str, size: int, batch: int, width: int, seconds: float = 2.0) -> dict:
-    """Median seconds per acting step for one row (runs in the bench's worker process)."""
+    """Median seconds per acting step for one row (runs in the bench's worker process; the caller
+    selects the scan backend, ``kernel_measure.scan_backend``)."""
     import torch
     from torch.utils.benchmark import Timer
 
     from rllib_shm.memory import SHMCell
-    from rllib_shm.memory.backend import BACKEND_ENV
 
     gen = torch.Generator().manual_seed(0)
     torch.manual_seed(0)  # parameter initialisation of this throw-away process only
@@ -39,7 +37,6 @@ def measure_acting(method: str, size: int, batch: int, width: int, seconds: floa
         def step():
             _, state["h"] = core(x, state["h"])
     else:
-        os.environ[BACKEND_ENV] = "compiled" if method == "act_compiled" else "torch"
         cell = SHMCell(width, size, size)
         state = {"cell": cell.initial_state(batch)}
 

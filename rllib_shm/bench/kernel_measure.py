@@ -45,7 +45,9 @@ LABELS = {
     "act_gru": f"acting: torch.nn.GRU({GRU_HIDDEN})",
 }
 SCAN_METHODS = ("reference", "unbind", "hadamard_scan", "fused", "compiled", "triton")
-BACKEND_OF = {"fused": "torch", "compiled": "compiled", "triton": "triton"}  # shm_scan backend per method
+# shm_scan backend per method
+BACKEND_OF = {"fused": "torch", "compiled": "compiled", "triton": "triton", "act_compiled": "compiled",
+              "act_torch": "torch"}
 
 
 @contextlib.contextmanager
@@ -131,7 +133,8 @@ def measure(method: str, size: int, *, batch: int, steps: int, input_size: int, 
     if threads:
         torch.set_num_threads(threads)
     if method in ACTING_METHODS:
-        return measure_acting(method, size, batch, input_size, seconds=min(2.0, 0.2 * repeats))
+        with scan_backend(BACKEND_OF.get(method)):
+            return measure_acting(method, size, batch, input_size, seconds=min(2.0, 0.2 * repeats))
     cuda = device == "cuda"
     x, step = build(method, batch, steps, input_size, size, torch.device(device), chunk_size)
 

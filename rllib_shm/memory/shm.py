@@ -56,8 +56,9 @@ import torch
 from torch import nn
 
 from . import cpu_kernel
+from .backend import select_backend
 from .base import MemoryCell, State
-from .fused import select_backend, shm_scan, table_scan
+from .fused import shm_scan, table_scan
 from .scan import hadamard_scan
 from .stacked_linear import StackedLinear
 from .validation import check_choice, check_positive_int, check_tensor
