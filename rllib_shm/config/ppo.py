@@ -41,7 +41,7 @@ def build_ppo_config(config: ExperimentConfig, *, lean_states: bool = True) -> P
         .fault_tolerance(
             restart_failed_env_runners=algo.restart_failed_env_runners,
             max_num_env_runner_restarts=algo.max_env_runner_restarts,
-            # a restarted runner rejoins at once; a runner that is merely slow is not declared dead
+            # restart a crashed runner at once (RLlib waits 60 s by default), so it rejoins within a few iterations
             delay_between_env_runner_restarts_s=0.0,
         )
         .learners(num_learners=algo.num_learners, num_gpus_per_learner=algo.num_gpus_per_learner)
