@@ -62,7 +62,8 @@ def optuna_trials(storage: Path, name: str, *, polling: bool = False):
         study = optuna.load_study(study_name=name, storage=rdb)
     except KeyError:
         return []
-    except sqlalchemy.exc.OperationalError:
+    except (sqlalchemy.exc.OperationalError, optuna.exceptions.StorageInternalError):
+        # (Optuna wraps "no such table: version_info" in StorageInternalError)
         if not polling:
             raise
         return []
