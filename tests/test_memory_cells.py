@@ -155,7 +155,10 @@ def test_gradient_reaches_first_inputs_over_1000_steps(calibration, theta_mode):
         ({"mem_size": 0}, "mem_size must be a positive integer, got 0"),
         ({"num_thetas": -3}, "num_thetas must be a positive integer, got -3"),
         ({"chunk_size": 0}, "chunk_size must be a positive integer"),
-        ({"memory_clamp": 0}, "memory_clamp must be a positive number"),
+        ({"memory_clamp": 0}, "memory_clamp must be a positive finite number"),
+        ({"memory_clamp": True}, "memory_clamp must be a positive finite number"),
+        ({"memory_clamp": float("inf")}, "memory_clamp must be a positive finite number"),
+        ({"memory_clamp": float("nan")}, "memory_clamp must be a positive finite number"),
     ],
 )
 def test_shm_cell_rejects_bad_arguments(kwargs, message):

@@ -140,7 +140,7 @@ def test_fused_scan_final_memory_only_gradient():
         ({"query": torch.ones(2, 3, 4, dtype=torch.int64)}, "query must be a floating-point"),
         ({"memory0": torch.ones(2, 4, 5)}, "memory0 must be square"),
         ({"query": torch.ones(2, 3, 4, dtype=torch.float64)}, "share one dtype"),
-        ({"memory_clamp": -1.0}, "memory_clamp must be a positive number"),
+        ({"memory_clamp": -1.0}, "memory_clamp must be a positive finite number"),
     ],
 )
 def test_hadamard_scan_rejects_bad_input(kwargs, message):

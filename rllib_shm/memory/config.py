@@ -9,7 +9,7 @@ from .base import MemoryCell
 from .baselines import GRUCell, LSTMCell, MLPCell
 from .ffm import FFMCell
 from .shm import CALIBRATIONS, EVAL_THETA, THETA_MODES, SHMCell
-from .validation import check_choice, check_positive_int
+from .validation import check_choice, check_clamp, check_positive_int
 
 MEMORY_KINDS = ("shm", "gru", "lstm", "mlp", "ffm")
 
@@ -36,10 +36,7 @@ class MemoryConfig:
         check_choice("theta_mode", self.theta_mode, THETA_MODES)
         check_choice("calibration", self.calibration, CALIBRATIONS)
         check_choice("eval_theta", self.eval_theta, EVAL_THETA)
-        if self.memory_clamp is not None and not (
-            isinstance(self.memory_clamp, int | float) and self.memory_clamp > 0
-        ):
-            raise ValueError(f"memory_clamp must be a positive number or None, got {self.memory_clamp!r}")
+        check_clamp(self.memory_clamp)
         if self.chunk_size is not None:
             check_positive_int("chunk_size", self.chunk_size)
         check_positive_int("context_size", self.context_size)

@@ -42,7 +42,7 @@ import torch
 from . import cpu_kernel
 from .backend import BACKENDS, select_backend
 from .scan import hadamard_scan
-from .validation import check_positive_int, check_same_dtype_device, check_tensor
+from .validation import check_clamp, check_positive_int, check_same_dtype_device, check_tensor
 
 __all__ = ["BACKENDS", "default_chunk_size", "select_backend", "shm_scan", "table_scan"]
 
@@ -141,12 +141,6 @@ def _check_vectors(memory0: torch.Tensor, **vectors: torch.Tensor) -> tuple[int,
     return batch, steps, size
 
 
-def _check_clamp(memory_clamp: float | None) -> None:
-    if memory_clamp is not None and (isinstance(memory_clamp, bool) or not isinstance(memory_clamp, int | float)
-                                     or not memory_clamp > 0):
-        raise ValueError(f"memory_clamp must be a positive number or None, got {memory_clamp!r}")
-
-
 def shm_scan(
     theta: torch.Tensor,
     calib: torch.Tensor,
@@ -184,7 +178,7 @@ def shm_scan(
     if float32_state and memory0.device != theta.device:
         raise ValueError(f"all inputs must be on one device, got theta={theta.device}, memory0={memory0.device}")
     chunk = default_chunk_size(steps) if chunk_size is None else check_positive_int("chunk_size", chunk_size)
-    _check_clamp(memory_clamp)
+    check_clamp(memory_clamp)
     if steps == 0:
         return query.new_zeros(batch, 0, size), memory0
     name = select_backend(theta.device, theta.dtype, backend, size=size, clamp=memory_clamp is not None)
@@ -244,7 +238,7 @@ def table_scan(
         raise ValueError(f"indices must lie in [0, {table.shape[0] - 1}], got values in "
                          f"[{int(indices.min())}, {int(indices.max())}]")
     chunk = default_chunk_size(steps) if chunk_size is None else check_positive_int("chunk_size", chunk_size)
-    _check_clamp(memory_clamp)
+    check_clamp(memory_clamp)
     if steps == 0:
         return query.new_zeros(batch, 0, size), memory0
     if select_backend(memory0.device, memory0.dtype, backend, size=size, clamp=memory_clamp is not None,

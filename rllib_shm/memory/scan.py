@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from .validation import check_same_dtype_device, check_tensor
+from .validation import check_clamp, check_same_dtype_device, check_tensor
 
 
 def hadamard_scan(
@@ -47,8 +47,7 @@ def hadamard_scan(
     check_tensor("calibration", calibration, (batch, steps, size, size), "B,T,H,H")
     check_tensor("update", update, (batch, steps, size, size), "B,T,H,H")
     check_same_dtype_device(calibration=calibration, update=update, query=query, memory0=memory0)
-    if memory_clamp is not None and not (isinstance(memory_clamp, int | float) and memory_clamp > 0):
-        raise ValueError(f"memory_clamp must be a positive number or None, got {memory_clamp!r}")
+    check_clamp(memory_clamp)
 
     memory = memory0
     reads = []

@@ -61,7 +61,7 @@ from .base import MemoryCell, State
 from .fused import shm_scan, table_scan
 from .scan import hadamard_scan
 from .stacked_linear import StackedLinear
-from .validation import check_choice, check_positive_int, check_tensor
+from .validation import check_choice, check_clamp, check_positive_int, check_tensor
 
 THETA_MODES = ("random", "fixed")
 CALIBRATIONS = ("shm", "none", "fixed_matrix", "random_matrix", "neural_theta")
@@ -118,9 +118,7 @@ class SHMCell(MemoryCell):
         self.theta_mode = check_choice("theta_mode", theta_mode, THETA_MODES)
         self.calibration = check_choice("calibration", calibration, CALIBRATIONS)
         self.eval_theta = check_choice("eval_theta", eval_theta, EVAL_THETA)
-        if memory_clamp is not None and not (isinstance(memory_clamp, int | float) and memory_clamp > 0):
-            raise ValueError(f"memory_clamp must be a positive number or None, got {memory_clamp!r}")
-        self.memory_clamp = memory_clamp
+        self.memory_clamp = check_clamp(memory_clamp)
         self.chunk_size = None if chunk_size is None else check_positive_int("chunk_size", chunk_size)
         self.generator = torch.Generator().manual_seed(int(seed))
 

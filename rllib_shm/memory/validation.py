@@ -15,6 +15,15 @@ def check_positive_int(name: str, value: object) -> int:
     return value
 
 
+def check_clamp(value: object, name: str = "memory_clamp") -> float | None:
+    """Return ``value`` if it is None or a finite number > 0 (not a bool), else raise naming ``name``."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
+        raise ValueError(f"{name} must be a positive finite number or None, got {value!r}")
+    return value
+
+
 def check_choice(name: str, value: object, choices: Iterable[str]) -> str:
     """Return ``value`` if it is one of ``choices``, else raise listing them."""
     options = tuple(choices)
