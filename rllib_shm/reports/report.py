@@ -130,10 +130,11 @@ def collect(request: ReportRequest, log: Callable[[str], None]) -> tuple[Collect
     study = load_study(study_file, storage_path=request.storage) if study_file and study_file.is_file() else None
     uri = tracking_uri(request, study)
     client = mlflow.MlflowClient(tracking_uri=uri)
-    if request.experiment:
-        return collect_experiment(client, request.experiment, log), None
-    if request.run_ids:
-        return collect_run_ids(client, list(request.run_ids), log), None
+    if request.experiment or request.run_ids:
+        collection = (collect_experiment(client, request.experiment, log) if request.experiment
+                      else collect_run_ids(client, list(request.run_ids), log))
+        parent = collection.parent
+        return collection, _study_from_artifact(client, parent.run_id) if parent else None
     experiment = client.get_experiment_by_name(first_config(study).run.mlflow_experiment) if study else None
     parent = find_study_parent(client, request.study, [experiment.experiment_id] if experiment else None)
     if parent is None:
