@@ -153,12 +153,12 @@ def collect(request: ReportRequest, log: Callable[[str], None]) -> tuple[Collect
 
 
 def write_figures(table: Table, out: Path, threshold: float | None, log: Callable[[str], None]) -> dict[str, Path]:
-    log(f"drawing {len(table.tasks)} learning-curve figure(s)")
+    drawn = {task: [(v.label, cell.runs) for v in table.variants if (cell := table.cell(task, v)) and cell.runs]
+             for task in table.tasks}
+    drawn = {task: series for task, series in drawn.items() if series}  # tasks with a finished run
+    log(f"drawing {len(drawn)} learning-curve figure(s)")
     figures = {}
-    for task in table.tasks:
-        series = [(v.label, cell.runs) for v in table.variants if (cell := table.cell(task, v)) and cell.runs]
-        if not series:
-            continue
+    for task, series in drawn.items():
         path = out / figure_name(task)
         task_figure(task, series, threshold).savefig(path)
         figures[task] = path
