@@ -25,6 +25,8 @@ from rllib_shm.config import ExperimentConfig
 
 _INVALID = re.compile(r"[^A-Za-z0-9_\-. :/]")
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+STUDY_TAG = "rllib_shm.study"  # on a study's parent and trial runs: the study's name
+TRIAL_TAG = "rllib_shm.trial_id"  # on a trial run: Tune's trial id
 MODEL_TRAINING = "custom_model_development"  # MLflow UI: "Machine learning" (vs "GenAI apps & agents")
 
 
@@ -138,6 +140,8 @@ def curated_params(config: ExperimentConfig) -> dict[str, Any]:
     }
     if config.env.config:
         params["env_config"] = str(config.env.config)
+    if memory.kind == "ffm":
+        params["ffm.C"] = memory.context_size
     if memory.kind == "shm":
         params.update({"shm.L": memory.num_thetas, "shm.theta_mode": memory.theta_mode,
                        "shm.calibration": memory.calibration, "shm.eval_theta": memory.eval_theta})

@@ -8,6 +8,7 @@ import math
 import os
 import shutil
 
+import mlflow
 import pytest
 import torch
 import yaml
@@ -18,6 +19,7 @@ from rllib_shm.config.ppo import model_config
 from rllib_shm.rllib import make_env
 from rllib_shm.rllib.module import MemoryRLModule
 from rllib_shm.runs.checkpoints import CHECKPOINT_META
+from rllib_shm.tracking import experiment_id
 
 TASK = "rllib_shm/CueRecall-D5-v0"
 SMALL = ["module.memory.mem_size=8", "module.memory_output=16", "module.encoder_hiddens=[16]",
@@ -79,6 +81,16 @@ def world(tmp_path_factory):
     drawn = root / "drawn"
     drawn.mkdir()
     (drawn / "memory.gif").write_bytes(b"GIF89a")
+    reported = root / "reported"
+    reported.mkdir()
+    (reported / "report.md").write_text("# an earlier report\n")
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{root / 'mlstore' / 'mlflow.db'}")  # a store, no study
+    experiment_id(client, "rllib-shm")
+    experiment_id(client, "empty")
+    orphan = json.loads(json.dumps(STUDY))
+    orphan["tune"]["name"] = "orphan"
+    (root / "mlstore" / "orphan").mkdir()
+    (root / "mlstore" / "orphan" / "study.yaml").write_text(yaml.safe_dump(orphan))  # a study with no MLflow runs
     return root
 
 
@@ -174,12 +186,37 @@ CASES = [
     (["bench", "ppo", "--variants", "nope"], "--variants: unknown ['nope']"),
     (["bench", "onnx", "--steps", "0"], "--size and --steps must be positive"),
     (["envs", "zzzz"], "no environment id contains 'zzzz'"),
+    # report
+    (["report", "nostudy", "--storage", f"{W}/mlstore", "--out", f"{W}/rep"],
+     "unknown study 'nostudy': no '{w}/mlstore/nostudy/study.yaml' (studies under '{w}/mlstore': ['orphan'])"),
+    (["report", "orphan", "--storage", f"{W}/mlstore", "--out", f"{W}/rep"], "study 'orphan' has no MLflow parent run"),
+    (["report", "nostudy", "--storage", f"{W}/adir", "--out", f"{W}/rep"], "no MLflow store at '{w}/adir/mlflow.db'"),
+    (["report", "a/b", "--out", f"{W}/rep"], "study name 'a/b': expected a study's tune.name"),
+    (["report", "--experiment", "nope", "--storage", f"{W}/mlstore", "--out", f"{W}/rep"],
+     "--experiment 'nope': no such MLflow experiment"),
+    (["report", "--experiment", "empty", "--storage", f"{W}/mlstore", "--out", f"{W}/rep"],
+     "--experiment 'empty' holds no training runs"),
+    (["report", "--runs", "0123abc", "--storage", f"{W}/mlstore", "--out", f"{W}/rep"],
+     "--runs: unknown MLflow run id(s) ['0123abc']"),
+    (["report", "--out", f"{W}/rep"], "give exactly one of a study name, --experiment NAME or --runs ID"),
+    (["report", "orphan", "--experiment", "empty", "--out", f"{W}/rep"], "give exactly one of a study name"),
+    (["report", "orphan", "--storage", f"{W}/mlstore", "--out", f"{W}/rep", "--threshold", "high"],
+     "--threshold 'high': expected a finite number"),
+    (["report", "orphan", "--storage", f"{W}/mlstore", "--out", f"{W}/rep", "--threshold", "nan"],
+     "--threshold 'nan': expected a finite number"),
+    (["report", "orphan", "--storage", f"{W}/mlstore", "--out", f"{W}/reported"],
+     "already holds report files ['report.md']: pass --force"),
+    (["report", "orphan", "--storage", f"{W}/mlstore", "--out", f"{W}/taken.json"],
+     "taken.json' is a file, expected a directory"),
+    (["report", "orphan", "--storage", f"{W}/mlstore", "--out", f"{W}/rep", "--mlflow-uri", "http://127.0.0.1:9"],
+     "MLflow tracking URI 'http://127.0.0.1:9' is not reachable"),
 ]
 
 
 @pytest.mark.parametrize(("argv", "message"), CASES, ids=[" ".join(a)[:60] for a, _ in CASES])
 def test_bad_input_is_refused_cleanly(world, argv, message, capsys, monkeypatch):
     monkeypatch.chdir(world)  # relative defaults (results/, bench_results/) would land here
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the report's default store is under --storage
     argv = [part.replace(W, str(world)) for part in argv]
     before = snapshot(world)
     code = main(argv)
@@ -192,5 +229,7 @@ def test_bad_input_is_refused_cleanly(world, argv, message, capsys, monkeypatch)
 
 
 def test_at_least_forty_cases_cover_every_sub_command():
+    from rllib_shm.cli.main import SUBCOMMANDS
+
     assert len(CASES) >= 40
-    assert {argv[0] for argv, _ in CASES} == {"train", "tune", "evaluate", "export", "bench", "envs"}
+    assert {argv[0] for argv, _ in CASES} == set(SUBCOMMANDS)

@@ -22,10 +22,11 @@ PROJECT_ALLOWED = {
     "ray_session": {"ray_session"},
     "runs": {"memory", "envs", "rllib", "config", "tracking", "ray_session", "runs"},
     "studies": {"memory", "envs", "rllib", "config", "tracking", "ray_session", "runs", "studies"},
+    "reports": {"memory", "envs", "rllib", "config", "tracking", "runs", "studies", "reports"},
     "bench": {"memory", "rllib", "config", "runs", "export", "bench"},
     "export": {"memory", "envs", "rllib", "config", "runs", "export"},
-    "cli": {"memory", "envs", "rllib", "config", "tracking", "ray_session", "runs", "studies", "bench", "export",
-            "cli"},
+    "cli": {"memory", "envs", "rllib", "config", "tracking", "ray_session", "runs", "studies", "reports", "bench",
+            "export", "cli"},
 }
 # layer -> third-party top-level packages (or dotted prefixes) it must not import
 FORBIDDEN = {
@@ -37,6 +38,7 @@ FORBIDDEN = {
     "runs": {"optuna", "ray.tune.search", "ray.tune.schedulers"},
     "bench": {"optuna", "mlflow"},
     "export": {"ray.tune", "optuna", "mlflow"},
+    "reports": {"ray", "optuna"},  # a report reads MLflow only
 }
 # single modules with a stricter rule
 FORBIDDEN_IN_MODULE = {

@@ -24,6 +24,7 @@ ANTICIPATED = (ValueError, OSError, pickle.UnpicklingError, EOFError, MemoryErro
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("rllib_shm.cli.train", "train one PPO run from a YAML config"),
     "tune": ("rllib_shm.cli.tune", "run a Tune + Optuna search (a study)"),
+    "report": ("rllib_shm.cli.report", "a study's results as markdown + PNG: Table-1 view, learning curves, budget"),
     "evaluate": ("rllib_shm.cli.evaluate", "evaluate a checkpoint, draw its memory"),
     "bench": ("rllib_shm.cli.bench", "performance harnesses (kernel, ...)"),
     "envs": ("rllib_shm.cli.envs", "list the registered memory environments"),
@@ -34,7 +35,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rllib-shm",
-        description="Stable Hadamard Memory for RLlib: train, tune, evaluate, list envs, benchmark, export.",
+        description="Stable Hadamard Memory for RLlib: train, tune, report, evaluate, list envs, benchmark, export.",
     )
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

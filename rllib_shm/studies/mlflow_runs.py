@@ -13,10 +13,16 @@ from ray.tune import Callback
 
 from rllib_shm.runs.results import METRICS
 from rllib_shm.studies.search_space import decode, trial_config
-from rllib_shm.tracking import curated_params, experiment_id, log_metrics, log_params, provenance, run_tags
-
-STUDY_TAG = "rllib_shm.study"
-TRIAL_TAG = "rllib_shm.trial_id"
+from rllib_shm.tracking import (
+    STUDY_TAG,
+    TRIAL_TAG,
+    curated_params,
+    experiment_id,
+    log_metrics,
+    log_params,
+    provenance,
+    run_tags,
+)
 
 
 class StudyTracker(Callback):

@@ -19,7 +19,7 @@ from rllib_shm.ray_session import ensure_ray
 from rllib_shm.runs.outputs import check_new_files_in
 from rllib_shm.studies.leaderboard import format_leaderboard, leaderboard, log_study_results
 from rllib_shm.studies.search_space import to_optuna, trial_config
-from rllib_shm.studies.study import Study, grid_values
+from rllib_shm.studies.study import Study, first_config, grid_values
 from rllib_shm.tracking import check_tracking_uri, resolve_tracking_uri
 
 
@@ -44,10 +44,6 @@ def tracking_uri_for(study: Study, config, cli_uri: str | None) -> str:
         raise ValueError("an MLflow tracking URI (--mlflow-uri or MLFLOW_TRACKING_URI) is required when "
                          "tune.storage_path is remote")
     return resolve_tracking_uri(cli_uri, config, Path(study.tune.storage_path))
-
-
-def _first_values(study: Study) -> dict:
-    return {path: args[0] for path, (_kind, args) in study.space.items()}
 
 
 def candidate_configs(study: Study) -> list:
@@ -79,7 +75,7 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
                          "or choose another tune.name")
     if local:
         check_new_files_in(Path(settings.storage_path).resolve(), (), "tune.storage_path (--storage)")
-    first = trial_config(study.base, _first_values(study))
+    first = first_config(study)
     uri = tracking_uri_for(study, first, mlflow_uri)
     optuna_url = settings.optuna_storage()
     preflight(first)

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rllib_shm.config import apply_override, read_mapping
+from rllib_shm.config import ExperimentConfig, apply_override, read_mapping
 from rllib_shm.config.paths import get_path
 from rllib_shm.config.typed import build
-from rllib_shm.studies.search_space import split_search_space
+from rllib_shm.studies.search_space import split_search_space, trial_config
 
 METRICS = ("episode_return_max_mean", "episode_return_mean")
 #: run keys a study cannot honour, and why (every other key means in a trial what it means in ``train``;
@@ -122,6 +122,12 @@ def load_study(path: str | Path, overrides: list[str] | tuple[str, ...] = (), **
         raise ValueError(f"study {str(path)!r} searches nothing: write at least one value as a distribution, "
                          "e.g. module.memory.kind: {choice: [shm, gru]} or run.seed: {choice: [0, 1, 2]}")
     return Study(base=base, space=space, tune=tune, raw=raw)
+
+
+def first_config(study: Study) -> ExperimentConfig:
+    """The experiment config at every searched path's first candidate (the lower bound, or the first
+    choice): what ``tune`` checks before anything runs, and where the study's runs are tracked."""
+    return trial_config(study.base, {path: args[0] for path, (_kind, args) in study.space.items()})
 
 
 def grid_values(space: dict) -> dict[str, list]:

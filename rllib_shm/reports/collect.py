@@ -1,0 +1,230 @@
+"""Runs read from MLflow, the report's source of truth: a study's parent and trial runs, an
+experiment's training runs, or runs named by id, each with its parameters, status, times and the
+per-iteration histories of ``episode_return_mean`` and ``env_steps``.
+
+A run's MMER is its ``episode_return_max_mean`` at its last iteration (the loop keeps the best mean
+return so far). Where a resumed trial logged an iteration twice, the value logged last counts.
+Searched values (``searched.<path>`` params, as Optuna suggested them: indices for choices of
+non-scalar values) are decoded with the study's search space.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from rllib_shm.tracking import STUDY_TAG, TRIAL_TAG
+
+MMER = "episode_return_max_mean"
+RETURN = "episode_return_mean"
+ENV_STEPS = "env_steps"
+SEARCHED = "searched."
+SPACE = "space."
+NOT_TRAINING = ("study", "evaluation")  # run kinds that are not training runs
+
+
+@dataclass(frozen=True)
+class History:
+    """Per reported iteration (ascending): env steps so far and the mean return (NaN: none yet)."""
+
+    iterations: tuple[int, ...] = ()
+    env_steps: tuple[float, ...] = ()
+    returns: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    name: str
+    status: str  # MLflow's: RUNNING, FINISHED, FAILED, KILLED
+    params: dict[str, str]  # curated params (``tracking.curated_params``) and ``searched.*``
+    tags: dict[str, str]
+    start_ms: int | None
+    end_ms: int | None
+    searched: dict[str, Any] = field(default_factory=dict)  # decoded searched values by config path
+    mmer: float = math.nan
+    history: History = field(default_factory=History)
+
+    @property
+    def task(self) -> str:
+        return self.params.get("env") or self.tags.get("env") or "?"
+
+    @property
+    def seed(self) -> str:
+        return self.params.get("seed", "?")
+
+    @property
+    def trial(self) -> str:
+        return self.tags.get(TRIAL_TAG) or self.name
+
+    @property
+    def env_steps(self) -> float:
+        return self.history.env_steps[-1] if self.history.env_steps else math.nan
+
+
+@dataclass(frozen=True)
+class Collection:
+    """What a report is about: its runs (any status) and, where they belong to one study, the study's
+    parent run and search space ``{path: (kind, args)}``."""
+
+    description: str
+    tracking_uri: str
+    runs: tuple[RunRecord, ...]
+    parent: RunRecord | None = None
+    space: dict[str, tuple[str, list]] | None = None
+
+
+def _search(client, experiment_ids: list[str], query: str) -> list:
+    runs, token = [], None
+    while True:
+        page = client.search_runs(experiment_ids, query, max_results=1000, page_token=token)
+        runs += list(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def _record(run, space: dict | None = None) -> RunRecord:
+    params = dict(run.data.params)
+    searched = {key[len(SEARCHED):]: decode_value(value, (space or {}).get(key[len(SEARCHED):]))
+                for key, value in params.items() if key.startswith(SEARCHED)}
+    return RunRecord(run.info.run_id, run.info.run_name or run.info.run_id, run.info.status, params,
+                     dict(run.data.tags), run.info.start_time, run.info.end_time, searched)
+
+
+def decode_value(text: str, spec: tuple[str, list] | None) -> Any:
+    """A ``searched.<path>`` param's text → the config value (``spec``: the path's (kind, args)).
+
+    >>> decode_value("1", ("choice", [{"kind": "shm"}, {"kind": "gru"}]))
+    {'kind': 'gru'}
+    >>> decode_value("True", ("choice", [True, False])), decode_value("0.001", ("loguniform", [1e-4, 1e-2]))
+    (True, 0.001)
+    """
+    if spec is None:
+        return _literal(text)
+    kind, args = spec
+    if kind == "choice":
+        if not all(v is None or isinstance(v, bool | int | float | str) for v in args):
+            return args[int(text)]
+        return next((value for value in args if str(value) == text), _literal(text))
+    return int(text) if kind in ("int", "logint") else float(text)
+
+
+def _literal(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def space_of(parent) -> dict[str, tuple[str, list]]:
+    """The search space a study's parent run records as ``space.<path>`` params."""
+    space = {}
+    for key, value in parent.data.params.items():
+        if key.startswith(SPACE):
+            (kind, args), = _literal(value).items()
+            space[key[len(SPACE):]] = (kind, args)
+    return space
+
+
+def _history(client, run_id: str, key: str) -> dict[int, float]:
+    """{step: value}; a step logged twice (a resumed trial) keeps the value logged last."""
+    values: dict[int, float] = {}
+    for metric in sorted(client.get_metric_history(run_id, key), key=lambda m: (m.step, m.timestamp)):
+        values[int(metric.step)] = float(metric.value)
+    return values
+
+
+def with_metrics(client, record: RunRecord) -> RunRecord:
+    returns, steps, best = (_history(client, record.run_id, key) for key in (RETURN, ENV_STEPS, MMER))
+    iterations = tuple(sorted(set(steps) | set(returns)))
+    history = History(iterations, tuple(steps.get(i, math.nan) for i in iterations),
+                      tuple(returns.get(i, math.nan) for i in iterations))
+    mmer = best[max(best)] if best else math.nan
+    return replace(record, mmer=mmer, history=history)
+
+
+def _load_metrics(client, records: list[RunRecord], log: Callable[[str], None]) -> tuple[RunRecord, ...]:
+    log(f"reading the metric histories of {len(records)} run(s)")
+    loaded = []
+    for number, record in enumerate(records, 1):
+        loaded.append(with_metrics(client, record))
+        if number % 10 == 0 and number < len(records):
+            log(f"  {number}/{len(records)} runs read")
+    return tuple(loaded)
+
+
+def find_study_parent(client, study: str, experiment_ids: Iterable[str] | None = None):
+    """The parent run of ``study`` (tag ``rllib_shm.study``, kind ``study``), or None."""
+    ids = list(experiment_ids) if experiment_ids is not None else [
+        e.experiment_id for e in client.search_experiments()]
+    found = _search(client, ids, f"tags.`{STUDY_TAG}` = '{study}' and tags.kind = 'study'") if ids else []
+    return found[0] if found else None
+
+
+def study_names(client) -> list[str]:
+    """The studies a store holds (for error messages)."""
+    ids = [e.experiment_id for e in client.search_experiments()]
+    parents = _search(client, ids, "tags.kind = 'study'") if ids else []
+    return sorted({run.data.tags.get(STUDY_TAG, "?") for run in parents})
+
+
+def collect_study(client, parent, space: dict | None, log: Callable[[str], None] = print) -> Collection:
+    study = parent.data.tags[STUDY_TAG]
+    space = space if space is not None else space_of(parent)
+    children = _search(client, [parent.info.experiment_id],
+                       f"tags.`{STUDY_TAG}` = '{study}' and tags.kind = 'trial'")
+    records = _load_metrics(client, [_record(run, space) for run in children], log)
+    return Collection(f"study `{study}`", client.tracking_uri, records, _record(parent, space), space)
+
+
+def collect_experiment(client, name: str, log: Callable[[str], None] = print) -> Collection:
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        known = sorted(e.name for e in client.search_experiments())
+        raise ValueError(f"--experiment {name!r}: no such MLflow experiment at {client.tracking_uri} "
+                         f"(experiments there: {known})")
+    runs = [run for run in _search(client, [experiment.experiment_id], "")
+            if run.data.tags.get("kind") not in NOT_TRAINING]
+    if not runs:
+        raise ValueError(f"--experiment {name!r} holds no training runs (trial runs of studies or "
+                         f"`rllib-shm train` runs) at {client.tracking_uri}")
+    return _collect_runs(client, f"MLflow experiment `{name}`", runs, log)
+
+
+def collect_run_ids(client, run_ids: list[str], log: Callable[[str], None] = print) -> Collection:
+    from mlflow.exceptions import MlflowException
+
+    runs, unknown = [], []
+    for run_id in dict.fromkeys(run_ids):
+        try:
+            runs.append(client.get_run(run_id))
+        except MlflowException:
+            unknown.append(run_id)
+    if unknown:
+        raise ValueError(f"--runs: unknown MLflow run id(s) {unknown} at {client.tracking_uri}")
+    wrong = [run.info.run_id for run in runs if run.data.tags.get("kind") in NOT_TRAINING]
+    if wrong:
+        raise ValueError(f"--runs: {wrong} are study parent or evaluation runs; expected training runs "
+                         "(trial runs of a study or `rllib-shm train` runs)")
+    return _collect_runs(client, f"{len(runs)} MLflow run(s)", runs, log)
+
+
+def _collect_runs(client, description: str, runs: list, log: Callable[[str], None]) -> Collection:
+    """Runs of one study parent get its search space, and the parent takes the report's artifacts."""
+    parents = {run.data.tags.get("mlflow.parentRunId") for run in runs}
+    parent, space = None, None
+    if len(parents) == 1 and None not in parents:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            candidate = client.get_run(parents.pop())
+        except MlflowException:  # (a parent deleted since)
+            candidate = None
+        if candidate is not None and candidate.data.tags.get("kind") == "study":
+            parent, space = candidate, space_of(candidate)
+    records = _load_metrics(client, [_record(run, space) for run in runs], log)
+    return Collection(description, client.tracking_uri, records, _record(parent, space) if parent else None, space)

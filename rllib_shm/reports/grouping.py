@@ -1,0 +1,118 @@
+"""The cells of a report: (task, variant), averaged over seeds.
+
+The task is the env id. The variant is the memory (kind and size: "SHM H128", "GRU 256",
+"FFM 32×8", "MLP") plus every other setting that varies across the report's runs, so that an
+ablation over, say, ``module.memory.theta_mode`` and ``algo.lr`` gets one variant per combination
+("SHM H64 · theta_mode=fixed, lr=0.001"). The settings compared are a run's searched values (a
+study's trials) or, for runs outside a study, its curated params; the seed (``run.seed``) is what
+gets averaged over and is never part of a variant.
+
+    >>> from types import SimpleNamespace as Run
+    >>> runs = [Run(params={"memory": "shm", "memory.H": "64", "seed": str(s)},
+    ...             searched={"module.memory.theta_mode": mode, "algo.lr": 1e-3, "run.seed": s})
+    ...         for mode in ("random", "fixed") for s in (0, 1)]
+    >>> [v.label for v in variants(runs)][::2]
+    ['SHM H64 · theta_mode=random', 'SHM H64 · theta_mode=fixed']
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+SEED_PATH = "run.seed"
+TASK_PATH = "env.id"
+#: config paths the memory label shows
+MEMORY_PATHS = ("module.memory.kind", "module.memory.mem_size", "module.memory.context_size")
+#: curated params that are not variant settings: the task, the seed and what the memory label shows
+NOT_SETTINGS = ("env", "seed", "memory", "memory.H", "ffm.C")
+KIND_ORDER = ("shm", "gru", "lstm", "ffm", "mlp")
+
+
+class Settings(Protocol):
+    params: Mapping[str, str]  # curated params, as MLflow holds them (text)
+    searched: Mapping[str, Any]  # searched values by config path (empty outside a study)
+
+
+@dataclass(frozen=True)
+class Variant:
+    label: str
+    memory_kind: str
+    sort_key: tuple
+
+
+def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dict values (a searched ``module.memory`` choice) as dotted paths."""
+    flat = {}
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{path}."))
+        else:
+            flat[path] = value
+    return flat
+
+
+def _settings(item: Settings) -> dict[str, Any]:
+    if item.searched:
+        excluded = (SEED_PATH, TASK_PATH, *MEMORY_PATHS)
+        return {k: v for k, v in flatten(item.searched).items() if k not in excluded}
+    return {k: v for k, v in item.params.items() if k not in NOT_SETTINGS and not k.startswith("searched.")}
+
+
+def _memory(item: Settings) -> tuple[str, str, str | None]:
+    """(kind, size, FFM context size) from the curated params, else from the searched values."""
+    searched = flatten(item.searched)
+    kind = item.params.get("memory") or str(searched.get("module.memory.kind", "?"))
+    size = item.params.get("memory.H") or str(searched.get("module.memory.mem_size", "?"))
+    context = item.params.get("ffm.C") or searched.get("module.memory.context_size")
+    return kind, size, None if context is None else str(context)
+
+
+def _format(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _order(value: Any) -> tuple:
+    try:
+        return (0, float(value), "")
+    except (TypeError, ValueError):
+        return (1, math.inf, str(value))
+
+
+def varying_settings(items: Sequence[Settings]) -> list[str]:
+    """The settings with more than one value among the items that have them, in first-seen order."""
+    seen: dict[str, set[str]] = {}
+    for item in items:
+        for key, value in _settings(item).items():
+            seen.setdefault(key, set()).add(repr(value))
+    return [key for key, values in seen.items() if len(values) > 1]
+
+
+def variants(items: Sequence[Settings]) -> list[Variant]:
+    """Each item's variant; labels are comparable only within one call (what varies depends on all)."""
+    keys = varying_settings(items)
+    names = {key: key.rsplit(".", 1)[-1] for key in keys}
+    if len(set(names.values())) < len(names):  # two settings end alike: show whole paths
+        names = {key: key for key in keys}
+    mlp_sizes = {_memory(item)[1] for item in items if _memory(item)[0] == "mlp"}
+    result = []
+    for item in items:
+        kind, size, context = _memory(item)
+        if kind == "shm":
+            label = f"SHM H{size}"
+        elif kind == "ffm":
+            label = f"FFM {size}×{context}" if context else f"FFM {size}"
+        elif kind == "mlp":
+            label = "MLP" if len(mlp_sizes) == 1 else f"MLP {size}"
+        else:
+            label = f"{kind.upper()} {size}"
+        settings = _settings(item)
+        extras = [(key, settings[key]) for key in keys if key in settings]
+        if extras:
+            label += " · " + ", ".join(f"{names[key]}={_format(value)}" for key, value in extras)
+        rank = KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
+        result.append(Variant(label, kind, (rank, kind, _order(size), tuple(_order(v) for _, v in extras), label)))
+    return result

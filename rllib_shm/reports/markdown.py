@@ -1,0 +1,216 @@
+"""The report as markdown: the Table-1 view (MMER × 100, best per task in bold, the average row, the
+paper's numbers marked as such), the optional threshold table, the study's completeness against its
+expected grid, the budget against the paper's, and the learning-curve figures."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime
+
+from rllib_shm.reports import paper
+from rllib_shm.reports.budget import Budget, hours
+from rllib_shm.reports.collect import Collection, RunRecord
+from rllib_shm.reports.grid import Grid
+from rllib_shm.reports.table import FINISHED, Cell, Table, mean_std
+
+SCALE = paper.SCALE
+
+
+def task_name(task: str) -> str:
+    return task.removeprefix("rllib_shm/").removesuffix("-v0")
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _score(mean: float, std: float | None) -> str:
+    return f"{mean:.1f}" if std is None or not math.isfinite(std) else f"{mean:.1f} ± {std:.1f}"
+
+
+def _paper_mark(score: paper.PaperScore | None) -> str:
+    return f" · *paper: {_score(score.mean, score.std)}*" if score else ""
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _header(first: str, table: Table) -> list[str]:
+    return [_row([first, *(_escape(v.label) for v in table.variants)]),
+            _row(["---"] * (len(table.variants) + 1))]
+
+
+def _mmer_cell(table: Table, cell: Cell | None, task: str) -> str:
+    if cell is None:
+        return ""
+    mark = _paper_mark(paper.paper_score(task, cell.variant.memory_kind))
+    if not cell.n:
+        return "—" + (f" (0/{cell.expected})" if cell.expected else "") + mark
+    text = _score(SCALE * cell.mean, SCALE * cell.std)
+    if cell.variant.label in table.best(task):
+        text = f"**{text}**"
+    return f"{text} (n={cell.n})" + mark
+
+
+def mmer_section(table: Table) -> list[str]:
+    lines = [
+        "## MMER × 100 (the paper's Table-1 view)", "",
+        "MMER (metric `episode_return_max_mean`): per run, the maximum over training iterations of the mean "
+        f"episodic return. Shown × {SCALE}, the scale of the paper's Table 1; mean ± std over seeds (population "
+        "std), n = finished runs (— (0/k): none of the k the grid expects has finished); **bold**: the best per "
+        "task. *paper: …* marks the paper's own number for the "
+        "same memory kind on that task, at the paper's budget and sizes, not ours "
+        f"(source: {paper.SOURCE}).", "",
+        *_header("task", table),
+    ]
+    for task in table.tasks:
+        lines.append(_row([task_name(task), *(_mmer_cell(table, table.cell(task, v), task) for v in table.variants)]))
+    averages = []
+    paper_row = set(table.tasks) == set(paper.POPGYM_TASKS)
+    for variant in table.variants:
+        average = table.average(variant)
+        if average is None:
+            averages.append("")
+            continue
+        text = _score(SCALE * average.mean, None if average.std is None else SCALE * average.std)
+        if variant.label in table.best_average():
+            text = f"**{text}**"
+        text += f" ({average.tasks}/{average.of_tasks} tasks)"
+        if paper_row:
+            text += _paper_mark(paper.POPGYM_AVERAGE.get(variant.memory_kind))
+        averages.append(text)
+    lines += [_row(["average", *averages]), "",
+              "The average row: the mean over tasks of the cell means; its ± is the std over seeds of each seed's "
+              "average over tasks (shown only where every task has the same seeds). Bold among variants scored on "
+              "every task."]
+    if any(task in paper.POPGYM_TASKS for task in table.tasks) and not paper_row:
+        averages = ", ".join(f"{paper.PAPER_MEMORY[kind]} {_score(s.mean, s.std)}"
+                             for kind, s in paper.POPGYM_AVERAGE.items())
+        lines += ["", f"The paper's averages over all 12 POPGym tasks (× {SCALE}; not comparable with an average "
+                      f"over {len(table.tasks)} task(s)): {averages}."]
+    return lines
+
+
+def threshold_section(table: Table, threshold: float) -> list[str]:
+    lines = [f"## Env steps to a mean return of {threshold:g}", "",
+             f"Per run, the env steps at the first iteration whose mean return (`episode_return_mean`) reached "
+             f"{threshold:g}; mean ± std over the seeds that reached it (population std), and how many of the "
+             "cell's finished runs reached it.", "", *_header("task", table)]
+    for task in table.tasks:
+        row = [task_name(task)]
+        for variant in table.variants:
+            cell = table.cell(task, variant)
+            if cell is None or not cell.runs:
+                row.append("")
+                continue
+            steps = cell.reached(threshold)
+            mean, std = mean_std(steps)
+            text = f"{mean:,.0f} ± {std:,.0f}" if steps else "—"
+            row.append(f"{text} ({len(steps)}/{len(cell.runs)} reached)")
+        lines.append(_row(row))
+    return lines
+
+
+def _unfinished_rows(runs: list[tuple[RunRecord, str]]) -> list[str]:
+    lines = [_row(["trial", "task", "variant", "seed", "status", "iterations", "env steps", "MMER × 100 so far"]),
+             _row(["---"] * 8)]
+    for run, label in runs:
+        iterations = run.history.iterations[-1] if run.history.iterations else 0
+        steps = f"{run.env_steps:,.0f}" if math.isfinite(run.env_steps) else "0"
+        mmer = f"{SCALE * run.mmer:.1f}" if math.isfinite(run.mmer) else "—"
+        lines.append(_row([run.trial, task_name(run.task), _escape(label), run.seed, run.status, str(iterations),
+                           steps, mmer]))
+    return lines
+
+
+def completeness_section(collection: Collection, table: Table, grid: Grid | None) -> list[str]:
+    cells = [table.cells[(t, v.label)] for t in table.tasks for v in table.variants if (t, v.label) in table.cells]
+    finished = sum(len(c.runs) for c in cells)
+    lines = ["## Completeness", ""]
+    if grid is None:
+        lines.append(f"No study search space to compare with: {finished} finished run(s) in {len(cells)} cell(s).")
+    elif not grid.points:
+        lines.append(f"No expected grid ({grid.reason}); the study asks for {grid.num_samples} trials, "
+                     f"{finished} finished.")
+    else:
+        missing = sum(c.missing or 0 for c in cells)
+        lines.append(f"Expected grid: {len(grid.points)} combination(s) of the searched values; the study asks for "
+                     f"{grid.num_samples} trial(s) (tune.num_samples); {finished} finished, {missing} missing from "
+                     "the grid.")
+    lines += ["", _row(["task", "variant", "finished", "expected", "missing", "running / failed / killed"]),
+              _row(["---"] * 6)]
+    for cell in cells:
+        statuses = [r.status for r in cell.unfinished]
+        other = " / ".join(str(statuses.count(s)) for s in ("RUNNING", "FAILED", "KILLED"))
+        lines.append(_row([task_name(cell.task), _escape(cell.variant.label), str(len(cell.runs)),
+                           "?" if cell.expected is None else str(cell.expected),
+                           "?" if cell.missing is None else str(cell.missing), other]))
+    unfinished = [(r, c.variant.label) for c in cells for r in c.unfinished]
+    if unfinished:
+        lines += ["", "Runs not finished (not in the tables above):", "", *_unfinished_rows(unfinished)]
+    return lines
+
+
+def budget_section(result: Budget) -> list[str]:
+    lines = ["## Budget", "", _row(["tasks", "env steps per trial (ours)", "the paper's", "ours / the paper's",
+                                    "finished runs per cell (ours)"]), _row(["---"] * 5)]
+    for family in result.families:
+        tasks = ", ".join(task_name(t) for t in family.tasks)
+        ours = "—" if family.steps_per_trial is None else (
+            f"{family.steps_per_trial[0]:,.0f}" if family.steps_per_trial[0] == family.steps_per_trial[1]
+            else f"{family.steps_per_trial[0]:,.0f}–{family.steps_per_trial[1]:,.0f}")
+        theirs = f"{family.paper.family}: {family.paper.text}" if family.paper else "not a task of the paper"
+        fraction = family.fraction()
+        low, high = family.seeds_per_cell
+        lines.append(_row([tasks, ours, theirs, "—" if fraction is None else f"{100 * fraction:.2g} %",
+                           str(low) if low == high else f"{low}–{high}"]))
+    lines += ["", f"Total: {result.total_env_steps:,.0f} env steps over {result.runs} run(s) (every status); "
+                  f"wall time {hours(result.wall_s)} ({result.wall_source}); {hours(result.trial_s)} of run time "
+                  "summed over runs."]
+    return lines
+
+
+def incomplete(collection: Collection, table: Table, grid: Grid | None) -> list[str]:
+    """Why the report's results are not a complete study (empty: complete, or nothing to compare with)."""
+    finished = sum(r.status == FINISHED for r in collection.runs)
+    reasons = []
+    if finished < len(collection.runs):
+        reasons.append(f"{len(collection.runs) - finished} run(s) not finished")
+    if grid is not None and finished < grid.num_samples:
+        reasons.append(f"{finished} of the study's {grid.num_samples} trials (tune.num_samples) finished")
+    missing = sum(c.missing or 0 for c in table.cells.values())
+    if grid is not None and missing:
+        reasons.append(f"{missing} of the grid's {len(grid.points)} combinations have no finished run")
+        if grid.num_samples < len(grid.points):
+            reasons.append(f"the study asks for only {grid.num_samples} of them")
+    return reasons
+
+
+def render(collection: Collection, table: Table, grid: Grid | None, result: Budget,
+           figures: Mapping[str, str], threshold: float | None = None, now: datetime | None = None) -> str:
+    """The whole report; ``figures``: task -> PNG file name (beside the markdown)."""
+    runs = collection.runs
+    count = {s: sum(r.status == s for r in runs) for s in (FINISHED, "RUNNING", "FAILED", "KILLED")}
+    parent = collection.parent
+    where = f"MLflow parent run `{parent.run_id}`" if parent else "MLflow"
+    lines = [f"# Results: {collection.description}", "",
+             f"Generated by `rllib-shm report` on {(now or datetime.now()):%Y-%m-%d %H:%M} from {where} at "
+             f"`{collection.tracking_uri}`: {len(runs)} run(s), {count[FINISHED]} finished, {count['RUNNING']} "
+             f"running, {count['FAILED']} failed, {count['KILLED']} killed."]
+    reasons = incomplete(collection, table, grid)
+    if reasons:
+        lines += ["", f"**Incomplete**: {'; '.join(reasons)} (see Completeness)."]
+    lines += ["", *mmer_section(table)]
+    if threshold is not None:
+        lines += ["", *threshold_section(table, threshold)]
+    lines += ["", *completeness_section(collection, table, grid), "", *budget_section(result), "",
+              "## Learning curves", "",
+              "Mean episode return (`episode_return_mean`) of the finished runs against env steps, mean ± std over "
+              "seeds, one line per variant."]
+    for task in table.tasks:
+        if task in figures:
+            lines += ["", f"### {task_name(task)}", "", f"![{task_name(task)}]({figures[task]})"]
+    return "\n".join(lines) + "\n"
+

@@ -1,0 +1,206 @@
+"""``make_report``: check the request, read the runs from MLflow, build the table and figures, write
+``report.md``, ``table.csv`` and ``curves_<task>.png`` to the output directory, and log them as
+artifacts (under ``report/``) of the study's MLflow parent run.
+
+Every input is checked before anything is read or written: the threshold, the output directory
+(existing report files are refused unless ``force``; other files there are never touched), the
+study (its ``<storage>/<name>/study.yaml`` or its MLflow parent run), the tracking store, the
+experiment or the run ids.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rllib_shm.reports.budget import budget
+from rllib_shm.reports.collect import (
+    Collection,
+    collect_experiment,
+    collect_run_ids,
+    collect_study,
+    find_study_parent,
+    study_names,
+)
+from rllib_shm.reports.curves import figure_name, task_figure
+from rllib_shm.reports.grid import Grid, expected_grid
+from rllib_shm.reports.grouping import TASK_PATH
+from rllib_shm.reports.markdown import render
+from rllib_shm.reports.table import Table, build_table, table_rows
+from rllib_shm.runs.outputs import check_new_files_in
+from rllib_shm.studies.study import Study, first_config, load_study
+from rllib_shm.tracking import check_tracking_uri
+
+MARKDOWN, CSV, FIGURES = "report.md", "table.csv", "curves_*.png"
+ARTIFACT_DIR = "report"  # in the parent run's artifacts
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    out: Path
+    study: str | None = None  # a study name, under ``storage``
+    experiment: str | None = None  # or every training run of an MLflow experiment
+    run_ids: tuple[str, ...] = ()  # or these runs
+    storage: str = "results/tune"  # Tune storage (study.yaml; the default SQLite store beside it)
+    mlflow_uri: str | None = None  # default: $MLFLOW_TRACKING_URI, then sqlite:///<storage>/mlflow.db
+    threshold: float | None = None  # env steps until the mean return first reaches this
+    force: bool = False  # overwrite existing report files
+    log_to_mlflow: bool = True
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    files: tuple[Path, ...]
+    table: Table
+    collection: Collection
+    grid: Grid | None
+    logged_to: str | None  # the parent run that holds the artifacts
+
+
+def threshold_value(text: str) -> float:
+    """``--threshold``'s text as a finite number, or a ValueError naming it."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise ValueError(f"--threshold {text!r}: expected a finite number (a mean return, e.g. 0.8)")
+    return value
+
+
+def check_request(request: ReportRequest) -> None:
+    sources = [bool(request.study), bool(request.experiment), bool(request.run_ids)]
+    if sum(sources) != 1:
+        raise ValueError("report: give exactly one of a study name, --experiment NAME or --runs ID ...")
+    if request.study is not None and ("/" in request.study or request.study in (".", "..")):
+        raise ValueError(f"study name {request.study!r}: expected a study's tune.name (no '/'); its directory is "
+                         "found under --storage")
+    if request.threshold is not None and not (isinstance(request.threshold, int | float)
+                                              and math.isfinite(request.threshold)):
+        raise ValueError(f"--threshold {request.threshold!r}: expected a finite number (a mean return, e.g. 0.8)")
+    out = Path(request.out)
+    if out.is_dir() and not request.force:
+        taken = [p.name for p in (out / MARKDOWN, out / CSV, *sorted(out.glob(FIGURES))) if p.exists()]
+        if taken:
+            raise ValueError(f"--out {str(out)!r} already holds report files {taken}: pass --force to overwrite "
+                             "them (other files there are never touched), or choose another directory")
+    check_new_files_in(out, (), "--out")
+
+
+def _study_file(request: ReportRequest) -> Path:
+    return Path(request.storage) / request.study / "study.yaml"
+
+
+def tracking_uri(request: ReportRequest, study: Study | None) -> str:
+    """As ``rllib-shm tune`` resolves it: --mlflow-uri > $MLFLOW_TRACKING_URI > the study's run.mlflow_uri >
+    sqlite:///<storage>/mlflow.db (which must exist: a report never creates a store)."""
+    uri = request.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI") or (
+        first_config(study).run.mlflow_uri if study else None)
+    if not uri:
+        database = Path(request.storage).resolve() / "mlflow.db"
+        if not database.is_file():
+            raise ValueError(f"no MLflow store at {str(database)!r} (the SQLite file `rllib-shm tune` writes beside "
+                             "its storage): pass --storage DIR or --mlflow-uri URI")
+        uri = f"sqlite:///{database}"
+    elif uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
+        raise ValueError(f"MLflow store {uri!r} does not exist")
+    check_tracking_uri(uri)
+    return uri
+
+
+def _study_from_artifact(client, run_id: str) -> Study | None:
+    """The study file the parent run keeps as an artifact (logged when the study ended), if any."""
+    with tempfile.TemporaryDirectory() as directory:
+        try:
+            path = client.download_artifacts(run_id, "study.yaml", directory)
+        except Exception:  # noqa: BLE001 - absent (a study still running) or unreadable: no grid
+            return None
+        return load_study(path)
+
+
+def collect(request: ReportRequest, log: Callable[[str], None]) -> tuple[Collection, Study | None]:
+    import mlflow
+
+    study_file = _study_file(request) if request.study else None
+    study = load_study(study_file, storage_path=request.storage) if study_file and study_file.is_file() else None
+    uri = tracking_uri(request, study)
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    if request.experiment or request.run_ids:
+        collection = (collect_experiment(client, request.experiment, log) if request.experiment
+                      else collect_run_ids(client, list(request.run_ids), log))
+        parent = collection.parent
+        return collection, _study_from_artifact(client, parent.run_id) if parent else None
+    experiment = client.get_experiment_by_name(first_config(study).run.mlflow_experiment) if study else None
+    parent = find_study_parent(client, request.study, [experiment.experiment_id] if experiment else None)
+    if parent is None:
+        storage = Path(request.storage)
+        local = sorted(p.parent.name for p in storage.glob("*/study.yaml")) if storage.is_dir() else []
+        if study is None:
+            raise ValueError(f"unknown study {request.study!r}: no {str(study_file)!r} (studies under "
+                             f"{str(storage)!r}: {local}) and no MLflow parent run of that name at {uri} (studies "
+                             f"there: {study_names(client)})")
+        raise ValueError(f"study {request.study!r} has no MLflow parent run at {uri} (studies there: "
+                         f"{study_names(client)}); pass the --mlflow-uri it was run with")
+    if study is None:
+        study = _study_from_artifact(client, parent.info.run_id)
+    log(f"study {request.study}: MLflow parent run {parent.info.run_id} at {uri}")
+    return collect_study(client, parent, study.space if study else None, log), study
+
+
+def write_figures(table: Table, out: Path, threshold: float | None, log: Callable[[str], None]) -> dict[str, Path]:
+    drawn = {task: [(v.label, cell.runs) for v in table.variants if (cell := table.cell(task, v)) and cell.runs]
+             for task in table.tasks}
+    drawn = {task: series for task, series in drawn.items() if series}  # tasks with a finished run
+    log(f"drawing {len(drawn)} learning-curve figure(s)")
+    figures = {}
+    for task, series in drawn.items():
+        path = out / figure_name(task)
+        task_figure(task, series, threshold).savefig(path)
+        figures[task] = path
+    return figures
+
+
+def write_csv(table: Table, path: Path, threshold: float | None) -> None:
+    rows = table_rows(table, threshold)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["task"])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def make_report(request: ReportRequest, log: Callable[[str], None] = print) -> ReportResult:
+    check_request(request)
+    collection, study = collect(request, log)
+    if not collection.runs:
+        raise ValueError(f"{collection.description} has no trial runs in MLflow yet")
+    grid = expected_grid(study) if study else None
+    space = study.space if study else (collection.space or {})
+    order = space[TASK_PATH][1] if space.get(TASK_PATH, ("",))[0] == "choice" else ()
+    table = build_table(collection.runs, grid.points if grid else (), order)
+
+    out = Path(request.out)
+    out.mkdir(parents=True, exist_ok=True)
+    figures = write_figures(table, out, request.threshold, log)
+    markdown = render(collection, table, grid, budget(collection, table),
+                      {task: path.name for task, path in figures.items()}, request.threshold)
+    (out / MARKDOWN).write_text(markdown, encoding="utf-8")
+    write_csv(table, out / CSV, request.threshold)
+    files = (out / MARKDOWN, out / CSV, *figures.values())
+    logged_to = None
+    if request.log_to_mlflow and collection.parent is not None:
+        import mlflow
+
+        client = mlflow.MlflowClient(tracking_uri=collection.tracking_uri)
+        for path in files:
+            client.log_artifact(collection.parent.run_id, str(path), ARTIFACT_DIR)
+        logged_to = collection.parent.run_id
+        log(f"logged {len(files)} file(s) to MLflow run {logged_to} under {ARTIFACT_DIR}/")
+    elif request.log_to_mlflow:
+        log("not logged to MLflow: the runs do not belong to one study's parent run")
+    log(f"report: {out / MARKDOWN} (+ {CSV}, {len(figures)} figure(s))")
+    return ReportResult(files, table, collection, grid, logged_to)
