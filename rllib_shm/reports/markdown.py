@@ -48,7 +48,7 @@ def _mmer_cell(table: Table, cell: Cell | None, task: str) -> str:
     mark = _paper_mark(paper.paper_score(task, cell.variant.memory_kind))
     if not cell.n:
         return "—" + (f" (0/{cell.expected})" if cell.expected else "") + mark
-    text = _score(SCALE * cell.mean, SCALE * cell.std)
+    text = _score(SCALE * cell.mean, SCALE * cell.std if cell.n > 1 else None)  # one seed: no spread to show
     if cell.variant.label in table.best(task):
         text = f"**{text}**"
     return f"{text} (n={cell.n})" + mark
@@ -107,7 +107,7 @@ def threshold_section(table: Table, threshold: float) -> list[str]:
                 continue
             steps = cell.reached(threshold)
             mean, std = mean_std(steps)
-            text = f"{mean:,.0f} ± {std:,.0f}" if steps else "—"
+            text = (f"{mean:,.0f}" + (f" ± {std:,.0f}" if len(steps) > 1 else "")) if steps else "—"
             row.append(f"{text} ({len(steps)}/{len(cell.runs)} reached)")
         lines.append(_row(row))
     return lines
