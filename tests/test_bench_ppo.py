@@ -18,6 +18,17 @@ def test_bench_ppo_one_variant(tmp_path, capsys):
     assert "env steps/s" in capsys.readouterr().out
 
 
+@pytest.mark.slow
+def test_bench_ppo_ffm_variant(tmp_path):
+    """FFM at its paper's size, 32×8: the state stored per step is its M×C complex trace."""
+    output = tmp_path / "ppo.json"
+    assert main(["bench", "ppo", "--variants", "ffm-32x8", "--warmup", "0", "--iterations", "1",
+                 "--env", "rllib_shm/CueRecall-D5-v0", "--output", str(output)]) == 0
+    (row,) = json.loads(output.read_text())["results"]
+    assert row["variant"] == "ffm-32x8" and row["env_steps_per_s"] > 0
+    assert row["state_bytes_per_step"] == 4 * (32 * 8 * 2 + 1)  # real and imaginary trace, step counter
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

@@ -6,7 +6,8 @@ Each variant runs in its own process (own Ray instance, clean peak memory): buil
 timed ones. Reported: env steps/s over the timed iterations, median sampling and learning seconds
 per iteration, peak RSS rise, peak numpy/Python memory of one more iteration (tracemalloc: the
 episodes and connector batches, where stored states live), and the state bytes per env step.
-Variants: SHM at H = 32, 64, 128; the project's GRU and LSTM (hidden 256); RLlib's built-in
+Variants: SHM at H = 32, 64, 128; the project's GRU and LSTM (hidden 256); the project's FFM at
+its paper's default size (trace M = 32 × context C = 8, ``ffm-32x8``); RLlib's built-in
 LSTM (``use_lstm=True``, cell 256); and SHM H = 64, 128 with RLlib's own state handling instead of
 the project's lean one (``*-rllib-states``). ``max_seq_len`` = 64 ≥ RepeatPrevious-Easy's episode.
 """
@@ -41,6 +42,7 @@ VARIANTS: dict[str, list[str]] = {
     "shm-H128": ["module.memory.kind=shm", "module.memory.mem_size=128"],
     "gru-256": ["module.memory.kind=gru", "module.memory.mem_size=256"],
     "lstm-256": ["module.memory.kind=lstm", "module.memory.mem_size=256"],
+    "ffm-32x8": ["module.memory.kind=ffm", "module.memory.mem_size=32", "module.memory.context_size=8"],
     "rllib-lstm-256": [],  # RLlib's default PPO module with use_lstm=True
     # SHM with RLlib's own state handling (every step's H×H state kept and copied): the cost
     # that rllib_shm.rllib.connectors removes
