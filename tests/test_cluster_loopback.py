@@ -13,6 +13,7 @@ from pathlib import Path
 
 import mlflow
 import pytest
+
 from conftest import free_port
 
 REPO = Path(__file__).resolve().parents[1]
