@@ -3,6 +3,7 @@
 a study's trainable with the MLflow param recorded, and evaluate / export refuse its checkpoints."""
 
 import json
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -91,13 +92,16 @@ def test_trains_through_train_and_its_checkpoint_is_refused_by_evaluate_and_expo
 
 @pytest.mark.slow
 def test_trains_as_a_study_trial(tmp_path):
+    """A study whose one variant (``variants``, searched as ``variant``) is RLlib's LSTM: the
+    trainable builds it, MLflow's child run records it, the leaderboard names the variant."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     study = {
         "env": {"id": TASK},
-        "module": {"rllib_lstm": True, "memory": {"kind": "lstm", "mem_size": 32}, "encoder_hiddens": [24],
-                   "head_hiddens": [], "max_seq_len": 16},
+        "module": {"memory": {"kind": "gru", "mem_size": 32}, "encoder_hiddens": [24], "max_seq_len": 16},
+        "variants": {"rllib-lstm-32": {"module.rllib_lstm": True, "module.memory.kind": "lstm",
+                                       "module.head_hiddens": []}},
         "algo": {"train_batch_size": 256, "minibatch_size": 128, "num_epochs": 1, "num_envs_per_env_runner": 2},
-        "run": {"stop_iters": 1, "seed": {"choice": [0]}},
+        "run": {"stop_iters": 1},
         "tune": {"name": "lstm", "num_samples": 1, "sampler": "grid"},
     }
     path = tmp_path / "study.yaml"
@@ -108,3 +112,7 @@ def test_trains_as_a_study_trial(tmp_path):
     (child,) = client.search_runs([experiment.experiment_id], "tags.kind = 'trial'")
     assert child.info.status == "FINISHED" and child.data.params["rllib_lstm"] == "True"
     assert child.data.tags["memory"] == "rllib_lstm" and "episode_return_mean" in child.data.metrics
+    assert child.data.params["searched.variant"] == "rllib-lstm-32" and child.data.params["memory.H"] == "32"
+    (parent,) = client.search_runs([experiment.experiment_id], "tags.kind = 'study'")
+    leaderboard = Path(client.download_artifacts(parent.info.run_id, "leaderboard.csv", str(tmp_path))).read_text()
+    assert leaderboard.startswith("trial,variant,") and "rllib-lstm-32" in leaderboard
