@@ -114,5 +114,6 @@ def test_trains_as_a_study_trial(tmp_path):
     assert child.data.tags["memory"] == "rllib_lstm" and "episode_return_mean" in child.data.metrics
     assert child.data.params["searched.variant"] == "rllib-lstm-32" and child.data.params["memory.H"] == "32"
     (parent,) = client.search_runs([experiment.experiment_id], "tags.kind = 'study'")
+    assert "'module.rllib_lstm': True" in parent.data.params["variants.rllib-lstm-32"]
     leaderboard = Path(client.download_artifacts(parent.info.run_id, "leaderboard.csv", str(tmp_path))).read_text()
     assert leaderboard.startswith("trial,variant,") and "rllib-lstm-32" in leaderboard
