@@ -119,6 +119,7 @@ def curated_params(config: ExperimentConfig) -> dict[str, Any]:
         "env": config.env.id,
         "memory": memory.kind,
         "memory.H": memory.mem_size,
+        "rllib_lstm": module.rllib_lstm,  # True: RLlib's built-in LSTM module, not the project's
         "encoder": f"{module.encoder} {list(module.encoder_hiddens)}",
         "memory_output": module.memory_output,
         "head_hiddens": str(list(module.head_hiddens)),
@@ -151,7 +152,8 @@ def curated_params(config: ExperimentConfig) -> dict[str, Any]:
 def run_tags(config: ExperimentConfig) -> dict[str, str]:
     """Tags for the MLflow UI's filters and compare view."""
     memory = config.module.memory
-    tags = {"memory": memory.kind, "env": config.env.id, "algorithm": "PPO", "run_name": config.run.name}
+    kind = "rllib_lstm" if config.module.rllib_lstm else memory.kind  # RLlib's built-in LSTM stands apart
+    tags = {"memory": kind, "env": config.env.id, "algorithm": "PPO", "run_name": config.run.name}
     if memory.kind == "shm":
         tags.update({"theta_mode": memory.theta_mode, "calibration": memory.calibration})
     return tags

@@ -175,6 +175,11 @@ CASES = [
     (["evaluate", f"{W}/ckpt_garbled_meta"], "rllib_shm.json' is not valid checkpoint metadata"),
     (["evaluate", f"{W}/ckpt_latin1_meta"], "rllib_shm.json' is not UTF-8 text"),
     (["evaluate", f"{W}/ckpt_nan"], "has non-finite weights in 1 tensor(s), first 'pi_head.weight'"),
+    (["evaluate", f"{W}/ckpt", "--env-config", "colour=red"], "rllib_shm/CueRecall-D5-v0 takes no keyword argument "
+                                                              "'colour'; it takes delay"),
+    (["evaluate", f"{W}/ckpt", "--env-config", "delay=-1"], "--env-config delay=-1: rllib_shm/CueRecall-D5-v0 "
+                                                            "refused the env config"),
+    (["evaluate", f"{W}/ckpt", "--env-config", "delay"], "--env-config expects KEY=VALUE"),
     # export
     (["export", f"{W}/ckpt", "--output", f"{W}/policy.pt"], "must end in .onnx"),
     (["export", f"{W}/ckpt", "--output", f"{W}/no/dir/p.onnx"], "directory '{w}/no/dir' does not exist"),

@@ -45,6 +45,12 @@ def test_bad_configs_name_the_offending_key(overrides, message):
         load_config(None, overrides)
 
 
+def test_numbers_with_underscores_stay_text_in_overrides():
+    """``50_150`` (a meta-RL task split) is not the number 50150 YAML 1.1 would read."""
+    config = load_config(None, ["env.config.split=50_150", "algo.train_batch_size=4096"])
+    assert config.env.config == {"split": "50_150"} and config.algo.train_batch_size == 4096
+
+
 def test_bad_files(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         load_config(tmp_path / "missing.yaml")

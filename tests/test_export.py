@@ -154,6 +154,22 @@ def test_cli_evaluates_the_onnx_policy_and_refuses_bad_exports(tmp_path, capsys)
     assert "is not a 'rllib-shm onnx policy 1' sidecar" in capsys.readouterr().err
 
 
+def test_onnx_evaluation_takes_the_env_kwargs_over_the_exported_config(tmp_path, capsys):
+    """``--env-config subset=eval`` on a policy trained on Wind's train tasks: held-out tasks only,
+    the env config recorded; a bad value is refused before any episode."""
+    directory = checkpoint(tmp_path, "gru", env_id="rllib_shm/Wind-v0", **{"env.config.split": "50_150"})
+    export(directory, tmp_path / "policy.onnx")
+    report = tmp_path / "eval.json"
+    assert main(["evaluate", str(tmp_path / "policy.onnx"), "--episodes", "4", "--env-config", "subset=eval",
+                 "--output", str(report)]) == 0
+    payload = json.loads(report.read_text())
+    assert payload["env_config"] == {"split": "50_150", "subset": "eval"}
+    assert len(payload["tasks"]) == 4 and all(50 <= task < 200 for task in payload["tasks"])
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "policy.onnx"), "--env-config", "subset=foo"]) == 2
+    assert "subset must be one of ('train', 'eval'), got 'foo'" in capsys.readouterr().err
+
+
 def test_readme_example_runs_without_torch_or_ray(tmp_path):
     directory = checkpoint(tmp_path, "shm")
     export(directory, tmp_path / "policy.onnx")

@@ -58,6 +58,7 @@ def test_study_loads_with_cli_overrides(tmp_path):
         (lambda d: d["run"].update(name="mine"), r"run.name has no meaning in a study \(a study names itself"),
         (lambda d: d["run"].update(output_dir="out"), r"run.output_dir has no meaning in a study"),
         (lambda d: d["run"].update(output_dir={"choice": ["a", "b"]}), r"run.output_dir has no meaning"),
+        (lambda d: d.update(variants={"a": {"run.name": "x"}}), r"run.name has no meaning in a study"),
     ],
 )
 def test_bad_studies_are_refused(tmp_path, mutate, message):
@@ -67,6 +68,24 @@ def test_bad_studies_are_refused(tmp_path, mutate, message):
     mutate(data)
     with pytest.raises(ValueError, match=message):
         load_study(write(tmp_path, data))
+
+
+def test_variants_times_seeds_on_the_grid(tmp_path):
+    """One-factor-at-a-time: every variant with every seed once; the configs the runner checks
+    before starting are the variants' own."""
+    from rllib_shm.studies.runner import candidate_configs
+    from rllib_shm.studies.study import grid_size
+
+    data = {**STUDY, "module": {"memory": {"kind": "shm", "mem_size": 8}},
+            "variants": {"baseline": {}, "gru": {"module.memory.kind": "gru"}, "lr": {"algo.lr": 1e-2}},
+            "run": {"stop_iters": 2, "seed": {"choice": [0, 1]}},
+            "tune": {"name": "t", "num_samples": 6, "sampler": "grid"}}
+    data["algo"] = {k: v for k, v in STUDY["algo"].items() if k != "lr"}
+    study = load_study(write(tmp_path, data))
+    assert set(study.space) == {"run.seed", "variant"} and grid_size(study.space) == 6
+    configs = candidate_configs(study)
+    assert sorted((c.module.memory.kind, c.algo.lr, c.run.seed) for c in configs) == sorted(
+        (kind, lr, seed) for kind, lr in (("shm", 5e-4), ("gru", 5e-4), ("shm", 1e-2)) for seed in (0, 1))
 
 
 def cli(*args):

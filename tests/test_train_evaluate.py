@@ -1,5 +1,6 @@
 """End to end on 2 CPU cores: SHM learns a memory task, the memoryless MLP does not; a checkpoint
-evaluates through the CLI exactly as in-process; bad input fails before any work."""
+evaluates through the CLI exactly as in-process, also on held-out meta-RL tasks (``--env-config``);
+bad input fails before any work."""
 
 import json
 import pickle
@@ -118,3 +119,78 @@ def test_train_rejects_bad_configs_before_writing_anything(tmp_path):
         done = cli("train", "--set", f"run.output_dir={tmp_path / 'out'}", "--set", override, check=False)
         assert done.returncode == 2 and message in done.stderr, done.stderr
         assert not (tmp_path / "out").exists()
+
+
+WIND = "rllib_shm/Wind-v0"
+
+
+@pytest.fixture(scope="module")
+def wind(tmp_path_factory):
+    """A tiny GRU run on Wind's 50 train tasks (split 50_150), one iteration, logged to MLflow."""
+    out = tmp_path_factory.mktemp("wind")
+    config = load_config(None, [f"env.id={WIND}", "env.config={split: '50_150', subset: train}",
+                                "module.memory.kind=gru", "module.memory.mem_size=8", "module.encoder_hiddens=[8]",
+                                "module.memory_output=8", "module.head_hiddens=[8]", "module.max_seq_len=100",
+                                "algo.train_batch_size=200", "algo.minibatch_size=200", "algo.num_epochs=1",
+                                "algo.num_envs_per_env_runner=2", "run.stop_iters=1", f"run.output_dir={out}",
+                                "run.name=wind"])
+    return train(config, log=lambda line: None)
+
+
+@pytest.mark.slow
+def test_held_out_evaluation_is_one_command_and_recorded(wind, tmp_path):
+    import mlflow
+
+    held_out = tmp_path / "eval.json"
+    cli("evaluate", wind.checkpoint, "--env-config", "subset=eval", "--episodes", 8, "--output", held_out)
+    payload = json.loads(held_out.read_text())
+    assert payload["env_config"] == {"split": "50_150", "subset": "eval"}  # merged over the training config
+    assert len(payload["tasks"]) == 8 and all(50 <= task < 200 for task in payload["tasks"])  # held-out pool
+    (run,) = mlflow.MlflowClient(wind.tracking_uri).search_runs(
+        [mlflow.MlflowClient(wind.tracking_uri).get_run(wind.mlflow_run_id).info.experiment_id],
+        "tags.kind = 'evaluation'")
+    assert run.data.params["env_config"] == str({"split": "50_150", "subset": "eval"})
+    assert run.data.tags["training_run_id"] == wind.mlflow_run_id
+
+    trained_tasks = tmp_path / "train.json"
+    cli("evaluate", wind.checkpoint, "--episodes", 8, "--output", trained_tasks, "--no-mlflow")
+    assert all(0 <= task < 50 for task in json.loads(trained_tasks.read_text())["tasks"])  # the training pool
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("env_config", "message"),
+    [
+        (["subset=foo"], "--env-config subset=foo: rllib_shm/Wind-v0 refused the env config {'split': '50_150', "
+                         "'subset': 'foo'}: subset must be one of ('train', 'eval'), got 'foo'"),
+        (["split=60_150"], "--env-config split=60_150: rllib_shm/Wind-v0 refused the env config {'split': '60_150', "
+                           "'subset': 'train'}: split '60_150' does not add up"),
+        (["colour=red"], "--env-config: rllib_shm/Wind-v0 takes no keyword argument 'colour'; it takes horizon, "
+                         "goal_radius, prev_action, num_tasks, task_seed, split, subset, max_step"),
+        (["subset"], "--env-config expects KEY=VALUE with KEY a plain name, got 'subset'"),
+    ],
+)
+def test_bad_env_kwargs_are_refused_before_any_episode(wind, tmp_path, env_config, message):
+    output = tmp_path / "never.json"
+    argv = [arg for item in env_config for arg in ("--env-config", item)]
+    done = cli("evaluate", wind.checkpoint, *argv, "--output", output, "--no-mlflow", check=False)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert "evaluating" not in done.stdout and not output.exists()
+
+
+@pytest.mark.slow
+def test_the_env_is_closed_when_its_spaces_do_not_fit(wind, monkeypatch):
+    from rllib_shm.runs import evaluate as evaluation
+
+    closed = []
+    build = evaluation.make_evaluation_env
+
+    def tracked(*args):
+        env = build(*args)
+        monkeypatch.setattr(env, "close", lambda: closed.append(True))
+        return env
+
+    monkeypatch.setattr(evaluation, "make_evaluation_env", tracked)
+    with pytest.raises(ValueError, match="the env does not match the checkpoint"):
+        evaluation.evaluate(wind.checkpoint, env_id="rllib_shm/CueRecall-D5-v0", use_mlflow=False, log=lambda _: None)
+    assert closed == [True]

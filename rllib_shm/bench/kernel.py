@@ -5,7 +5,7 @@ only): ``PYTHONPATH=. python -m rllib_shm.bench.kernel --device cuda``.
 
 Every method computes the same thing from the same inputs x [B,T,D] (one SHMCell's parameters,
 the same θ row indices), except the GRU / LSTM rows, which are torch's own modules (cuDNN on
-CUDA) with hidden size 2H, shown for scale:
+CUDA) with hidden size 2H, and the FFM row, shown for scale:
 
 - ``reference``: the reference code's pattern: C and U materialised ([B,T,H,H]), a Python loop
   reading ``C[:, t]``, all states stacked and read by one einsum (O(T²) backward traffic).
@@ -20,9 +20,14 @@ CUDA) with hidden size 2H, shown for scale:
   recurrence in one forward and one backward kernel. CUDA, or CPU under Triton's interpreter
   (``TRITON_INTERPRET=1``; toy sizes only, for checks).
 
+- ``ffm``: the project's Fast and Forgetful Memory cell (``rllib_shm/memory/ffm.py``, its
+  chunked parallel form) on the same x [B,T,D]: trace size M = H, context C = ``--ffm-context``
+  (default 8, so H = 32 is the FFM paper's 32×8), output width H like SHM's cell. Its state is
+  M×C complex (2·M·C floats, 512 at 32×8) against SHM's H².
+
 Rows ``act_*`` (``bench/acting.py``) time one acting step (B envs, T = 1, no autograd) instead.
 
-Default methods: on CPU all but ``triton``; on CUDA ``triton fused gru lstm`` (the materialising
+Default methods: on CPU all but ``triton``; on CUDA ``triton fused gru lstm ffm`` (the materialising
 methods need [B,T,H,H] tensors). Each (method, H) runs in a fresh Python process so that peak
 memory is its own; timing and memory as in ``kernel_measure.py``. "same y" compares a method's
 output checksum with the fused (torch) one's, else the first SHM method's; "GFLOP/s" is the
@@ -42,11 +47,11 @@ from datetime import datetime
 from pathlib import Path
 
 from rllib_shm.bench.acting import ACTING_METHODS
-from rllib_shm.bench.kernel_measure import LABELS, METHODS, SCAN_METHODS, measure
+from rllib_shm.bench.kernel_measure import FFM_CONTEXT, LABELS, METHODS, SCAN_METHODS, measure
 from rllib_shm.runs.outputs import check_new_file
 
-CPU_METHODS = ("reference", "unbind", "hadamard_scan", "fused", "compiled", "gru", "lstm", *ACTING_METHODS)
-CUDA_METHODS = ("triton", "fused", "gru", "lstm")
+CPU_METHODS = ("reference", "unbind", "hadamard_scan", "fused", "compiled", "gru", "lstm", "ffm", *ACTING_METHODS)
+CUDA_METHODS = ("triton", "fused", "gru", "lstm", "ffm")
 SAME_Y_REFERENCE = ("fused", "compiled", "triton", "hadamard_scan", "unbind", "reference")  # first present: "same y"
 
 
@@ -60,6 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"{' '.join(CUDA_METHODS)} on CUDA)")
     parser.add_argument("--chunk-size", type=int, default=None,
                         help="K, steps between stored states of the fused scans (default ≈ √(T/2))")
+    parser.add_argument("--ffm-context", type=int, default=FFM_CONTEXT,
+                        help=f"C of the ffm row, whose trace size M follows H (default {FFM_CONTEXT}: "
+                             "H = 32 is the FFM paper's 32×8)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs after warm-up (median)")
     parser.add_argument("--budget-s", type=float, default=30.0,
                         help="stop repeating a method once its runs took this long (≥ 1 run)")
@@ -83,7 +91,7 @@ def check_triton_method(device: str) -> None:
 
 
 def validate(args: argparse.Namespace) -> None:
-    for name in ("batch", "steps", "input_size", "repeats"):
+    for name in ("batch", "steps", "input_size", "repeats", "ffm_context"):
         if getattr(args, name) <= 0:
             raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
     if any(h <= 0 for h in args.sizes):
@@ -112,7 +120,7 @@ def _worker_argv(method: str, size: int, args: argparse.Namespace) -> list[str]:
     argv = [sys.executable, "-m", "rllib_shm.bench.kernel", "--worker", f"{method}:{size}",
             "--batch", str(args.batch), "--steps", str(args.steps), "--input-size", str(args.input_size),
             "--repeats", str(args.repeats), "--budget-s", str(args.budget_s), "--device", args.device,
-            "--methods", method]
+            "--methods", method, "--ffm-context", str(args.ffm_context)]
     argv += ["--threads", str(args.threads)] if args.threads else []
     return argv + (["--chunk-size", str(args.chunk_size)] if args.chunk_size else [])
 
@@ -170,7 +178,8 @@ def run(args: argparse.Namespace) -> int:
         method, size = args.worker.split(":")
         print(json.dumps(measure(method, int(size), batch=args.batch, steps=args.steps,
                                  input_size=args.input_size, device=args.device, repeats=args.repeats,
-                                 budget_s=args.budget_s, threads=args.threads, chunk_size=args.chunk_size)))
+                                 budget_s=args.budget_s, threads=args.threads, chunk_size=args.chunk_size,
+                                 ffm_context=args.ffm_context)))
         return 0
     output = args.output or Path("bench_results") / f"kernel-{datetime.now():%Y%m%d-%H%M%S}.json"
     rows = []
@@ -190,13 +199,15 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else platform.processor() or "cpu"
-    print(f"B={args.batch} T={args.steps} D={args.input_size} device={args.device} ({device_name}) "
+    ffm = f" FFM C={args.ffm_context}" if "ffm" in args.methods else ""
+    print(f"B={args.batch} T={args.steps} D={args.input_size}{ffm} device={args.device} ({device_name}) "
           f"threads={rows[0]['threads'] if rows else '-'}")
     print(_table(rows))
     if kernel:
         print(f"compiled kernel: {kernel['kernel_cache']}; a fresh compile (first use) took "
               f"{kernel['kernel_compile_s']:.1f} s")
     meta = {"batch": args.batch, "steps": args.steps, "input_size": args.input_size, "device": args.device,
+            "ffm_context": args.ffm_context,
             "device_name": device_name, "chunk_size": args.chunk_size, **kernel, "torch": torch.__version__,
             "python": platform.python_version(), "machine": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(), "time": datetime.now().isoformat()}

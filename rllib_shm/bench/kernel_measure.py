@@ -3,8 +3,10 @@
 Dimension letters: B batch, T time, D input width, H memory size.
 
 Every SHM method computes y = cell(x) for x [B,T,D] with one SHMCell's parameters and θ row
-indices; GRU / LSTM are torch's modules with hidden size 2H (cuDNN on CUDA), for scale. The
-timed unit is one forward + ``y.square().mean().backward()``.
+indices; GRU / LSTM are torch's modules with hidden size 2H (cuDNN on CUDA), for scale; ``ffm``
+is the project's ``FFMCell`` (Fast and Forgetful Memory, ``rllib_shm/memory/ffm.py``) with trace
+size M = H, context C (default 8; at H = 32 the FFM paper's 32×8) and output width H, as SHM's
+cell. The timed unit is one forward + ``y.square().mean().backward()``.
 
 Timing:
 - CPU: ``torch.utils.benchmark.Timer.blocked_autorange`` for (repeats − 1) × the warm-up's time,
@@ -28,9 +30,11 @@ import time
 
 from rllib_shm.bench.acting import ACTING_METHODS, GRU_HIDDEN, measure_acting
 from rllib_shm.bench.common import rss_bytes
-from rllib_shm.bench.roofline import projection_flops, rnn_flops, scan_bytes, scan_ops
+from rllib_shm.bench.roofline import ffm_flops, projection_flops, rnn_flops, scan_bytes, scan_ops
 
-METHODS = ("reference", "unbind", "hadamard_scan", "fused", "compiled", "triton", "gru", "lstm", *ACTING_METHODS)
+METHODS = ("reference", "unbind", "hadamard_scan", "fused", "compiled", "triton", "gru", "lstm", "ffm",
+           *ACTING_METHODS)
+FFM_CONTEXT = 8  # C of the ffm row (the FFM paper's default); its M follows H
 LABELS = {
     "reference": "(a) reference: C[:, t] loop",
     "unbind": "(b) same loop, unbind",
@@ -40,6 +44,7 @@ LABELS = {
     "triton": "(e) fused SHM scan (Triton)",
     "gru": "torch.nn.GRU (2H)",
     "lstm": "torch.nn.LSTM (2H)",
+    "ffm": "FFM (M = H)",
     "act_compiled": "acting: SHM (compiled)",
     "act_torch": "acting: SHM (torch)",
     "act_gru": f"acting: torch.nn.GRU({GRU_HIDDEN})",
@@ -67,11 +72,12 @@ def scan_backend(name: str | None):
             os.environ[BACKEND_ENV] = before
 
 
-def build(method: str, batch: int, steps: int, input_size: int, size: int, device, chunk_size: int | None):
+def build(method: str, batch: int, steps: int, input_size: int, size: int, device, chunk_size: int | None,
+          ffm_context: int = FFM_CONTEXT):
     """(x [B,T,D] requiring grad, step() -> y) for one method, parameters from torch's seed 0."""
     import torch
 
-    from rllib_shm.memory import SHMCell, hadamard_scan
+    from rllib_shm.memory import FFMCell, SHMCell, hadamard_scan
     from rllib_shm.memory.reference import reference_forward
 
     gen = torch.Generator().manual_seed(0)
@@ -81,6 +87,9 @@ def build(method: str, batch: int, steps: int, input_size: int, size: int, devic
         core = (torch.nn.GRU if method == "gru" else torch.nn.LSTM)(input_size, 2 * size, batch_first=True)
         core = core.to(device)
         return x, lambda: core(x)[0]
+    if method == "ffm":  # trace M = H, context C, output H (as SHM's cell)
+        ffm = FFMCell(input_size, size, trace_size=size, context_size=ffm_context).to(device)
+        return x, lambda: ffm(x)[0]
     cell = SHMCell(input_size, size, size, chunk_size=chunk_size).to(device)
     indices = cell.draw_indices(batch, steps, gen).to(device)
 
@@ -98,8 +107,11 @@ def build(method: str, batch: int, steps: int, input_size: int, size: int, devic
     return x, step
 
 
-def work(method: str, batch: int, steps: int, input_size: int, size: int, chunk: int) -> dict:
+def work(method: str, batch: int, steps: int, input_size: int, size: int, chunk: int,
+         ffm_context: int = FFM_CONTEXT) -> dict:
     """Model FLOPs (and, for the Triton scan, bytes) of one fwd + bwd (``roofline.py``)."""
+    if method == "ffm":
+        return {"flops": ffm_flops(batch, steps, input_size, size, ffm_context, size), "bytes": None}
     if method in ("gru", "lstm"):
         return {"flops": rnn_flops(batch, steps, input_size, 2 * size, 3 if method == "gru" else 4),
                 "bytes": None}
@@ -123,7 +135,7 @@ def _time_cuda(once, repeats: int, budget_s: float) -> list[float]:
 
 def measure(method: str, size: int, *, batch: int, steps: int, input_size: int, device: str = "cpu",
             repeats: int = 5, budget_s: float = 30.0, threads: int | None = None,
-            chunk_size: int | None = None) -> dict:
+            chunk_size: int | None = None, ffm_context: int = FFM_CONTEXT) -> dict:
     """Build, warm up, time and report one (method, H) row as a dict (keys in ``rllib-shm bench kernel``)."""
     import torch
     from torch.utils.benchmark import Timer
@@ -136,7 +148,7 @@ def measure(method: str, size: int, *, batch: int, steps: int, input_size: int, 
         with scan_backend(BACKEND_OF.get(method)):
             return measure_acting(method, size, batch, input_size, seconds=min(2.0, 0.2 * repeats))
     cuda = device == "cuda"
-    x, step = build(method, batch, steps, input_size, size, torch.device(device), chunk_size)
+    x, step = build(method, batch, steps, input_size, size, torch.device(device), chunk_size, ffm_context)
 
     def once():
         x.grad = None
@@ -175,5 +187,6 @@ def measure(method: str, size: int, *, batch: int, steps: int, input_size: int, 
     return {
         "method": method, "H": size, "B": batch, "T": steps, "median_s": median, "runs": runs,
         "warmup": timed, "warmup_s": warm, "peak_mib": peak / 2**20, "checksum": checksum,
-        "threads": torch.get_num_threads(), **work(method, batch, steps, input_size, size, chunk),
+        "threads": torch.get_num_threads(), **work(method, batch, steps, input_size, size, chunk, ffm_context),
+        **({"C": ffm_context} if method == "ffm" else {}),
     }

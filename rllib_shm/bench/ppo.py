@@ -6,8 +6,10 @@ Each variant runs in its own process (own Ray instance, clean peak memory): buil
 timed ones. Reported: env steps/s over the timed iterations, median sampling and learning seconds
 per iteration, peak RSS rise, peak numpy/Python memory of one more iteration (tracemalloc: the
 episodes and connector batches, where stored states live), and the state bytes per env step.
-Variants: SHM at H = 32, 64, 128; the project's GRU and LSTM (hidden 256); RLlib's built-in
-LSTM (``use_lstm=True``, cell 256); and SHM H = 64, 128 with RLlib's own state handling instead of
+Variants: SHM at H = 32, 64, 128; the project's GRU and LSTM (hidden 256); the project's FFM at
+its paper's default size (trace M = 32 × context C = 8, ``ffm-32x8``); RLlib's built-in
+LSTM (``module.rllib_lstm``: ``use_lstm=True``, cell 256, RLlib's default encoder [256, 256] and
+its own state handling); and SHM H = 64, 128 with RLlib's own state handling instead of
 the project's lean one (``*-rllib-states``). ``max_seq_len`` = 64 ≥ RepeatPrevious-Easy's episode.
 """
 
@@ -41,7 +43,11 @@ VARIANTS: dict[str, list[str]] = {
     "shm-H128": ["module.memory.kind=shm", "module.memory.mem_size=128"],
     "gru-256": ["module.memory.kind=gru", "module.memory.mem_size=256"],
     "lstm-256": ["module.memory.kind=lstm", "module.memory.mem_size=256"],
-    "rllib-lstm-256": [],  # RLlib's default PPO module with use_lstm=True
+    "ffm-32x8": ["module.memory.kind=ffm", "module.memory.mem_size=32", "module.memory.context_size=8"],
+    # RLlib's default PPO module with its built-in LSTM (module.rllib_lstm, built by config/ppo.py as
+    # for train and studies), at RLlib's default sizes: encoder MLP [256, 256], heads on the LSTM output
+    "rllib-lstm-256": ["module.rllib_lstm=true", "module.memory.kind=lstm", "module.memory.mem_size=256",
+                       "module.encoder_hiddens=[256, 256]", "module.head_hiddens=[]"],
     # SHM with RLlib's own state handling (every step's H×H state kept and copied): the cost
     # that rllib_shm.rllib.connectors removes
     "shm-H64-rllib-states": ["module.memory.kind=shm", "module.memory.mem_size=64"],
@@ -75,15 +81,8 @@ def _ppo_config(variant: str, env: str):
     from rllib_shm.config.ppo import build_ppo_config
 
     base = [f"env.id={env}", f"module.max_seq_len={MAX_SEQ_LEN}"]
-    if variant != "rllib-lstm-256":
-        lean = not variant.endswith("-rllib-states")
-        return build_ppo_config(load_config(None, base + VARIANTS[variant]), lean_states=lean)
-    from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
-    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
-
-    config = build_ppo_config(load_config(None, base))  # same env, PPO and resource settings
-    return config.rl_module(rl_module_spec=RLModuleSpec(), model_config=DefaultModelConfig(
-        use_lstm=True, lstm_cell_size=256, max_seq_len=MAX_SEQ_LEN))
+    lean = not variant.endswith("-rllib-states")
+    return build_ppo_config(load_config(None, base + VARIANTS[variant]), lean_states=lean)
 
 
 def _measure(variant: str, args) -> dict:

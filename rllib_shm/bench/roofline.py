@@ -20,6 +20,13 @@ units at 1/8 of the FP32 FMA rate (16 vs 128 per SM and clock on Hopper): that c
 as low as the FP32 one. The cell's projections (6 Linear layers D→H, one H→O) add 2·B·T·D·(6H + O)
 forward and about twice that backward.
 
+FFM (``ffm_flops``; M trace size, C context, O output width) counts the useful work of its step
+recurrence S_t = γ ⊙ S_{t−1} + x̃_t: one complex multiply-add per entry of the M×C trace and step
+(8 real operations), forward, and twice that backward; plus its Linear layers (D→M twice, D→O
+twice, 2MC→O), ≈ 3× forward. The chunked parallel form ``ffm_scan`` computes does about K/2 times
+more recurrence arithmetic than this (every power γ^{n−k} of a chunk); it is not counted, so FFM's
+rate is of the same work a step loop would do.
+
 Memory traffic (bytes, HBM, fwd + bwd, s bytes per input element):
 
 - forward: the five [B,T,H] inputs read, the reads written (6·B·T·H·s), M_0 read, M_T and the N
@@ -90,6 +97,15 @@ def rnn_flops(batch: int, steps: int, input_size: int, hidden: int, gates: int) 
     """A GRU (3 gates) or LSTM (4 gates) layer's matrix products, forward + backward (≈ 3× forward)."""
     _check(batch=batch, steps=steps, input_size=input_size, hidden=hidden, gates=gates)
     return 3 * 2 * gates * batch * steps * hidden * (input_size + hidden)
+
+
+def ffm_flops(batch: int, steps: int, input_size: int, trace: int, context: int, output_size: int) -> int:
+    """FFM's step recurrence and Linear layers, forward + backward (≈ 3× forward; model above)."""
+    _check(batch=batch, steps=steps, input_size=input_size, trace=trace, context=context, output_size=output_size)
+    recurrence = 8 * batch * steps * trace * context
+    linear = 2 * batch * steps * (2 * input_size * trace + 2 * input_size * output_size
+                                  + 2 * trace * context * output_size)
+    return 3 * (recurrence + linear)
 
 
 def scan_bytes(batch: int, steps: int, size: int, chunk: int, element_bytes: int = 4) -> int:

@@ -1,8 +1,9 @@
 """``rllib-shm bench``: the performance harnesses, one sub-command each.
 
 - ``kernel``: forward + backward time and peak memory of the SHM recurrence implementations
-  (reference pattern, unbind loop, general scan, fused) and torch's GRU / LSTM for scale.
-- ``ppo``: PPO env steps per second for SHM (H = 32, 64, 128), GRU, LSTM and RLlib's built-in LSTM.
+  (reference pattern, unbind loop, general scan, fused) and torch's GRU / LSTM and FFM for scale.
+- ``ppo``: PPO env steps per second for SHM (H = 32, 64, 128), GRU, LSTM, FFM (32×8) and RLlib's
+  built-in LSTM.
 - ``onnx``: an exported policy's size and per-step latency, onnxruntime vs the torch module.
 """
 

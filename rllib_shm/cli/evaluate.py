@@ -15,6 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "or a policy.onnx from `rllib-shm export`")
     parser.add_argument("--episodes", type=int, default=20, help="episodes to run (default 20)")
     parser.add_argument("--env", help="env id (default: the training env of the checkpoint)")
+    parser.add_argument("--env-config", action="append", default=[], metavar="KEY=VALUE",
+                        help="env kwarg merged over the training env config (repeatable; VALUE parsed as "
+                             "--set does), e.g. --env-config subset=eval for held-out meta-RL tasks")
     parser.add_argument("--seed", type=int, default=0, help="episode i is reset with seed + i (default 0)")
     parser.add_argument("--explore", action="store_true", help="sample actions instead of the greedy action")
     parser.add_argument("--output", type=Path, help="write the results as JSON to this new file")
@@ -26,12 +29,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rllib_shm.config import parse_assignments
+
+    args.env_config = parse_assignments(args.env_config, "--env-config")
     if args.checkpoint.suffix == ".onnx":
         return _run_onnx(args)
     from rllib_shm.runs.evaluate import evaluate
 
-    evaluate(args.checkpoint, episodes=args.episodes, env_id=args.env, seed=args.seed, explore=args.explore,
-             output=args.output, record_memory=args.record_memory, memory_steps=args.memory_steps,
+    evaluate(args.checkpoint, episodes=args.episodes, env_id=args.env, env_config=args.env_config, seed=args.seed,
+             explore=args.explore, output=args.output, record_memory=args.record_memory, memory_steps=args.memory_steps,
              mlflow_uri=args.mlflow_uri, use_mlflow=not args.no_mlflow, log=lambda line: print(line, flush=True))
     return 0
 
@@ -45,6 +51,6 @@ def _run_onnx(args: argparse.Namespace) -> int:
                              "checkpoint it was exported from instead")
     from rllib_shm.export.evaluate import evaluate_onnx
 
-    evaluate_onnx(args.checkpoint, episodes=args.episodes, env_id=args.env, seed=args.seed, output=args.output,
-                  log=lambda line: print(line, flush=True))
+    evaluate_onnx(args.checkpoint, episodes=args.episodes, env_id=args.env, env_config=args.env_config,
+                  seed=args.seed, output=args.output, log=lambda line: print(line, flush=True))
     return 0

@@ -4,7 +4,7 @@ the one dotted-path walker (``paths.py``), and the derived RLlib ``PPOConfig`` (
 place that knows RLlib's config names)."""
 
 from rllib_shm.config.experiment import AlgoSection, EnvSection, ExperimentConfig, RunSection
-from rllib_shm.config.loading import apply_override, load_config, read_mapping
+from rllib_shm.config.loading import apply_override, load_config, parse_assignments, read_mapping
 
 __all__ = ["AlgoSection", "EnvSection", "ExperimentConfig", "RunSection", "apply_override", "load_config",
-           "read_mapping"]
+           "parse_assignments", "read_mapping"]

@@ -46,15 +46,42 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     return ExperimentConfig.from_dict(data)
 
 
+def parse_value(raw: str) -> Any:
+    """A ``--set`` value: YAML (``3`` an int, ``1e-3`` a float, ``[1, 2]`` a list, ``true``, ``null``),
+    the raw text when it is not YAML, None when empty. A number written with underscores stays text
+    (``50_150``, a meta-RL task split: YAML 1.1 would read the number 50150)."""
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        return raw
+    if isinstance(value, int | float) and not isinstance(value, bool) and "_" in raw:
+        return raw.strip()
+    return value
+
+
+def parse_assignments(items: list[str] | tuple[str, ...], flag: str) -> dict[str, Any]:
+    """``KEY=VALUE`` items (values as ``parse_value``) → a flat dict, later items winning; KEY
+    must be a plain name. ValueError naming ``flag`` for a malformed item.
+
+        >>> parse_assignments(["subset=eval", "horizon=50", "split=50_150"], "--env-config")
+        {'subset': 'eval', 'horizon': 50, 'split': '50_150'}
+    """
+    values: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise ValueError(f"{flag} expects KEY=VALUE with KEY a plain name, got {item!r}")
+        values[key] = parse_value(raw)
+    return values
+
+
 def apply_override(data: dict[str, Any], override: str) -> None:
     """Set ``a.b.c=value`` in the nested dict ``data`` (value parsed with the YAML loader)."""
     key, sep, raw = override.partition("=")
     if not sep or not key.strip():
         raise ValueError(f"--set expects section.key=value, got {override!r}")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        value = raw
+    value = parse_value(raw)
     try:
         set_path(data, key.strip(), value)
     except ValueError as error:

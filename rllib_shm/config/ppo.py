@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 from ray.rllib.algorithms.ppo import PPOConfig
-from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
+from ray.rllib.core.rl_module.rl_module import RLModule, RLModuleSpec
 
 from rllib_shm.config import ExperimentConfig
 from rllib_shm.rllib import resolve_env
 from rllib_shm.rllib.connectors import MemoryPPOConfig
 from rllib_shm.rllib.module import MemoryRLModule
+from rllib_shm.rllib.module_config import ModuleConfig
 
 
 def model_config(config: ExperimentConfig) -> dict:
@@ -17,18 +20,53 @@ def model_config(config: ExperimentConfig) -> dict:
     return config.module.to_model_config()
 
 
+def rllib_lstm_model_config(module: ModuleConfig) -> DefaultModelConfig:
+    """``module.rllib_lstm``: RLlib's default PPO module with its built-in LSTM, sized from the
+    fields that map onto it (``rllib/module_config.py``); every other setting is RLlib's default
+    (tanh encoder MLP, ReLU heads)."""
+    return DefaultModelConfig(
+        fcnet_hiddens=list(module.encoder_hiddens),
+        head_fcnet_hiddens=list(module.head_hiddens),
+        vf_share_layers=module.shared_trunk,
+        use_lstm=True,
+        lstm_cell_size=module.memory.mem_size,
+        max_seq_len=module.max_seq_len,
+    )
+
+
+def build_module(config: ExperimentConfig, observation_space: gym.Space, action_space: gym.Space) -> RLModule:
+    """The RLModule ``config`` trains, built outside RLlib (pre-flight checks, estimates; under
+    ``torch.device("meta")`` nothing is allocated): ``MemoryRLModule``, or with
+    ``module.rllib_lstm`` RLlib's default PPO module."""
+    if config.module.rllib_lstm:
+        spec = PPOConfig().get_default_rl_module_spec()
+        spec.observation_space, spec.action_space = observation_space, action_space
+        spec.model_config = rllib_lstm_model_config(config.module)
+        return spec.build()
+    return MemoryRLModule(observation_space=observation_space, action_space=action_space,
+                          model_config=model_config(config))
+
+
 def build_ppo_config(config: ExperimentConfig, *, lean_states: bool = True) -> PPOConfig:
     """A PPO config on RLlib's new API stack running ``MemoryRLModule`` on ``config.env``.
 
     ``lean_states`` (default): keep only the recurrent states the learner reads
-    (``MemoryPPOConfig``); False gives RLlib's own state handling (for benchmarks). Failed env
+    (``MemoryPPOConfig``); False gives RLlib's own state handling (for benchmarks). With
+    ``module.rllib_lstm`` the module is RLlib's default PPO module with its built-in LSTM
+    (``rllib_lstm_model_config``) under RLlib's plain ``PPOConfig``: its own state handling, no
+    θ streams (``lean_states`` does not apply); every other setting is the same. Failed env
     runners are restarted (``algo.restart_failed_env_runners``); the run goes on with the others
     meanwhile. Registers the env with Ray first (``resolve_env``), so call it where Ray can be
     initialised.
     """
     algo = config.algo
-    ppo = MemoryPPOConfig()
-    ppo.lean_states = lean_states
+    if config.module.rllib_lstm:
+        ppo = PPOConfig()
+        module = {"rl_module_spec": RLModuleSpec(), "model_config": rllib_lstm_model_config(config.module)}
+    else:
+        ppo = MemoryPPOConfig()
+        ppo.lean_states = lean_states
+        module = {"rl_module_spec": RLModuleSpec(module_class=MemoryRLModule), "model_config": model_config(config)}
     return (
         ppo
         .environment(resolve_env(config.env.id), env_config=dict(config.env.config))
@@ -57,6 +95,6 @@ def build_ppo_config(config: ExperimentConfig, *, lean_states: bool = True) -> P
             train_batch_size_per_learner=algo.train_batch_size,
             minibatch_size=algo.minibatch_size,
         )
-        .rl_module(rl_module_spec=RLModuleSpec(module_class=MemoryRLModule), model_config=model_config(config))
+        .rl_module(**module)
         .debugging(seed=config.run.seed)
     )

@@ -1,5 +1,6 @@
 """``rllib-shm evaluate policy.onnx``: the same seeded greedy episodes as for a checkpoint, run by
-onnxruntime with the state threaded (``runtime.run_onnx_episodes``), reported the same way."""
+onnxruntime with the state threaded (``runtime.run_onnx_episodes``), on the same env (the exported
+training env config with ``--env-config`` kwargs merged over it), reported the same way."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from rllib_shm.runs.episodes import summarize, write_json
+from rllib_shm.runs.evaluation_env import evaluation_env_config, make_evaluation_env
 from rllib_shm.runs.outputs import check_new_file
 
 
-def evaluate_onnx(model: Path, *, episodes: int = 20, env_id: str | None = None, seed: int = 0,
-                  output: Path | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+def evaluate_onnx(model: Path, *, episodes: int = 20, env_id: str | None = None,
+                  env_config: dict[str, Any] | None = None, seed: int = 0, output: Path | None = None,
+                  log: Callable[[str], None] = print) -> dict[str, Any]:
     from rllib_shm.export.runtime import OnnxPolicy, run_onnx_episodes
-    from rllib_shm.rllib import make_env
 
     if episodes < 1:
         raise ValueError(f"--episodes must be ≥ 1, got {episodes}")
@@ -25,21 +27,24 @@ def evaluate_onnx(model: Path, *, episodes: int = 20, env_id: str | None = None,
     if env_id is None and trained_env is None:
         raise ValueError(f"{str(model)!r} does not say which env it was trained on: pass --env")
     env_id = env_id or trained_env
-    env = make_env(env_id, (config.get("env") or {}).get("config") if env_id == trained_env else {})
+    overrides = dict(env_config or {})
+    env_config = evaluation_env_config(env_id, trained_env, (config.get("env") or {}).get("config"), overrides)
+    env = make_evaluation_env(env_id, env_config, overrides)
     from rllib_shm.export.onnx_export import space_description
 
-    for name, space in (("observation_space", env.observation_space), ("action_space", env.action_space)):
-        if space_description(space) != policy.meta[name]:
-            env.close()
-            raise ValueError(f"the env does not match the exported policy: {name} {space} vs the policy's "
-                             f"{policy.meta[name].get('type')} {policy.meta[name]}")
-    log(f"evaluating {model} with onnxruntime on {env_id}: {episodes} episodes, seed {seed}, greedy actions")
-    try:
+    try:  # the env is closed whatever is refused next
+        for name, space in (("observation_space", env.observation_space), ("action_space", env.action_space)):
+            if space_description(space) != policy.meta[name]:
+                raise ValueError(f"the env does not match the exported policy: {name} {space} vs the policy's "
+                                 f"{policy.meta[name].get('type')} {policy.meta[name]}")
+        log(f"evaluating {model} with onnxruntime on {env_id}{f' {env_config}' if env_config else ''}: "
+            f"{episodes} episodes, seed {seed}, greedy actions")
         results = summarize(run_onnx_episodes(policy, env, episodes, seed))
     finally:
         env.close()
-    payload = {"model": str(Path(model).resolve()), "env": env_id, "seed": seed, "explore": False,
-               "memory": policy.meta.get("memory"), "theta": policy.meta["theta"]["mode"], **results}
+    payload = {"model": str(Path(model).resolve()), "env": env_id, "env_config": env_config, "seed": seed,
+               "explore": False, "memory": policy.meta.get("memory"), "theta": policy.meta["theta"]["mode"],
+               **results}
     log(f"return {results['return_mean']:.3f} ± {results['return_std']:.3f} | "
         f"episode length {results['episode_len_mean']:.1f} over {results['episodes']} episodes")
     if output is not None:

@@ -89,11 +89,14 @@ class OnnxPolicy:
 def run_onnx_episodes(policy: OnnxPolicy, env, episodes: int, seed: int) -> dict[str, Any]:
     """``episodes`` greedy episodes (reset seeds seed, seed+1, ...) threading the state, as
     ``rllib_shm.runs.episodes.run_episodes`` does for the torch module; θ rows (``--theta sample``
-    exports) come from ``numpy.random.default_rng(seed)``. Returns returns, lengths, successes."""
+    exports) come from ``numpy.random.default_rng(seed)``. Returns returns, lengths, successes,
+    tasks (``info["task"]`` at reset, or None)."""
     rng = np.random.default_rng(seed)
-    returns, lengths, successes = [], [], []
+    returns, lengths, successes, tasks = [], [], [], []
     for index in range(episodes):
         obs, info = env.reset(seed=seed + index)
+        task = info.get("task")
+        tasks.append(int(task) if isinstance(task, int | np.integer) and not isinstance(task, bool) else None)
         state = policy.initial_state(1)
         total, steps, done = 0.0, 0, False
         while not done:
@@ -107,4 +110,4 @@ def run_onnx_episodes(policy: OnnxPolicy, env, episodes: int, seed: int) -> dict
         returns.append(total)
         lengths.append(steps)
         successes.append(bool(info["success"]) if "success" in info else None)
-    return {"returns": returns, "lengths": lengths, "successes": successes}
+    return {"returns": returns, "lengths": lengths, "successes": successes, "tasks": tasks}

@@ -3,6 +3,6 @@ the lean recurrent-state connectors (``connectors.py``, ``MemoryPPOConfig``) and
 registration with Ray (``registration.py``). Imports the memory math and the envs, never Tune's
 search machinery, Optuna or MLflow."""
 
-from rllib_shm.rllib.registration import make_env, register_envs_with_ray, resolve_env
+from rllib_shm.rllib.registration import env_kwargs, make_env, register_envs_with_ray, resolve_env
 
-__all__ = ["make_env", "register_envs_with_ray", "resolve_env"]
+__all__ = ["env_kwargs", "make_env", "register_envs_with_ray", "resolve_env"]

@@ -118,6 +118,9 @@ class MemoryRLModule(TorchRLModule, ValueFunctionAPI):
 
     def setup(self) -> None:
         config = ModuleConfig.from_model_config(dict(self.model_config))
+        if config.rllib_lstm:
+            raise ValueError("module.rllib_lstm: true is RLlib's own default PPO module with its built-in LSTM "
+                             "(config/ppo.py builds it), not a MemoryRLModule")
         self.module_config = config
         space = self.observation_space
         if not isinstance(space, gym.spaces.Box):

@@ -3,6 +3,16 @@
 One frozen dataclass is the source; :meth:`ModuleConfig.to_model_config` derives the dict RLlib
 passes to the module (``config.rl_module(model_config=...)``) and
 :meth:`ModuleConfig.from_model_config` reads it back, rejecting unknown keys by name.
+
+``rllib_lstm: true`` swaps the whole module for RLlib's own default PPO module with its built-in
+LSTM (``DefaultModelConfig(use_lstm=True)``), a baseline for comparisons run by the same PPO
+settings, loop, studies and MLflow records. The fields that map onto it (``config/ppo.py``,
+``rllib_lstm_model_config``): ``memory.mem_size`` → ``lstm_cell_size``, ``encoder_hiddens`` →
+``fcnet_hiddens`` (RLlib's tanh MLP before the LSTM), ``head_hiddens`` → ``head_fcnet_hiddens``
+(may be empty here: RLlib's default puts the heads straight on the LSTM output),
+``shared_trunk`` → ``vf_share_layers``, ``max_seq_len``. ``memory.kind`` must say ``lstm``;
+the project's encoder options (``cnn``, ``image_shape``) and the ``sine`` embedding have no
+counterpart and are refused; ``memory_output`` and the memory's other fields are unused.
 """
 
 from __future__ import annotations
@@ -35,14 +45,20 @@ class ModuleConfig:
     positional_embedding: str = "none"  # none | sine (the paper's SHM model added one)
     max_seq_len: int = 64  # RLlib's chunk length for learning (must cover the BPTT horizon)
     image_shape: tuple[int, int, int] | None = None  # (C, H, W) of flat image observations (cnn)
+    rllib_lstm: bool = False  # RLlib's built-in LSTM PPO module instead (a baseline; module docstring)
 
     def __post_init__(self) -> None:
         if not isinstance(self.memory, MemoryConfig):
             raise ValueError(f"memory must be a MemoryConfig, got {type(self.memory).__name__}")
         check_choice("encoder", self.encoder, ENCODERS)
         check_choice("positional_embedding", self.positional_embedding, POSITIONAL_EMBEDDINGS)
+        if not isinstance(self.rllib_lstm, bool):
+            raise ValueError(f"rllib_lstm must be true or false, got {self.rllib_lstm!r}")
         for name in ("encoder_hiddens", "head_hiddens"):
             values = getattr(self, name)
+            if isinstance(values, tuple | list) and not values and name == "head_hiddens" and self.rllib_lstm:
+                object.__setattr__(self, name, ())  # RLlib's default: heads on the LSTM output
+                continue
             if not isinstance(values, tuple | list) or not values:
                 raise ValueError(f"{name} must be a non-empty list of positive integers, got {values!r}")
             for value in values:
@@ -58,6 +74,23 @@ class ModuleConfig:
             for value in self.image_shape:
                 check_positive_int("image_shape", value)
             object.__setattr__(self, "image_shape", tuple(self.image_shape))
+        if self.rllib_lstm:
+            self._check_rllib_lstm()
+
+    def _check_rllib_lstm(self) -> None:
+        """RLlib's built-in LSTM takes only the fields that map onto it; refuse the others by name."""
+        problems = []
+        if self.memory.kind != "lstm":
+            problems.append(f"memory.kind must be 'lstm' (got {self.memory.kind!r}; its cell size is "
+                            "memory.mem_size)")
+        if self.encoder != "mlp":
+            problems.append(f"encoder must be 'mlp' (got {self.encoder!r}; RLlib's LSTM has its own tokenizer)")
+        if self.image_shape is not None:
+            problems.append("image_shape must be null")
+        if self.positional_embedding != "none":
+            problems.append(f"positional_embedding must be 'none' (got {self.positional_embedding!r})")
+        if problems:
+            raise ValueError("rllib_lstm: true builds RLlib's built-in LSTM module, where " + "; ".join(problems))
 
     def to_model_config(self) -> dict[str, Any]:
         """The plain dict RLlib carries (nested ``memory`` dict; lists for tuples)."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -129,3 +130,26 @@ def make_env(name: str, env_config: Mapping[str, Any] | None = None) -> gym.Env:
     if attribute in gym.registry and not callable(getattr(importlib.import_module(module_name), attribute, None)):
         return make_gymnasium_env(gym.spec(attribute), env_config)
     return make_entry_point_env(name, env_config)
+
+
+def env_kwargs(name: str) -> tuple[str, ...] | None:
+    """The keyword arguments env ``name`` can be built with (its constructor's, plus
+    ``gymnasium.make``'s own for registered ids), or None when they cannot be listed (a constructor
+    taking ``**kwargs``, such as POPGym's, or one that cannot be inspected). Call after
+    :func:`resolve_env`."""
+    make_params: tuple[str, ...] = ()
+    if name in gym.registry:
+        entry_point = gym.spec(name).entry_point
+        make_params = tuple(p for p in inspect.signature(gym.make).parameters if p not in ("id", "kwargs"))
+    else:
+        entry_point = name
+    try:
+        target = _load_attribute(entry_point) if isinstance(entry_point, str) else entry_point
+        parameters = inspect.signature(target).parameters.values()
+    except (ImportError, AttributeError, TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    names = [p.name for p in parameters if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                                       inspect.Parameter.KEYWORD_ONLY)]
+    return tuple(names) + make_params

@@ -29,8 +29,9 @@ def write_checkpoint(algo, path: Path, config: ExperimentConfig, iteration: int,
                      mlflow: dict | None = None) -> Path:
     """``algo.save_to_path(path)`` plus ``rllib_shm.json`` (config, progress, MLflow run) beside it."""
     algo.save_to_path(str(path))
+    module_class = type(algo.get_module())
     meta = {"config": config.to_dict(), "iteration": iteration, "env_steps": env_steps,
-            "module_class": "rllib_shm.rllib.module.MemoryRLModule"}
+            "module_class": f"{module_class.__module__}.{module_class.__qualname__}"}
     if mlflow:
         meta["mlflow"] = mlflow
     (Path(path) / CHECKPOINT_META).write_text(json.dumps(meta, indent=2))
@@ -71,11 +72,17 @@ def read_meta(path: Path) -> tuple[dict, ExperimentConfig | None]:
 
 def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
     """Load the policy module and the training config; ValueError for anything that is not a
-    checkpoint of this project's ``MemoryRLModule`` (checked before the weights are read)."""
+    checkpoint of this project's ``MemoryRLModule`` (checked before the weights are read), e.g. one
+    of RLlib's built-in LSTM (``module.rllib_lstm``), which is for comparisons only."""
     from rllib_shm.rllib.module import MemoryRLModule
 
     path = Path(path)
     directory = module_dir(path)
+    meta, config = read_meta(path)
+    if config is not None and config.module.rllib_lstm:
+        raise ValueError(f"checkpoint {str(path)!r} was trained with RLlib's built-in LSTM (module.rllib_lstm: true), "
+                         "a baseline for comparisons only: evaluate, export and memory drawings need the project's "
+                         "MemoryRLModule; compare its training runs in MLflow or a study's report instead")
     try:
         with open(directory / "class_and_ctor_args.pkl", "rb") as f:
             ctor = pickle.load(f)["class"]
@@ -87,7 +94,6 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
     if not (isinstance(ctor, type) and issubclass(ctor, MemoryRLModule)):
         raise ValueError(f"checkpoint {str(path)!r} holds a {getattr(ctor, '__qualname__', ctor)!r} module, "
                          "not rllib_shm's MemoryRLModule")
-    meta, config = read_meta(path)
     weights = sorted(p.name for p in directory.glob("module_state*"))
     try:
         module = ctor.from_checkpoint(str(directory.resolve()))

@@ -53,7 +53,8 @@ def run_episodes(
 ) -> dict[str, Any]:
     """Run ``episodes`` episodes (seeds seed, seed+1, ...); the first is recorded into ``record``.
 
-    Returns per-episode returns, lengths and successes (None where the env has no success notion).
+    Returns per-episode returns, lengths, successes (None where the env has no success notion) and
+    tasks (``info["task"]`` at reset, as the meta-RL envs report it; None where there is none).
     Actions: the distribution's deterministic action, or a sample when ``explore`` (drawn under a
     forked, seeded torch RNG, so the global RNG is untouched). The memories' own random streams
     (SHM's θ) are reseeded with ``seed`` so that sampled θ (``eval_theta: sample``) is reproducible too.
@@ -61,12 +62,13 @@ def run_episodes(
     module.eval()
     module.reseed(seed)
     dist_cls = module.get_exploration_action_dist_cls() if explore else module.get_inference_action_dist_cls()
-    returns, lengths, successes = [], [], []
+    returns, lengths, successes, tasks = [], [], [], []
     with torch.no_grad(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for index in range(episodes):
             recording = record if index == 0 else None
             obs, info = env.reset(seed=seed + index)
+            tasks.append(task_of(info))
             state = module.initial_state(1)
             total, steps, done, success = 0.0, 0, False, None
             while not done:
@@ -89,11 +91,18 @@ def run_episodes(
             returns.append(total)
             lengths.append(steps)
             successes.append(success)
-    return {"returns": returns, "lengths": lengths, "successes": successes}
+    return {"returns": returns, "lengths": lengths, "successes": successes, "tasks": tasks}
+
+
+def task_of(info: dict) -> int | None:
+    """The hidden task an episode runs (``info["task"]`` at reset), or None."""
+    task = info.get("task")
+    return int(task) if isinstance(task, int | np.integer) and not isinstance(task, bool) else None
 
 
 def summarize(raw: dict[str, Any]) -> dict[str, Any]:
-    """Mean ± std return, success rate (when the env reports one), mean episode length."""
+    """Mean ± std return, success rate (when the env reports one), mean episode length, and the
+    episodes' tasks (when the env reports them: meta-RL)."""
     returns = np.asarray(raw["returns"], dtype=float)
     known = [s for s in raw["successes"] if s is not None]
     return {
@@ -104,6 +113,7 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
         "episode_len_mean": float(np.mean(raw["lengths"])),
         "returns": [float(r) for r in returns],
         "lengths": [int(n) for n in raw["lengths"]],
+        **({"tasks": raw["tasks"]} if any(t is not None for t in raw.get("tasks", ())) else {}),
     }
 
 

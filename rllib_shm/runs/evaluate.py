@@ -1,7 +1,10 @@
 """``evaluate``: load a checkpoint, run seeded episodes, report, draw the memory, log to MLflow.
 
-Everything that can be refused (the checkpoint, the env and its spaces, a memory with nothing to
-draw, the MLflow store) is checked before the first episode runs.
+The env is the training env with its training config, or ``env_id``; ``env_config`` kwargs are
+merged over that config (``runs/evaluation_env.py``; e.g. ``subset=eval`` for held-out meta-RL
+tasks) and recorded with the results. Everything that can be refused (the checkpoint, the env,
+its kwargs and spaces, a memory with nothing to draw, the MLflow store) is checked before the
+first episode runs.
 Checkpoints are pickles: evaluate only checkpoints you trust.
 """
 
@@ -16,6 +19,7 @@ from rllib_shm.runs.checkpoints import LoadedCheckpoint, load_checkpoint
 from rllib_shm.runs.drawing import FILES as DRAWN_FILES
 from rllib_shm.runs.drawing import MAX_PANELS
 from rllib_shm.runs.episodes import EpisodeLog, check_spaces, run_episodes, summarize, write_json
+from rllib_shm.runs.evaluation_env import evaluation_env_config, make_evaluation_env
 from rllib_shm.runs.outputs import check_new_file, check_new_files_in
 
 
@@ -24,6 +28,7 @@ def evaluate(
     *,
     episodes: int = 20,
     env_id: str | None = None,
+    env_config: dict[str, Any] | None = None,
     seed: int = 0,
     explore: bool = False,
     output: Path | None = None,
@@ -33,9 +38,8 @@ def evaluate(
     use_mlflow: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Evaluate ``checkpoint`` on its training env (or ``env_id``); returns the JSON payload."""
-    from rllib_shm.rllib import make_env
-
+    """Evaluate ``checkpoint`` on its training env (or ``env_id``), with ``env_config`` kwargs merged
+    over the training env config; returns the JSON payload."""
     if episodes < 1:
         raise ValueError(f"--episodes must be ≥ 1, got {episodes}")
     check_new_file(output, "--output")
@@ -48,22 +52,23 @@ def evaluate(
     if env_id is None and loaded.config is None:
         raise ValueError(f"{str(checkpoint)!r} does not say which env it was trained on: pass --env")
     env_id = env_id or loaded.config.env.id
-    env_config = dict(loaded.config.env.config) if loaded.config and env_id == loaded.config.env.id else {}
-    env = make_env(env_id, env_config)
-    check_spaces(module, env)
-    if record_memory is not None and not module.has_memory_state:
-        raise ValueError(f"--record-memory: the {module.memory_kind!r} memory has no state to draw")
-    client, parent = _tracking(loaded, mlflow_uri) if use_mlflow else (None, None)
-
-    record = EpisodeLog() if record_memory is not None else None
-    log(f"evaluating {checkpoint} on {env_id}: {episodes} episodes, seed {seed}, "
-        f"{'sampled' if explore else 'greedy'} actions")
-    try:
+    trained = (loaded.config.env.id, loaded.config.env.config) if loaded.config else (None, None)
+    overrides = dict(env_config or {})
+    env_config = evaluation_env_config(env_id, *trained, overrides)  # what the episodes run on
+    env = make_evaluation_env(env_id, env_config, overrides)
+    try:  # the env is closed whatever is refused next
+        check_spaces(module, env)
+        if record_memory is not None and not module.has_memory_state:
+            raise ValueError(f"--record-memory: the {module.memory_kind!r} memory has no state to draw")
+        client, parent = _tracking(loaded, mlflow_uri) if use_mlflow else (None, None)
+        record = EpisodeLog() if record_memory is not None else None
+        log(f"evaluating {checkpoint} on {env_id}{f' {env_config}' if env_config else ''}: {episodes} episodes, "
+            f"seed {seed}, {'sampled' if explore else 'greedy'} actions")
         results = summarize(run_episodes(module, env, episodes, seed, explore, record))
     finally:
         env.close()
-    payload = {"checkpoint": str(Path(checkpoint).resolve()), "env": env_id, "seed": seed, "explore": explore,
-               "memory": module.memory_kind, **results}
+    payload = {"checkpoint": str(Path(checkpoint).resolve()), "env": env_id, "env_config": env_config,
+               "seed": seed, "explore": explore, "memory": module.memory_kind, **results}
     success = "" if results["success_rate"] is None else f" | success {results['success_rate']:.2%}"
     log(f"return {results['return_mean']:.3f} ± {results['return_std']:.3f}{success} | "
         f"episode length {results['episode_len_mean']:.1f} over {results['episodes']} episodes")
@@ -127,7 +132,10 @@ def _log_evaluation(client, parent, loaded: LoadedCheckpoint, payload: dict, fil
     if parent is not None:
         tags.update({"mlflow.parentRunId": parent.info.run_id, "training_run_id": parent.info.run_id})
     run_id = client.create_run(experiment, run_name=f"eval-{Path(payload['checkpoint']).name}", tags=tags).info.run_id
-    log_params(client, run_id, {key: payload[key] for key in ("episodes", "seed", "explore")})
+    params = {key: payload[key] for key in ("episodes", "seed", "explore")}
+    if payload["env_config"]:
+        params["env_config"] = str(payload["env_config"])  # as the training run's param
+    log_params(client, run_id, params)
     log_metrics(client, run_id, {f"eval/{key}": payload[key] for key in
                                  ("return_mean", "return_std", "success_rate", "episode_len_mean")
                                  if payload.get(key) is not None}, step=0)

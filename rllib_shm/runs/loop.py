@@ -62,10 +62,17 @@ def check_finite(algo, metrics: dict[str, float], number: int, weights: bool) ->
     iteration) and, with ``weights``, the module's weights (before a checkpoint is written)."""
     bad = [name for name in FINITE_STATS if name in metrics and not math.isfinite(metrics[name])]
     if weights and hasattr(algo, "get_module"):
-        bad += [f"weight {name}" for name in algo.get_module().nonfinite_tensors()[:3]]
+        bad += [f"weight {name}" for name in nonfinite_weights(algo.get_module())[:3]]
     if bad:
         raise ValueError(f"training diverged in iteration {number}: non-finite {', '.join(bad)}; nothing from this "
                          "iteration was saved (lower algo.lr, keep algo.grad_clip on, or check the env's rewards)")
+
+
+def nonfinite_weights(module) -> list[str]:
+    """Names of the weights and buffers of a torch RLModule (``MemoryRLModule`` or RLlib's own)
+    holding NaN or ±inf."""
+    return [name for name, tensor in module.state_dict().items()
+            if tensor.is_floating_point() and not bool(tensor.isfinite().all())]
 
 
 def runner_health(metrics: dict[str, float], last: tuple[int, int], log: Callable[[str], None]) -> tuple[int, int]:

@@ -36,12 +36,10 @@ def _meta_module(config: ExperimentConfig, env):
     """The module with the config's sizes on the meta device (shapes, no storage)."""
     import torch
 
-    from rllib_shm.config.ppo import model_config
-    from rllib_shm.rllib.module import MemoryRLModule
+    from rllib_shm.config.ppo import build_module
 
     with torch.device("meta"):
-        return MemoryRLModule(observation_space=env.observation_space, action_space=env.action_space,
-                              model_config=model_config(config))
+        return build_module(config, env.observation_space, env.action_space)
 
 
 def memory_estimate(config: ExperimentConfig, module) -> dict[str, int]:
@@ -49,8 +47,11 @@ def memory_estimate(config: ExperimentConfig, module) -> dict[str, int]:
     live on the meta device."""
     algo, memory = config.algo, config.module.memory
     parameters = sum(p.numel() for p in module.parameters()) + sum(b.numel() for b in module.buffers())
-    trunks = [module.trunk] + ([module.vf_trunk] if module.vf_trunk is not None else [])
-    state = sum(1 + sum(math.prod(shape) for shape in trunk.memory.state_shapes().values()) for trunk in trunks)
+    if config.module.rllib_lstm:  # RLlib's LSTM: h and c
+        state = 2 * memory.mem_size
+    else:
+        trunks = [module.trunk] + ([module.vf_trunk] if module.vf_trunk is not None else [])
+        state = sum(1 + sum(math.prod(shape) for shape in trunk.memory.state_shapes().values()) for trunk in trunks)
     envs = max(algo.num_env_runners, 1) * algo.num_envs_per_env_runner
     learners = max(algo.num_learners, 1)
     materialised = memory.kind == "shm" and (memory.calibration in ("fixed_matrix", "random_matrix")
@@ -95,11 +96,10 @@ def check_memory(config: ExperimentConfig, module, copies: int = 1) -> None:
 
 
 def preflight(config: ExperimentConfig) -> None:
-    """Build ``config``'s env, check the memory estimate, build ``MemoryRLModule`` once;
-    ValueError naming what does not fit."""
-    from rllib_shm.config.ppo import model_config
+    """Build ``config``'s env, check the memory estimate, build the module once (``MemoryRLModule``,
+    or RLlib's built-in LSTM one with ``module.rllib_lstm``); ValueError naming what does not fit."""
+    from rllib_shm.config.ppo import build_module
     from rllib_shm.rllib import make_env
-    from rllib_shm.rllib.module import MemoryRLModule
 
     try:
         env = make_env(config.env.id, config.env.config)
@@ -107,8 +107,7 @@ def preflight(config: ExperimentConfig) -> None:
         raise ValueError(f"env.config {config.env.config} does not fit {config.env.id}: {error}") from None
     try:
         check_memory(config, _meta_module(config, env))
-        MemoryRLModule(observation_space=env.observation_space, action_space=env.action_space,
-                       model_config=model_config(config))
+        build_module(config, env.observation_space, env.action_space)
     finally:
         env.close()
 

@@ -18,7 +18,7 @@ import yaml
 from rllib_shm.ray_session import ensure_ray
 from rllib_shm.runs.outputs import check_new_files_in
 from rllib_shm.studies.leaderboard import format_leaderboard, leaderboard, log_study_results
-from rllib_shm.studies.search_space import to_optuna, trial_config
+from rllib_shm.studies.search_space import VARIANTS, to_optuna, trial_config
 from rllib_shm.studies.study import Study, first_config, grid_values
 from rllib_shm.tracking import check_tracking_uri, resolve_tracking_uri
 
@@ -91,7 +91,8 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
     space_text = {path: {kind: args} for path, (kind, args) in study.space.items()}
     parent = tracker.ensure_parent(
         params={"num_samples": settings.num_samples, "metric": settings.metric, "seed": settings.seed,
-                "scheduler": settings.scheduler, **{f"space.{k}": str(v) for k, v in space_text.items()}},
+                "scheduler": settings.scheduler, **{f"space.{k}": str(v) for k, v in space_text.items()},
+                **{f"variants.{k}": str(v) for k, v in study.base.get(VARIANTS, {}).items()}},
         tags={"env": first.env.id, "algorithm": "PPO"},
     )
     try:  # from here on, a study that dies leaves no MLflow run RUNNING

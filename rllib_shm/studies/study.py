@@ -14,6 +14,15 @@
       max_failures: 2             # retries of a failed trial from its last checkpoint
       keep_checkpoints: 2         # per trial, best by metric
 
+A top-level ``variants`` mapping (name → overrides by dotted path) searches named partial
+configurations as the path ``variant`` (``search_space.py``), e.g. one-factor-at-a-time designs:
+
+    variants:
+      baseline: {}
+      theta-fixed: {module.memory.theta_mode: fixed}
+      lr-1e-3: {algo.lr: 1.0e-3}
+    run: {seed: {choice: [0, 1, 2]}}       # with sampler: grid, every variant × every seed
+
 Every other section means in a trial what it means in ``rllib-shm train``: ``run.stop_iters`` and
 ``run.stop_return`` end a trial, ``run.checkpoint_every`` sets its checkpoints, ``run.seed`` its seed,
 ``run.mlflow_uri`` / ``run.mlflow_experiment`` where the study's runs go. ``run.name`` and
@@ -30,7 +39,7 @@ from typing import Any
 from rllib_shm.config import ExperimentConfig, apply_override, read_mapping
 from rllib_shm.config.paths import get_path
 from rllib_shm.config.typed import build
-from rllib_shm.studies.search_space import split_search_space, trial_config
+from rllib_shm.studies.search_space import VARIANTS, split_search_space, trial_config
 
 METRICS = ("episode_return_max_mean", "episode_return_mean")
 #: run keys a study cannot honour, and why (every other key means in a trial what it means in ``train``;
@@ -103,8 +112,10 @@ def load_study(path: str | Path, overrides: list[str] | tuple[str, ...] = (), **
     data = read_mapping(path, "study file")
     for override in overrides:
         apply_override(data, override)
+    variant_paths = [path for overrides in (data.get(VARIANTS) or {}).values() if isinstance(overrides, dict)
+                     for path in overrides]
     for key, reason in NOT_IN_STUDIES.items():
-        if get_path(data, key, None) is not None:
+        if get_path(data, key, None) is not None or key in variant_paths:
             raise ValueError(f"{key} has no meaning in a study ({reason}); remove it from the study")
     tune_data = dict(data.pop("tune", None) or {})
     tune_data.update({k: v for k, v in tune_overrides.items() if v is not None})

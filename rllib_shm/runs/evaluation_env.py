@@ -1,0 +1,41 @@
+"""The env an evaluation runs on: the training env's config with ``--env-config`` overrides merged
+over it, built and checked before any episode runs.
+
+Used by ``evaluate`` for checkpoints (``runs/evaluate.py``) and for ONNX policies
+(``export/evaluate.py``). Held-out meta-RL evaluation, for instance, is the training run's env
+with one kwarg changed: ``rllib-shm evaluate CKPT --env-config subset=eval``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def evaluation_env_config(env_id: str, trained_id: str | None, trained_config: Mapping[str, Any] | None,
+                          overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The kwargs the evaluation env is built with: the training env config (when ``env_id`` is the
+    training env; another env starts from its defaults) updated with ``overrides``."""
+    base = dict(trained_config or {}) if env_id == trained_id else {}
+    return {**base, **overrides}
+
+
+def make_evaluation_env(env_id: str, env_config: Mapping[str, Any], overrides: Mapping[str, Any]):
+    """Build ``env_id`` with ``env_config``; ValueError naming the offending kwarg (one the env does
+    not take, with the ones it does) or the env's own complaint about a value
+    (e.g. ``subset must be one of ('train', 'eval'), got 'foo'``)."""
+    from rllib_shm.rllib import env_kwargs, make_env, resolve_env
+
+    resolve_env(env_id)  # an unknown env id fails here with its own message
+    accepted = env_kwargs(env_id)
+    unknown = [key for key in overrides if accepted is not None and key not in accepted]
+    if unknown:
+        raise ValueError(f"--env-config: {env_id} takes no keyword argument {', '.join(map(repr, unknown))}; "
+                         f"it takes {', '.join(accepted)}")
+    try:
+        return make_env(env_id, env_config)
+    except (TypeError, ValueError) as error:
+        given = " ".join(f"{key}={value}" for key, value in overrides.items())
+        what = f"--env-config {given}" if overrides else "the checkpoint's env config"
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"{what}: {env_id} refused the env config {dict(env_config)}: {message}") from None
