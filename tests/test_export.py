@@ -168,6 +168,11 @@ def test_onnx_evaluation_takes_the_env_kwargs_over_the_exported_config(tmp_path,
     capsys.readouterr()
     assert main(["evaluate", str(tmp_path / "policy.onnx"), "--env-config", "subset=foo"]) == 2
     assert "subset must be one of ('train', 'eval'), got 'foo'" in capsys.readouterr().err
+    each = tmp_path / "each.json"  # every held-out task exactly once, in pool order
+    assert main(["evaluate", str(tmp_path / "policy.onnx"), "--env-config", "subset=eval", "--each-task",
+                 "--output", str(each)]) == 0
+    payload = json.loads(each.read_text())
+    assert payload["tasks"] == list(range(50, 200)) and payload["episodes"] == 150 and payload["each_task"]
 
 
 def test_readme_example_runs_without_torch_or_ray(tmp_path):

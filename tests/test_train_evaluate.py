@@ -12,6 +12,7 @@ import matplotlib.image
 import pytest
 
 from rllib_shm.config import load_config
+from rllib_shm.runs.evaluate import evaluate
 from rllib_shm.runs.train import train
 
 TASK = "rllib_shm/popgym-RepeatFirstEasy-v0"
@@ -155,6 +156,34 @@ def test_held_out_evaluation_is_one_command_and_recorded(wind, tmp_path):
     trained_tasks = tmp_path / "train.json"
     cli("evaluate", wind.checkpoint, "--episodes", 8, "--output", trained_tasks, "--no-mlflow")
     assert all(0 <= task < 50 for task in json.loads(trained_tasks.read_text())["tasks"])  # the training pool
+
+
+@pytest.mark.slow
+def test_each_held_out_task_once(wind):
+    """``--each-task``: one episode per task of the pool (the 150 held-out tasks, in order), the
+    same episodes as a CLI run; refused with --episodes and on an env without a task pool."""
+    payload = evaluate(wind.checkpoint, env_config={"subset": "eval"}, each_task=True, use_mlflow=False,
+                       log=lambda line: None)
+    assert payload["tasks"] == list(range(50, 200)) and payload["episodes"] == 150 and payload["each_task"]
+    again = evaluate(wind.checkpoint, env_config={"subset": "eval"}, each_task=True, use_mlflow=False,
+                     log=lambda line: None)
+    assert again["returns"] == payload["returns"]  # seeded: the same numbers twice
+    done = cli("evaluate", wind.checkpoint, "--each-task", "--episodes", 5, "--no-mlflow", check=False)
+    assert done.returncode == 2 and "--episodes 5 and --each-task exclude each other" in done.stderr, done.stderr
+
+
+def test_each_task_needs_a_task_pool():
+    from envs.registry import make
+    from rllib_shm.runs.evaluation_env import episode_tasks
+
+    env = make("rllib_shm/popgym-RepeatFirstEasy-v0")
+    with pytest.raises(ValueError, match="--each-task: rllib_shm/popgym-RepeatFirstEasy-v0 has no task pool"):
+        episode_tasks(env, "rllib_shm/popgym-RepeatFirstEasy-v0", None, True)
+    assert episode_tasks(env, "x", None, False) == (20, None)
+    with pytest.raises(ValueError, match="--episodes must be ≥ 1, got 0"):
+        episode_tasks(env, "x", 0, False)
+    train = make("rllib_shm/Wind-v0", split="50_150", subset="train")
+    assert episode_tasks(train, "rllib_shm/Wind-v0", None, True) == (50, list(range(50)))
 
 
 @pytest.mark.slow

@@ -13,7 +13,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", type=Path,
                         help="checkpoint directory written by `rllib-shm train`, "
                              "or a policy.onnx from `rllib-shm export`")
-    parser.add_argument("--episodes", type=int, default=20, help="episodes to run (default 20)")
+    parser.add_argument("--episodes", type=int, help="episodes to run (default 20)")
+    parser.add_argument("--each-task", action="store_true",
+                        help="one episode per task of the env's task pool instead of --episodes (meta-RL: with "
+                             "--env-config subset=eval, each held-out task exactly once)")
     parser.add_argument("--env", help="env id (default: the training env of the checkpoint)")
     parser.add_argument("--env-config", action="append", default=[], metavar="KEY=VALUE",
                         help="env kwarg merged over the training env config (repeatable; VALUE parsed as "
@@ -38,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
 
     evaluate(args.checkpoint, episodes=args.episodes, env_id=args.env, env_config=args.env_config, seed=args.seed,
              explore=args.explore, output=args.output, record_memory=args.record_memory, memory_steps=args.memory_steps,
-             mlflow_uri=args.mlflow_uri, use_mlflow=not args.no_mlflow, log=lambda line: print(line, flush=True))
+             mlflow_uri=args.mlflow_uri, use_mlflow=not args.no_mlflow, each_task=args.each_task,
+             log=lambda line: print(line, flush=True))
     return 0
 
 
@@ -52,5 +56,6 @@ def _run_onnx(args: argparse.Namespace) -> int:
     from rllib_shm.export.evaluate import evaluate_onnx
 
     evaluate_onnx(args.checkpoint, episodes=args.episodes, env_id=args.env, env_config=args.env_config,
-                  seed=args.seed, output=args.output, log=lambda line: print(line, flush=True))
+                  seed=args.seed, output=args.output, each_task=args.each_task,
+                  log=lambda line: print(line, flush=True))
     return 0

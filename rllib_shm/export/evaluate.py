@@ -9,16 +9,17 @@ from pathlib import Path
 from typing import Any
 
 from rllib_shm.runs.episodes import summarize, write_json
-from rllib_shm.runs.evaluation_env import evaluation_env_config, make_evaluation_env
+from rllib_shm.runs.evaluation_env import episode_tasks, evaluation_env_config, make_evaluation_env
 from rllib_shm.runs.outputs import check_new_file
 
 
-def evaluate_onnx(model: Path, *, episodes: int = 20, env_id: str | None = None,
+def evaluate_onnx(model: Path, *, episodes: int | None = None, env_id: str | None = None,
                   env_config: dict[str, Any] | None = None, seed: int = 0, output: Path | None = None,
-                  log: Callable[[str], None] = print) -> dict[str, Any]:
+                  each_task: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """``episodes``: default 20; ``each_task``: one episode per task of the env's pool instead."""
     from rllib_shm.export.runtime import OnnxPolicy, run_onnx_episodes
 
-    if episodes < 1:
+    if episodes is not None and not each_task and episodes < 1:
         raise ValueError(f"--episodes must be ≥ 1, got {episodes}")
     check_new_file(output, "--output")
     policy = OnnxPolicy(model)
@@ -37,12 +38,14 @@ def evaluate_onnx(model: Path, *, episodes: int = 20, env_id: str | None = None,
             if space_description(space) != policy.meta[name]:
                 raise ValueError(f"the env does not match the exported policy: {name} {space} vs the policy's "
                                  f"{policy.meta[name].get('type')} {policy.meta[name]}")
+        episodes, tasks = episode_tasks(env, env_id, episodes, each_task)
         log(f"evaluating {model} with onnxruntime on {env_id}{f' {env_config}' if env_config else ''}: "
-            f"{episodes} episodes, seed {seed}, greedy actions")
-        results = summarize(run_onnx_episodes(policy, env, episodes, seed))
+            f"{episodes} episodes{' (one per task of the pool)' if tasks else ''}, seed {seed}, greedy actions")
+        results = summarize(run_onnx_episodes(policy, env, episodes, seed, tasks))
     finally:
         env.close()
     payload = {"model": str(Path(model).resolve()), "env": env_id, "env_config": env_config, "seed": seed,
+               "each_task": each_task,
                "explore": False, "memory": policy.meta.get("memory"), "theta": policy.meta["theta"]["mode"],
                **results}
     log(f"return {results['return_mean']:.3f} ± {results['return_std']:.3f} | "

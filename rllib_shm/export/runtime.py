@@ -86,15 +86,19 @@ class OnnxPolicy:
         return {**values, "state": new_state}
 
 
-def run_onnx_episodes(policy: OnnxPolicy, env, episodes: int, seed: int) -> dict[str, Any]:
+def run_onnx_episodes(policy: OnnxPolicy, env, episodes: int, seed: int,
+                      tasks: list[int] | None = None) -> dict[str, Any]:
     """``episodes`` greedy episodes (reset seeds seed, seed+1, ...) threading the state, as
     ``rllib_shm.runs.episodes.run_episodes`` does for the torch module; θ rows (``--theta sample``
     exports) come from ``numpy.random.default_rng(seed)``. Returns returns, lengths, successes,
-    tasks (``info["task"]`` at reset, or None)."""
+    tasks (``info["task"]`` at reset, or None). ``tasks``: episode i runs task ``tasks[i]`` (meta-RL)."""
     rng = np.random.default_rng(seed)
+    chosen = tasks
+    if chosen is not None and len(chosen) != episodes:
+        raise ValueError(f"tasks: expected one per episode ({episodes}), got {len(chosen)}")
     returns, lengths, successes, tasks = [], [], [], []
     for index in range(episodes):
-        obs, info = env.reset(seed=seed + index)
+        obs, info = env.reset(seed=seed + index, options=None if chosen is None else {"task": int(chosen[index])})
         task = info.get("task")
         tasks.append(int(task) if isinstance(task, int | np.integer) and not isinstance(task, bool) else None)
         state = policy.initial_state(1)

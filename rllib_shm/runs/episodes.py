@@ -8,6 +8,7 @@ acting API is used (``MemoryRLModule.initial_state`` / ``act`` / ``reseed``), so
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,8 +51,11 @@ def run_episodes(
     seed: int,
     explore: bool = False,
     record: EpisodeLog | None = None,
+    tasks: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """Run ``episodes`` episodes (seeds seed, seed+1, ...); the first is recorded into ``record``.
+    ``tasks``: episode i runs task ``tasks[i]`` (``reset(options={"task": ...})``, meta-RL envs);
+    None lets the env draw.
 
     Returns per-episode returns, lengths, successes (None where the env has no success notion) and
     tasks (``info["task"]`` at reset, as the meta-RL envs report it; None where there is none).
@@ -62,12 +66,16 @@ def run_episodes(
     module.eval()
     module.reseed(seed)
     dist_cls = module.get_exploration_action_dist_cls() if explore else module.get_inference_action_dist_cls()
+    chosen = tasks
+    if chosen is not None and len(chosen) != episodes:
+        raise ValueError(f"tasks: expected one per episode ({episodes}), got {len(chosen)}")
     returns, lengths, successes, tasks = [], [], [], []
     with torch.no_grad(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for index in range(episodes):
             recording = record if index == 0 else None
-            obs, info = env.reset(seed=seed + index)
+            options = None if chosen is None else {"task": int(chosen[index])}
+            obs, info = env.reset(seed=seed + index, options=options)
             tasks.append(task_of(info))
             state = module.initial_state(1)
             total, steps, done, success = 0.0, 0, False, None

@@ -19,14 +19,14 @@ from rllib_shm.runs.checkpoints import LoadedCheckpoint, load_checkpoint
 from rllib_shm.runs.drawing import FILES as DRAWN_FILES
 from rllib_shm.runs.drawing import MAX_PANELS
 from rllib_shm.runs.episodes import EpisodeLog, check_spaces, run_episodes, summarize, write_json
-from rllib_shm.runs.evaluation_env import evaluation_env_config, make_evaluation_env
+from rllib_shm.runs.evaluation_env import episode_tasks, evaluation_env_config, make_evaluation_env
 from rllib_shm.runs.outputs import check_new_file, check_new_files_in
 
 
 def evaluate(
     checkpoint: Path,
     *,
-    episodes: int = 20,
+    episodes: int | None = None,
     env_id: str | None = None,
     env_config: dict[str, Any] | None = None,
     seed: int = 0,
@@ -36,11 +36,13 @@ def evaluate(
     memory_steps: Sequence[int] | None = None,
     mlflow_uri: str | None = None,
     use_mlflow: bool = True,
+    each_task: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Evaluate ``checkpoint`` on its training env (or ``env_id``), with ``env_config`` kwargs merged
-    over the training env config; returns the JSON payload."""
-    if episodes < 1:
+    over the training env config; returns the JSON payload. ``episodes``: default 20; ``each_task``:
+    one episode per task of the env's task pool instead (meta-RL held-out evaluation)."""
+    if episodes is not None and not each_task and episodes < 1:
         raise ValueError(f"--episodes must be ≥ 1, got {episodes}")
     check_new_file(output, "--output")
     check_new_files_in(record_memory, DRAWN_FILES, "--record-memory")
@@ -58,17 +60,18 @@ def evaluate(
     env = make_evaluation_env(env_id, env_config, overrides)
     try:  # the env is closed whatever is refused next
         check_spaces(module, env)
+        episodes, tasks = episode_tasks(env, env_id, episodes, each_task)
         if record_memory is not None and not module.has_memory_state:
             raise ValueError(f"--record-memory: the {module.memory_kind!r} memory has no state to draw")
         client, parent = _tracking(loaded, mlflow_uri) if use_mlflow else (None, None)
         record = EpisodeLog() if record_memory is not None else None
         log(f"evaluating {checkpoint} on {env_id}{f' {env_config}' if env_config else ''}: {episodes} episodes, "
             f"seed {seed}, {'sampled' if explore else 'greedy'} actions")
-        results = summarize(run_episodes(module, env, episodes, seed, explore, record))
+        results = summarize(run_episodes(module, env, episodes, seed, explore, record, tasks))
     finally:
         env.close()
     payload = {"checkpoint": str(Path(checkpoint).resolve()), "env": env_id, "env_config": env_config,
-               "seed": seed, "explore": explore, "memory": module.memory_kind, **results}
+               "seed": seed, "explore": explore, "each_task": each_task, "memory": module.memory_kind, **results}
     success = "" if results["success_rate"] is None else f" | success {results['success_rate']:.2%}"
     log(f"return {results['return_mean']:.3f} ± {results['return_std']:.3f}{success} | "
         f"episode length {results['episode_len_mean']:.1f} over {results['episodes']} episodes")
@@ -132,7 +135,7 @@ def _log_evaluation(client, parent, loaded: LoadedCheckpoint, payload: dict, fil
     if parent is not None:
         tags.update({"mlflow.parentRunId": parent.info.run_id, "training_run_id": parent.info.run_id})
     run_id = client.create_run(experiment, run_name=f"eval-{Path(payload['checkpoint']).name}", tags=tags).info.run_id
-    params = {key: payload[key] for key in ("episodes", "seed", "explore")}
+    params = {key: payload[key] for key in ("episodes", "seed", "explore", "each_task")}
     if payload["env_config"]:
         params["env_config"] = str(payload["env_config"])  # as the training run's param
     log_params(client, run_id, params)

@@ -3,7 +3,9 @@ over it, built and checked before any episode runs.
 
 Used by ``evaluate`` for checkpoints (``runs/evaluate.py``) and for ONNX policies
 (``export/evaluate.py``). Held-out meta-RL evaluation, for instance, is the training run's env
-with one kwarg changed: ``rllib-shm evaluate CKPT --env-config subset=eval``.
+with one kwarg changed, and ``--each-task`` runs one episode per task of its pool (the 150
+held-out tasks of the 50/150 split, each exactly once): ``rllib-shm evaluate CKPT --env-config
+subset=eval --each-task``.
 """
 
 from __future__ import annotations
@@ -39,3 +41,25 @@ def make_evaluation_env(env_id: str, env_config: Mapping[str, Any], overrides: M
         what = f"--env-config {given}" if overrides else "the checkpoint's env config"
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ValueError(f"{what}: {env_id} refused the env config {dict(env_config)}: {message}") from None
+
+
+def episode_tasks(env, env_id: str, episodes: int | None, each_task: bool) -> tuple[int, list[int] | None]:
+    """(episodes to run, the task of each episode or None for the env's own draw).
+
+    ``each_task``: one episode per task of the env's task pool (``env.unwrapped.task_pool``, the
+    meta-RL envs' train or eval tasks), in pool order, chosen through ``reset(options={"task": i})``;
+    ``episodes`` must then be None. Otherwise ``episodes`` (default 20) episodes draw their tasks.
+    """
+    if not each_task:
+        episodes = 20 if episodes is None else episodes
+        if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
+            raise ValueError(f"--episodes must be ≥ 1, got {episodes}")
+        return episodes, None
+    if episodes is not None:
+        raise ValueError(f"--episodes {episodes} and --each-task exclude each other: --each-task runs one "
+                         "episode per task of the env's task pool")
+    pool = getattr(getattr(env, "unwrapped", env), "task_pool", None)
+    if not pool:
+        raise ValueError(f"--each-task: {env_id} has no task pool (only the meta-RL envs, Wind and PointRobot, "
+                         "choose a task per episode)")
+    return len(pool), [int(task) for task in pool]
