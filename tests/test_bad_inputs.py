@@ -61,6 +61,8 @@ def world(tmp_path_factory):
         ("metric", lambda d: d["tune"].update(metric="reward")),
         ("huge", lambda d: d["module"]["memory"].update(mem_size={"choice": [8, 100000]})),
         ("good", lambda d: None),
+        ("nosuccess", lambda d: (d["env"].update(id={"choice": [TASK, "rllib_shm/popgym-RepeatFirstEasy-v0"]}),
+                                 d["run"].update(stop_success=0.9))),
     ):
         data = json.loads(json.dumps(STUDY))
         mutate(data)
@@ -126,6 +128,9 @@ CASES = [
     (["train", "--set", "run.stop_iters=0"], "run.stop_iters and run.checkpoint_every must be ≥ 1"),
     (["train", "--set", "run.name=a/b"], "run.name must be a non-empty name without '/'"),
     (["train", "--set", "run.stop_return=.inf"], "run.stop_return: expected a finite number"),
+    (["train", "--set", "run.stop_success=1.5"], "run.stop_success is a success rate in [0, 1] (e.g. 0.95), got 1.5"),
+    (["train", "--set", "run.stop_success=0.9"], "run.stop_success needs an env that reports info['success'] on an "
+                                                 "episode's last step; rllib_shm/popgym-RepeatFirstEasy-v0 ended"),
     (["train", "--set", "run.seed=1.5"], "run.seed: expected an integer, got 1.5"),
     (["train", "--set", "module.memory.mem_size=0"], "mem_size must be a positive integer, got 0"),
     (["train", "--set", "module.memory.mem_size=100000"], "GiB of memory but"),
@@ -153,6 +158,8 @@ CASES = [
     (["tune", f"{W}/study_inverted.yaml"], "algo.lr: loguniform needs low < high"),
     (["tune", f"{W}/study_gridcont.yaml"], "tune.sampler 'grid' needs choice or int distributions"),
     (["tune", f"{W}/study_metric.yaml"], "tune.metric must be one of"),
+    (["tune", f"{W}/study_nosuccess.yaml", "--storage", f"{W}/store"],
+     "run.stop_success needs an env that reports info['success']"),
     (["tune", f"{W}/study_huge.yaml", "--storage", f"{W}/store"], "module.memory.mem_size=100000); lower"),
     (["tune", f"{W}/study_good.yaml", "--num-samples", "0"], "tune.num_samples must be ≥ 1, got 0"),
     (["tune", f"{W}/study_good.yaml", "--storage", f"{W}/store", "--resume"], "there is no study to resume"),

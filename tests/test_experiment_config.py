@@ -16,10 +16,11 @@ def test_yaml_and_overrides_round_trip(tmp_path):
         "algo": {"lr": "1e-3"},
     }))
     config = load_config(path, ["module.memory.kind=gru", "algo.num_epochs=2", "module.encoder_hiddens=[32, 16]",
-                                "run.stop_return=0.9"])
+                                "run.stop_return=0.9", "run.stop_success=1"])
     assert config.module.memory.kind == "gru" and config.module.memory.mem_size == 16
     assert config.algo.lr == pytest.approx(1e-3) and config.algo.num_epochs == 2
     assert config.module.encoder_hiddens == (32, 16) and config.run.stop_return == 0.9
+    assert config.run.stop_success == 1.0 and load_config(None).run.stop_success is None
     assert ExperimentConfig.from_dict(yaml.safe_load(yaml.safe_dump(config.to_dict()))) == config
 
 
@@ -38,6 +39,10 @@ def test_yaml_and_overrides_round_trip(tmp_path):
         (["algo.minibatch_size=4000"], r"algo.minibatch_size \(4000\) must not exceed algo.train_batch_size"),
         (["module.shared_trunk=maybe"], "module.shared_trunk: expected true or false, got 'maybe'"),
         (["oops"], "--set expects section.key=value, got 'oops'"),
+        (["run.stop_success=1.01"], r"run.stop_success is a success rate in \[0, 1\] \(e.g. 0.95\), got 1.01"),
+        (["run.stop_success=-0.1"], r"run.stop_success is a success rate in \[0, 1\]"),
+        (["run.stop_success=.nan"], "run.stop_success: expected a finite number"),
+        (["run.stop_success=high"], "run.stop_success: expected a number, got 'high'"),
     ],
 )
 def test_bad_configs_name_the_offending_key(overrides, message):
@@ -82,4 +87,5 @@ def test_build_maps_every_section_onto_ppo():
     assert ppo.model_config["memory"]["seed"] == 2  # each env runner mixes in run.seed and its index
     assert ppo.restart_failed_env_runners and ppo.max_num_env_runner_restarts == 100
     assert ppo.env_runner_cls.__name__ == "MemoryEnvRunner"
+    assert ppo.callbacks_class.__name__ == "SuccessMetric"  # env runners log info["success"]
     assert model_config(config)["max_seq_len"] == config.module.max_seq_len

@@ -12,10 +12,12 @@ from rllib_shm.runs.results import METRICS, iteration_metrics
 
 
 class ScriptedAlgo:
-    """``train()`` returns RLlib-shaped results with the given mean returns, 100 env steps each."""
+    """``train()`` returns RLlib-shaped results with the given mean returns (and success rates, None:
+    the env reports none), 100 env steps each."""
 
-    def __init__(self, returns, steps_before=0, runners=None):
+    def __init__(self, returns, steps_before=0, runners=None, successes=None):
         self.returns = list(returns)
+        self.successes = list(successes) if successes else None
         self.steps = steps_before
         self.calls = 0
         self.runners = list(runners) if runners else None  # (healthy remote runners, restarts) per call
@@ -28,16 +30,18 @@ class ScriptedAlgo:
                                   "num_env_steps_sampled_lifetime": self.steps, "num_env_steps_sampled": 100,
                                   "num_episodes_lifetime": self.calls * 10},
                   "learners": {"default_policy": {"policy_loss": 0.5, "vf_loss": 1.5, "entropy": 0.1}}}
+        if self.successes and (success := self.successes.pop(0)) is not None:
+            result["env_runners"]["episode_success_mean"] = success
         if self.runners:
             healthy, restarts = self.runners.pop(0)
             result["fault_tolerance"] = {"num_healthy_workers": healthy, "num_remote_worker_restarts": restarts}
         return result
 
 
-def run(returns, start=None, runners=None, **run_fields):
+def run(returns, start=None, runners=None, successes=None, **run_fields):
     start = start or Progress()
     seen, lines = [], []
-    algo = ScriptedAlgo(returns, start.env_steps, runners)
+    algo = ScriptedAlgo(returns, start.env_steps, runners, successes)
     final = run_iterations(algo, RunSection(**run_fields), seen.append, start=start, log=lines.append)
     return algo, final, seen, lines
 
@@ -51,7 +55,8 @@ def test_runs_to_stop_iters_with_mmer_and_checkpoint_cadence():
     assert seen[0].metrics["episode_return_max_mean"] == 0.1
     assert math.isnan(seen[1].metrics["episode_return_mean"])  # no episode finished: NaN, best kept
     assert set(seen[0].metrics) == {*METRICS, "iteration"} - {"learner/mean_kl_loss", "learner/vf_explained_var",
-                                                              "env_runner_restarts", "healthy_env_runners"}
+                                                              "env_runner_restarts", "healthy_env_runners",
+                                                              "success_rate"}  # the env reports no success
     assert [i.metrics["episodes"] for i in seen] == [10, 20, 30, 40, 50]
     assert len(lines) == 5 and lines[2].startswith("[iter    3/5] env steps       300 | return   0.500")
 
@@ -61,6 +66,23 @@ def test_stop_return_ends_early_with_a_checkpoint():
     assert algo.calls == 2 and final.iteration == 2
     assert seen[-1].last and seen[-1].checkpoint_due
     assert "≥ run.stop_return 0.9: stopping" in lines[-1]
+
+
+def test_stop_success_ends_early_with_a_checkpoint():
+    successes = [None, 0.5, 0.96, 0.99]  # no episode reported success yet, then RLlib's window mean
+    algo, final, seen, lines = run([20.0] * 4, successes=successes, stop_iters=10, checkpoint_every=5,
+                                   stop_success=0.95, stop_return=100.0)  # a Visual Match return says nothing
+    assert algo.calls == 3 and final.iteration == 3
+    assert "success_rate" not in seen[0].metrics and [i.metrics["success_rate"] for i in seen[1:]] == [0.5, 0.96]
+    assert seen[-1].last and seen[-1].checkpoint_due
+    assert "success" not in lines[0] and "| success  96.0% |" in lines[2]
+    assert lines[-1] == "success rate 0.960 ≥ run.stop_success 0.95: stopping"
+
+
+def test_stop_success_never_stops_without_a_success_rate():
+    algo, _, seen, lines = run([0.1, 0.2], successes=[None, float("nan")], stop_iters=2, stop_success=0.0)
+    assert algo.calls == 2 and math.isnan(seen[1].metrics["success_rate"])
+    assert not any("stopping" in line or "success" in line for line in lines)
 
 
 def test_resumes_from_saved_progress():

@@ -1,13 +1,17 @@
-"""Studies: bad input is refused before anything is written; Optuna's suggestions repeat per seed."""
+"""Studies: bad input is refused before anything is written; Optuna's suggestions repeat per seed;
+the leaderboard's success column."""
 
+import math
 import subprocess
 import sys
 
 import optuna
+import pandas as pd
 import pytest
 import yaml
 from ray.tune.search.optuna import OptunaSearch
 
+from rllib_shm.studies.leaderboard import format_leaderboard, leaderboard
 from rllib_shm.studies.search_space import split_search_space, to_optuna
 from rllib_shm.studies.study import load_study
 
@@ -153,3 +157,28 @@ def test_runs_and_optuna_trials_of_dropped_trials_are_closed_after_a_resumed_fit
     assert close_dropped_optuna_trials("t", url) == [left.number]
     states = [t.state for t in optuna.load_study(study_name="t", storage=url).get_trials()]
     assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL]
+
+
+class FakeResult:
+    """What ``leaderboard`` reads of a Tune ``Result``."""
+
+    def __init__(self, name, lr, returns, successes=None):
+        iterations = list(range(1, len(returns) + 1))
+        frame = {"episode_return_max_mean": returns, "episode_return_mean": returns, "iteration": iterations,
+                 "env_steps": [100 * i for i in iterations]}
+        if successes is not None:
+            frame["success_rate"] = successes
+        self.metrics_dataframe = pd.DataFrame(frame)
+        self.path, self.config, self.error = f"/tmp/study/{name}", {"algo.lr": lr}, None
+        self.best_checkpoints, self.checkpoint = [], None
+
+
+def test_leaderboard_shows_the_last_success_rate_where_trials_report_one(tmp_path):
+    study = load_study(write(tmp_path, {**STUDY, "module": {"memory": {"kind": "shm", "mem_size": 8}}}))
+    nan = float("nan")
+    rows = leaderboard([FakeResult("trial_a", 1e-3, [1.0, 9.0], [nan, 0.5]),
+                        FakeResult("trial_b", 2e-3, [12.0, 11.0], [0.75, 0.9])], study)
+    assert [(row["trial"], row["final_success"]) for row in rows] == [("trial_b", 0.9), ("trial_a", 0.5)]
+    assert "final_success" in format_leaderboard(rows, study.tune.metric)
+    without = leaderboard([FakeResult("trial_c", 1e-3, [0.1, 0.2]), FakeResult("trial_d", 2e-3, [0.3], [nan])], study)
+    assert all("final_success" not in row for row in without) and math.isfinite(without[0]["final_return"])

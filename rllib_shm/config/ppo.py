@@ -12,6 +12,7 @@ from rllib_shm.rllib import resolve_env
 from rllib_shm.rllib.connectors import MemoryPPOConfig
 from rllib_shm.rllib.module import MemoryRLModule
 from rllib_shm.rllib.module_config import ModuleConfig
+from rllib_shm.rllib.success import SuccessMetric
 
 
 def model_config(config: ExperimentConfig) -> dict:
@@ -56,8 +57,9 @@ def build_ppo_config(config: ExperimentConfig, *, lean_states: bool = True) -> P
     (``rllib_lstm_model_config``) under RLlib's plain ``PPOConfig``: its own state handling, no
     θ streams (``lean_states`` does not apply); every other setting is the same. Failed env
     runners are restarted (``algo.restart_failed_env_runners``); the run goes on with the others
-    meanwhile. Registers the env with Ray first (``resolve_env``), so call it where Ray can be
-    initialised.
+    meanwhile. Every env runner logs the episodes' ``info["success"]`` (``SuccessMetric``,
+    ``rllib/success.py``), where the env reports it. Registers the env with Ray first
+    (``resolve_env``), so call it where Ray can be initialised.
     """
     algo = config.algo
     if config.module.rllib_lstm:
@@ -96,5 +98,6 @@ def build_ppo_config(config: ExperimentConfig, *, lean_states: bool = True) -> P
             minibatch_size=algo.minibatch_size,
         )
         .rl_module(**module)
+        .callbacks(SuccessMetric)
         .debugging(seed=config.run.seed)
     )

@@ -1,9 +1,10 @@
 """The one PPO iteration loop, shared by ``rllib-shm train`` and every trial of a study.
 
 ``run_iterations`` calls ``algo.train()`` until ``run.stop_iters`` (or until the mean return reaches
-``run.stop_return``), keeps the MMER (best mean return so far), prints one progress line per
-iteration, and hands each iteration's metrics (``runs/results.py`` names) to a callback together
-with whether a checkpoint is due: every ``run.checkpoint_every`` iterations and at the last one.
+``run.stop_return``, or the success rate ``run.stop_success``), keeps the MMER (best mean return so
+far), prints one progress line per iteration (with the success rate where the env reports one), and
+hands each iteration's metrics (``runs/results.py`` names) to a callback together with whether a
+checkpoint is due: every ``run.checkpoint_every`` iterations and at the last one.
 What the callback does with them is the caller's: ``train`` logs to MLflow and writes checkpoints
 into its run directory; a study's trainable reports to Tune with a checkpoint attached.
 A resumed trial passes the ``Progress`` it had reached.
@@ -50,7 +51,7 @@ class Iteration:
     progress: Progress
     metrics: dict[str, float]  # names in runs.results.METRICS, plus "iteration"
     checkpoint_due: bool  # every run.checkpoint_every iterations, and at the last one
-    last: bool  # stop_iters reached, or the mean return reached run.stop_return
+    last: bool  # stop_iters reached, or run.stop_return / run.stop_success reached
 
 
 #: learner statistics that are finite in every healthy iteration (explained variance may be NaN)
@@ -91,8 +92,21 @@ def runner_health(metrics: dict[str, float], last: tuple[int, int], log: Callabl
 
 def progress_line(iteration: Iteration, stop_iters: int, eta: timedelta) -> str:
     p, metrics = iteration.progress, iteration.metrics
+    rate = metrics.get("success_rate", math.nan)
+    success = "" if math.isnan(rate) else f" | success {rate:6.1%}"
     return (f"[iter {p.iteration:>4}/{stop_iters}] env steps {p.env_steps:>9,} | return {p.mean_return:7.3f} "
-            f"(best {p.best:7.3f}) | {metrics['env_steps_per_s']:7,.0f} steps/s | ETA {eta}")
+            f"(best {p.best:7.3f}){success} | {metrics['env_steps_per_s']:7,.0f} steps/s | ETA {eta}")
+
+
+def stop_reason(run: RunSection, metrics: dict[str, float]) -> str | None:
+    """Why the run stops early after an iteration with ``metrics``: ``run.stop_return`` or
+    ``run.stop_success`` reached (a missing or NaN value never reaches either), else None."""
+    mean, success = metrics["episode_return_mean"], metrics.get("success_rate", math.nan)
+    if run.stop_return is not None and mean >= run.stop_return:
+        return f"mean return {mean:.3f} ≥ run.stop_return {run.stop_return}"
+    if run.stop_success is not None and success >= run.stop_success:
+        return f"success rate {success:.3f} ≥ run.stop_success {run.stop_success}"
+    return None
 
 
 def run_iterations(
@@ -103,7 +117,8 @@ def run_iterations(
     start: Progress = Progress(),
     log: Callable[[str], None] = print,
 ) -> Progress:
-    """Train ``algo`` from ``start`` to ``run.stop_iters`` iterations (or ``run.stop_return``);
+    """Train ``algo`` from ``start`` to ``run.stop_iters`` iterations (or ``run.stop_return`` /
+    ``run.stop_success``);
     returns the final ``Progress``. ``on_iteration`` runs after every iteration."""
     began, progress, runners = time.perf_counter(), start, (0, 0)
     for number in range(start.iteration + 1, run.stop_iters + 1):
@@ -115,15 +130,15 @@ def run_iterations(
         done_here = number - start.iteration
         metrics.update(episode_return_max_mean=progress.best_or_nan, iteration=number,
                        env_steps_per_s=(progress.env_steps - start.env_steps) / elapsed if elapsed > 0 else 0.0)
-        reached = run.stop_return is not None and mean >= run.stop_return
-        last = number == run.stop_iters or reached
+        reached = stop_reason(run, metrics)
+        last = number == run.stop_iters or reached is not None
         iteration = Iteration(progress, metrics, number % run.checkpoint_every == 0 or last, last)
         check_finite(algo, metrics, number, weights=iteration.checkpoint_due)
         log(progress_line(iteration, run.stop_iters,
                           timedelta(seconds=round(elapsed / done_here * (run.stop_iters - number)))))
         runners = runner_health(metrics, runners, log)
         on_iteration(iteration)
-        if reached:
-            log(f"mean return {mean:.3f} ≥ run.stop_return {run.stop_return}: stopping")
+        if reached is not None:
+            log(f"{reached}: stopping")
             break
     return progress

@@ -19,6 +19,11 @@ while measuring: float32 bytes of
 
 A local run whose estimate exceeds the memory available now is refused with the breakdown. On a
 cluster (``RAY_ADDRESS`` or a Ray job) the trials run elsewhere and the check is skipped.
+
+A run that stops on ``run.stop_success`` needs an env that reports ``info["success"]`` on an
+episode's last step (``check_success_reported``): one episode of random actions is played (at most
+``PROBE_STEPS`` steps, well under a second for the project's envs) and an env whose episode ends
+without it is refused. An env whose probe episode does not end in time is let through.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from rllib_shm.config import ExperimentConfig
 
 GIB = 2**30
 FLOAT = 4  # bytes
+PROBE_STEPS = 5_000  # the longest random-action episode played to learn whether an env reports success
 
 
 def _meta_module(config: ExperimentConfig, env):
@@ -110,6 +116,42 @@ def preflight(config: ExperimentConfig) -> None:
         build_module(config, env.observation_space, env.action_space)
     finally:
         env.close()
+    check_success_reported([config])
+
+
+def reports_success(env, seed: int) -> bool | None:
+    """Whether one random-action episode of ``env`` ends with ``info["success"]`` on its last step;
+    None when it does not end within ``PROBE_STEPS`` steps."""
+    env.action_space.seed(seed)
+    env.reset(seed=seed)
+    for _ in range(PROBE_STEPS):
+        _, _, terminated, truncated, info = env.step(env.action_space.sample())
+        if terminated or truncated:
+            return "success" in info
+    return None
+
+
+def check_success_reported(configs) -> None:
+    """ValueError when a config stops on ``run.stop_success`` but its env ends an episode without
+    ``info["success"]`` (one probe per env id and kwargs; see the module docstring)."""
+    from rllib_shm.rllib import make_env
+
+    probed: set = set()
+    for config in configs:
+        key = (config.env.id, repr(sorted(config.env.config.items())))
+        if config.run.stop_success is None or key in probed:
+            continue
+        probed.add(key)
+        env = make_env(config.env.id, config.env.config)
+        try:
+            reported = reports_success(env, config.run.seed)
+        finally:
+            env.close()
+        if reported is False:
+            raise ValueError(f"run.stop_success needs an env that reports info['success'] on an episode's last step; "
+                             f"{config.env.id} ended an episode without it: stop on run.stop_return instead, or "
+                             "train on an env with a success notion (Visual Match, Key-to-Door, CueRecall, MiniGrid "
+                             "memory, Wind, Point Robot)")
 
 
 def check_memory_all(configs, copies: int = 1) -> None:

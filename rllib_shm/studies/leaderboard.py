@@ -20,7 +20,9 @@ def _searched(result, study: Study) -> dict:
 
 
 def leaderboard(results, study: Study) -> list[dict]:
-    """One row per trial that reported, best first by the study's metric (NaN scores last)."""
+    """One row per trial that reported, best first by the study's metric (NaN scores last), with
+    ``final_success`` (the last reported ``success_rate``; NaN for a trial without one) when any
+    trial's env reports success."""
     metric, mode = study.tune.metric, study.tune.mode
     rows = []
     for result in results:
@@ -35,13 +37,23 @@ def leaderboard(results, study: Study) -> list[dict]:
             **_searched(result, study),
             metric: float(score),
             "final_return": float(frame["episode_return_mean"].iloc[-1]),
+            "final_success": _last(frame, "success_rate"),
             "iterations": int(frame["iteration"].max()),
             "env_steps": int(frame["env_steps"].max()),
             "checkpoint": f"{checkpoint.path}/algo" if checkpoint else None,
             "error": bool(result.error),
         })
+    if all(math.isnan(row["final_success"]) for row in rows):
+        for row in rows:
+            del row["final_success"]
     rows.sort(key=lambda r: (math.isnan(r[metric]), -r[metric] if mode == "max" else r[metric]))
     return rows
+
+
+def _last(frame, column: str) -> float:
+    """The last non-NaN value of ``column`` in a trial's results, or NaN."""
+    values = frame[column].dropna() if column in frame else ()
+    return float(values.iloc[-1]) if len(values) else float("nan")
 
 
 def format_leaderboard(rows: list[dict], metric: str) -> str:

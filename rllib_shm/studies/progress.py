@@ -1,10 +1,11 @@
 """Compact console progress for a study (Tune's own output is silenced: ``RunConfig(verbose=0)``).
 
-On the console: one line when a trial starts, one when it ends (its score, iterations, env steps,
-time), and a status line at most every ``interval_s`` seconds while results arrive (trials done /
-running, the best score so far). The full detail, one line per reported iteration of every trial,
-goes to ``<experiment dir>/study.log`` for a local study (Tune's ``result.json`` / ``progress.csv``
-per trial hold everything in any case). The leaderboard is printed by the runner at the end.
+On the console: one line when a trial starts, one when it ends (its score, its last success rate
+where the env reports one, iterations, env steps, time), and a status line at most every
+``interval_s`` seconds while results arrive (trials done / running, the best score so far). The
+full detail, one line per reported iteration of every trial, goes to ``<experiment dir>/study.log``
+for a local study (Tune's ``result.json`` / ``progress.csv`` per trial hold everything in any
+case). The leaderboard is printed by the runner at the end.
 """
 
 from __future__ import annotations
@@ -78,7 +79,9 @@ class StudyProgress(Callback):
         self.finished.add(trial.trial_id)
         result = trial.last_result or {}
         score = self.best.get(trial.trial_id, math.nan)
-        self._say(f"trial_{trial.trial_id} finished: {self.metric} {score:.4g} after "
+        success = result.get("success_rate")
+        success = f", success {success:.1%}" if isinstance(success, float) and not math.isnan(success) else ""
+        self._say(f"trial_{trial.trial_id} finished: {self.metric} {score:.4g}{success} after "
                   f"{result.get('iteration', '?')} iterations, {int(result.get('env_steps', 0)):,} env steps "
                   f"({len(self.finished)}/{self.num_samples} done) | {self._leader()}")
 

@@ -59,7 +59,7 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
     from ray import tune
 
     from rllib_shm.config.ppo import build_ppo_config
-    from rllib_shm.runs.preflight import check_memory_all, preflight
+    from rllib_shm.runs.preflight import check_memory_all, check_success_reported, preflight
     from rllib_shm.studies.mlflow_runs import StudyTracker
     from rllib_shm.studies.progress import StudyProgress
     from rllib_shm.studies.trainable import train_trial
@@ -79,7 +79,9 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
     uri = tracking_uri_for(study, first, mlflow_uri)
     optuna_url = settings.optuna_storage()
     preflight(first)
-    check_memory_all(candidate_configs(study), copies=settings.max_concurrent)  # every combination, all at once
+    candidates = candidate_configs(study)
+    check_memory_all(candidates, copies=settings.max_concurrent)  # every combination, all at once
+    check_success_reported(candidates)  # run.stop_success: every searched env reports info["success"]
     check_tracking_uri(uri)
 
     ensure_ray()

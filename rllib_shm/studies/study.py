@@ -23,9 +23,10 @@ configurations as the path ``variant`` (``search_space.py``), e.g. one-factor-at
       lr-1e-3: {algo.lr: 1.0e-3}
     run: {seed: {choice: [0, 1, 2]}}       # with sampler: grid, every variant × every seed
 
-Every other section means in a trial what it means in ``rllib-shm train``: ``run.stop_iters`` and
-``run.stop_return`` end a trial, ``run.checkpoint_every`` sets its checkpoints, ``run.seed`` its seed,
-``run.mlflow_uri`` / ``run.mlflow_experiment`` where the study's runs go. ``run.name`` and
+Every other section means in a trial what it means in ``rllib-shm train``: ``run.stop_iters``,
+``run.stop_return`` and ``run.stop_success`` end a trial, ``run.checkpoint_every`` sets its
+checkpoints, ``run.seed`` its seed, ``run.mlflow_uri`` / ``run.mlflow_experiment`` where the study's
+runs go. ``run.name`` and
 ``run.output_dir`` have no meaning in a study and are refused (``NOT_IN_STUDIES`` says why).
 """
 
@@ -43,8 +44,8 @@ from rllib_shm.studies.search_space import VARIANTS, split_search_space, trial_c
 
 METRICS = ("episode_return_max_mean", "episode_return_mean")
 #: run keys a study cannot honour, and why (every other key means in a trial what it means in ``train``;
-#: ``run.stop_return`` ends a trial early, ``run.mlflow_uri`` / ``run.mlflow_experiment`` say where the
-#: study's runs go)
+#: ``run.stop_return`` / ``run.stop_success`` end a trial early, ``run.mlflow_uri`` /
+#: ``run.mlflow_experiment`` say where the study's runs go)
 NOT_IN_STUDIES = {
     "run.name": "a study names itself by tune.name and its trials trial_<id>",
     "run.output_dir": "a study writes everything under tune.storage_path/<tune.name> (or --storage)",

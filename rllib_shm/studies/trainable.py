@@ -13,10 +13,11 @@ def train_trial(config: dict, base: dict, space: dict) -> None:
     """Tune function trainable. ``config`` holds Optuna's suggestion for the searched paths.
 
     Runs the project's PPO loop (``runs/loop.py``, the same as ``rllib-shm train``: stops at
-    ``run.stop_iters`` or once the mean return reaches ``run.stop_return``) and reports its metrics
-    (``runs/results.py``) plus ``iteration`` and ``node_id`` to Tune after every iteration; when a
-    checkpoint is due (every ``run.checkpoint_every`` iterations and at the last one) the report
-    carries ``algo/`` + ``progress.json`` + ``rllib_shm.json``, loadable by ``rllib-shm evaluate``.
+    ``run.stop_iters``, once the mean return reaches ``run.stop_return`` or once the success rate
+    reaches ``run.stop_success``) and reports its metrics (``runs/results.py``) plus ``iteration``
+    and ``node_id`` to Tune after every iteration; when a checkpoint is due (every
+    ``run.checkpoint_every`` iterations and at the last one) the report carries ``algo/`` +
+    ``progress.json`` + ``rllib_shm.json``, loadable by ``rllib-shm evaluate``.
     After a failure, Tune restarts the trial from its latest checkpoint (``FailureConfig``) and the
     loop continues from the progress saved there. The progress lines go to the trial's log.
     """
