@@ -2,7 +2,8 @@
 finished episodes' ``info["success"]`` over the episode window of ``episode_return_mean`` (checked
 equal to it on an env whose return is its success, windows overflowing included, local and remote
 env runners), under the project's ``MemoryPPOConfig`` and RLlib's plain ``PPOConfig``
-(``module.rllib_lstm``); absent for an env without success (POPGym); ``run.stop_success`` stops a real run."""
+(``module.rllib_lstm``); absent for an env without success (POPGym); ``run.stop_success`` stops a real run,
+also through ``train --smoke-test``, whose MLflow run records ``success_rate``."""
 
 import math
 import os
@@ -76,3 +77,19 @@ def test_no_success_rate_for_an_env_without_success(ray_session):
     metrics, lines = train(["env.id=rllib_shm/popgym-RepeatFirstEasy-v0"], stop_iters=2, stop_success=0.0)
     assert len(metrics) == 2 and all("success_rate" not in iteration for iteration in metrics)  # never stopped
     assert not math.isnan(metrics[-1]["episode_return_mean"]) and "success" not in lines[-1]
+
+
+def test_train_smoke_test_stops_on_success_and_logs_it_to_mlflow(ray_session, tmp_path):
+    """``rllib-shm train --smoke-test`` keeps ``run.stop_success``; MLflow gets ``success_rate``."""
+    import mlflow
+
+    from rllib_shm.runs.train import train as train_run
+
+    config = load_config(None, [*TINY, "env.id=rllib_shm/VisualMatch-L5-v0", "run.stop_success=0.0",
+                                f"run.output_dir={tmp_path}"])
+    lines: list[str] = []
+    result = train_run(config, smoke_test=True, log=lines.append)
+    assert result.iterations == 1 and result.checkpoint.name == "iter_00001"
+    assert any(line.endswith("≥ run.stop_success 0.0: stopping") for line in lines), lines
+    (success,) = mlflow.MlflowClient(result.tracking_uri).get_metric_history(result.mlflow_run_id, "success_rate")
+    assert success.step == 1 and 0 <= success.value <= 1
