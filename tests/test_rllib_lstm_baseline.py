@@ -117,3 +117,15 @@ def test_trains_as_a_study_trial(tmp_path):
     assert "'module.rllib_lstm': True" in parent.data.params["variants.rllib-lstm-32"]
     leaderboard = Path(client.download_artifacts(parent.info.run_id, "leaderboard.csv", str(tmp_path))).read_text()
     assert leaderboard.startswith("trial,variant,") and "rllib-lstm-32" in leaderboard
+
+
+def test_byte_observations_are_refused_before_training():
+    """RLlib's default module does not cast uint8 observations (Visual Match's flat images): the
+    preflight refuses instead of a dtype error in the first iteration."""
+    from rllib_shm.runs.preflight import preflight
+
+    config = load_config(None, ["env.id=rllib_shm/VisualMatch-L5-v0", *LSTM])
+    with pytest.raises(ValueError, match=r"module.rllib_lstm: RLlib's built-in LSTM module needs floating-point "
+                                         r"observations, but rllib_shm/VisualMatch-L5-v0 observes .*uint8"):
+        preflight(config)
+    preflight(load_config(None, [f"env.id={TASK}", *LSTM]))  # float observations pass

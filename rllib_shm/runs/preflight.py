@@ -112,11 +112,25 @@ def preflight(config: ExperimentConfig) -> None:
     except TypeError as error:
         raise ValueError(f"env.config {config.env.config} does not fit {config.env.id}: {error}") from None
     try:
+        if config.module.rllib_lstm:
+            check_float_observations(config, env.observation_space)
         check_memory(config, _meta_module(config, env))
         build_module(config, env.observation_space, env.action_space)
     finally:
         env.close()
     check_success_reported([config])
+
+
+def check_float_observations(config: ExperimentConfig, space) -> None:
+    """``module.rllib_lstm``: RLlib's default module feeds observations to its Linear layers as they
+    come, so they must be floating point (the project's module casts; RLlib's does not)."""
+    import numpy as np
+
+    dtype = getattr(space, "dtype", None)
+    if dtype is None or not np.issubdtype(dtype, np.floating):
+        raise ValueError(f"module.rllib_lstm: RLlib's built-in LSTM module needs floating-point observations, but "
+                         f"{config.env.id} observes {space} (dtype {dtype}); use the project's module "
+                         "(module.memory.kind: lstm without module.rllib_lstm) for this env")
 
 
 def reports_success(env, seed: int) -> bool | None:
