@@ -1,6 +1,8 @@
-"""Memory drawings: files, deterministic sizes, GIF frames, the vanishing measure, input checks.
+"""Memory drawings: files, deterministic sizes, GIF frames, the vanishing measure, phases, the retention of the
+cue, input checks.
 
-T time, H memory size. Recordings are synthetic: a pattern written at t = 2 and kept (C ≈ 1, one row < 1).
+T time, H memory size. Recordings are synthetic: a pattern written at t = 2 and kept (C ≈ 1, one row < 1); with
+phases, a cue written into known columns that are kept while the others decay.
 """
 
 import json
@@ -14,6 +16,8 @@ from PIL import Image
 
 from rllib_shm.runs import drawing as visualize
 from rllib_shm.runs.drawing import MemoryRecording, default_steps, draw_memory, vanishing_fraction
+from rllib_shm.runs.retention import cue_column_count, retention, writes
+from rllib_shm.runs.timeline import phase_spans, phase_steps
 
 T, H, DPI = 30, 8, 50
 
@@ -170,3 +174,180 @@ def test_bad_shapes_name_the_field():
         MemoryRecording(memory, None, np.zeros(T - 1))
     with pytest.raises(ValueError, match=r"^memory: got dtype"):
         MemoryRecording(np.full((T, H), "x"), None)
+
+
+# ---- phases and the retention of the cue ----------------------------------------------------------------------
+# A Visual-Match-like episode: phases 0 (cue, 15 steps), 1 (distractor, 5), 2 (final, 10); H = 16, so K = 2.
+CUE, HOLD, FINAL, SIZE = 15, 5, 10, 16
+PHASES = np.r_[[0] * CUE, [1] * HOLD, [2] * FINAL]
+NAMES = {0: "cue", 1: "distractor", 2: "reward"}
+
+
+def _cue_recording(phases=PHASES, names=NAMES) -> tuple[MemoryRecording, np.ndarray]:
+    """The cue phase writes 3 at M[0, 3] (t = 0), 4 at M[1, 9] (t = 5) and 0.25 down column 5 (t = 2); columns 3
+    and 9 are kept (C = 1) through the cue and distractor phases and halved (C = 0.5) in the final phase, all
+    other columns decay (C = 0.8) throughout. The distractor writes 12 at M[2, 3] (t = 17) and noise elsewhere.
+    Returns the recording and the writes U [T, H, H]."""
+    num_steps = CUE + HOLD + FINAL
+    rng = np.random.default_rng(0)
+    calibration = np.full((num_steps, SIZE, SIZE), 0.8)
+    calibration[:, :, [3, 9]] = 1.0
+    calibration[CUE + HOLD:, :, [3, 9]] = 0.5
+    update = np.zeros((num_steps, SIZE, SIZE))
+    update[0, 0, 3], update[5, 1, 9], update[2, :, 5] = 3.0, 4.0, 0.25
+    others = [j for j in range(SIZE) if j not in (3, 9)]
+    update[CUE:CUE + HOLD, :, others] = rng.normal(size=(HOLD, SIZE, len(others)))
+    update[17, 2, 3] = 12.0
+    memory, held = np.zeros_like(update), np.zeros((SIZE, SIZE))
+    for t in range(num_steps):
+        held = held * calibration[t] + update[t]
+        memory[t] = held
+    return MemoryRecording(memory, calibration, np.zeros(num_steps), "cue", phases, names), update
+
+
+@pytest.fixture(scope="module")
+def cue_drawn(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict[str, Path]]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(visualize, "MAX_FRAMES", 4)  # the GIF is tested above; keep this one short
+        paths = draw_memory(_cue_recording()[0], tmp_path_factory.mktemp("cue"), dpi=DPI)
+    return json.loads(paths["summary.json"].read_text()), paths
+
+
+@pytest.fixture
+def few_frames(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Short GIFs for tests about other files (drawing all frames is most of a drawing's time)."""
+    monkeypatch.setattr(visualize, "MAX_FRAMES", 4)
+
+
+def test_writes_are_recovered_from_the_recording():
+    recording, update = _cue_recording()
+    np.testing.assert_allclose(writes(recording.memory, recording.calibration), update, atol=1e-12)
+    np.testing.assert_allclose(writes(recording.memory, recording.calibration, CUE), update[:CUE], atol=1e-12)
+
+
+def test_cue_columns_and_retention_numbers(cue_drawn):
+    summary, _ = cue_drawn
+    held = summary["retention"]
+    assert held["K"] == 2 == cue_column_count(SIZE) and held["cue_columns"] == [3, 9]  # energies 9, 16 beat 1
+    assert held["cue_steps"] == [0, CUE - 1] and held["hold_steps"] == [CUE, CUE + HOLD - 1]
+    assert held["final_start"] == CUE + HOLD
+    assert held["cue_write_share"] == pytest.approx(25 / 26)
+    assert held["mean_calibration_hold"] == pytest.approx({"cue": 1.0, "other": 0.8})
+    assert held["median_log_product_end_of_hold"] == pytest.approx({"cue": 0.0, "other": (CUE + HOLD) * math.log(0.8)})
+    # ‖cue part‖: 5 at the end of the cue phase, 13 after the distractor's write of 12; halved at the final start
+    assert held["retained_fraction_at_final_start"] == pytest.approx(13 * 0.5 / 5)
+    assert held["retained_fraction_at_end"] == pytest.approx(13 * 0.5**FINAL / 5)
+    assert held["carried_fraction_at_final_start"] == pytest.approx(0.5)  # the calibration alone
+    assert held["carried_fraction_at_end"] == pytest.approx(0.5**FINAL)
+    assert summary["retention_skipped"] is None
+
+
+def test_retention_curves_hand_computed():
+    recording, _ = _cue_recording()
+    result = retention(recording.memory, recording.calibration, CUE, CUE + HOLD)
+    np.testing.assert_allclose(result.calibration_mean[0], np.r_[np.ones(CUE + HOLD), np.full(FINAL, 0.5)])
+    np.testing.assert_allclose(result.calibration_mean[1], 0.8)
+    np.testing.assert_allclose(result.calibration_quartiles[1], 0.8)
+    expected_log = np.r_[np.zeros(CUE + HOLD), np.log(0.5) * np.arange(1, FINAL + 1)]
+    np.testing.assert_allclose(result.log_product_median[0], expected_log, atol=1e-12)
+    np.testing.assert_allclose(result.log_product_median[1], np.log(0.8) * np.arange(1, CUE + HOLD + FINAL + 1))
+    assert np.isnan(result.carried[: CUE - 1]).all() and result.carried[CUE - 1] == 1.0
+    np.testing.assert_allclose(result.retained[[0, 4, 5, CUE - 1, 16, 17]], np.r_[3, 3, 5, 5, 5, 13] / 5)
+
+
+def test_phase_aware_files_sizes_and_steps(cue_drawn):
+    summary, paths = cue_drawn
+    assert list(paths) == ["memory_steps.png", "calibration_steps.png", "memory.gif", "vanishing.png",
+                           "retention.png", "summary.json"]
+    assert summary["files"] == list(paths)
+    # first and last of the cue and final phases, the distractor spread in between: 8 panels
+    assert summary["steps"] == [0, 14, 15, 16, 18, 19, 20, 29]
+    for name in ("memory_steps.png", "calibration_steps.png"):
+        assert mpimg.imread(paths[name]).shape[:2] == (_height(), _width(8))
+    assert mpimg.imread(paths["retention.png"]).shape[:2] == (round(DPI * 6.0), round(DPI * 6.0))
+    assert mpimg.imread(paths["vanishing.png"]).shape[:2] == (round(DPI * 3.0), round(DPI * 5.0))
+    assert summary["phases"] == [{"phase": 0, "label": "phase 0 (cue)", "steps": [0, 14]},
+                                 {"phase": 1, "label": "phase 1 (distractor)", "steps": [15, 19]},
+                                 {"phase": 2, "label": "phase 2 (reward)", "steps": [20, 29]}]
+
+
+@pytest.mark.parametrize("lengths", [(15, 100, 10), (15, 250, 10), (10, 5, 3), (1, 1, 1), (3, 40), (7,), (1, 30, 1)])
+@pytest.mark.parametrize("count", [2, 3, 4, 5, 8, 32])
+def test_phase_steps(lengths, count):
+    spans = phase_spans(np.repeat(np.arange(len(lengths)), lengths))
+    num_steps = sum(lengths)
+    steps = phase_steps(spans, count)
+    assert steps == sorted(set(steps)) and steps[0] == 0 and steps[-1] == num_steps - 1
+    assert len(steps) <= count
+    if len(lengths) > 1 and count >= 4:
+        assert {spans[0].stop, spans[-1].start} <= set(steps)  # the cue phase's last, the final phase's first
+        assert len(steps) == min(count, num_steps)  # no panel left unused
+
+
+def test_phase_labels_without_names_and_cue_steps_without_phases(tmp_path, few_frames):
+    recording, _ = _cue_recording(names=None)
+    assert [s.label for s in recording.spans] == ["phase 0", "phase 1", "phase 2"]
+    plain = MemoryRecording(recording.memory, recording.calibration)  # no phases: the cue window is given
+    paths = draw_memory(plain, tmp_path / "given", dpi=DPI, cue_steps=CUE)
+    summary = json.loads(paths["summary.json"].read_text())
+    assert summary["steps"] == default_steps(CUE + HOLD + FINAL) and summary["phases"] is None
+    held = summary["retention"]
+    assert held["cue_columns"] == [3, 9] and held["final_start"] is None
+    assert held["hold_steps"] == [CUE, CUE + HOLD + FINAL - 1] and held["retained_fraction_at_final_start"] is None
+    assert held["retained_fraction_at_end"] == pytest.approx(13 * 0.5**FINAL / 5)
+    assert mpimg.imread(paths["retention.png"]).shape[:2] == (round(DPI * 6.0), round(DPI * 6.0))
+
+
+def test_no_retention_without_a_cue_phase(tmp_path, few_frames):
+    recording, _ = _cue_recording()
+    cases = {"single": (MemoryRecording(recording.memory, recording.calibration, phases=np.zeros(30, int)),
+                        "a single phase"),
+             "vector": (MemoryRecording(recording.memory[:, 0], None, phases=PHASES), "needs a matrix memory")}
+    for name, (single, reason) in cases.items():
+        paths = draw_memory(single, tmp_path / name, dpi=DPI)
+        summary = json.loads(paths["summary.json"].read_text())
+        assert "retention.png" not in paths and summary["retention"] is None
+        assert reason in summary["retention_skipped"]
+    assert "memory_steps.png" in paths  # the vector state is drawn with its phases marked
+
+
+def test_shm_without_phases_is_unchanged(shm_drawn):
+    _, paths = shm_drawn
+    summary = json.loads(paths["summary.json"].read_text())
+    assert summary["phases"] is None and summary["retention"] is None
+    assert "no cue phase known" in summary["retention_skipped"]
+    assert not (paths["summary.json"].parent / "retention.png").exists()
+
+
+def test_refuses_to_overwrite_retention(tmp_path, few_frames):
+    existing = tmp_path / "retention.png"
+    existing.write_bytes(b"a user's result")
+    with pytest.raises(ValueError, match="retention.png"):
+        draw_memory(_cue_recording()[0], tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["retention.png"]
+    draw_memory(_shm_recording(), tmp_path / "no_phases", dpi=DPI)  # no retention.png to write: no conflict
+
+
+def test_bad_phases_and_cue_steps(tmp_path):
+    memory, calibration = np.zeros((T, H, H)), np.ones((T, H, H))
+    bad = {r"^phases: got shape \(29,\), expected \[T\] = \(30,\)": np.zeros(T - 1, int),
+           r"^phases: got dtype float64": np.zeros(T),
+           r"^phases: got dtype bool": np.zeros(T, bool),
+           r"^phases: got dtype object": [0] * (T - 1) + [None],
+           r"^phases: got -1, expected phase ids ≥ 0": np.r_[np.zeros(T - 1, int), -1]}
+    for message, phases in bad.items():
+        with pytest.raises(ValueError, match=message):
+            MemoryRecording(memory, calibration, phases=phases)
+    for names in ({0: 1}, {-1: "cue"}, {"0": "cue"}, "cue", 3):
+        with pytest.raises(ValueError, match="^phase_names: got"):
+            MemoryRecording(memory, calibration, phases=np.zeros(T, int), phase_names=names)
+    assert MemoryRecording(memory, None, phases=[0] * T, phase_names=["cue"]).phase_names == {0: "cue"}
+    recording = MemoryRecording(memory, calibration)
+    for cue_steps, message in ((0, r"cue_steps must be in \[1, T-1\] = \[1, 29\], got 0"), (T, "got 30"),
+                               (True, "expected an integer"), (2.0, "expected an integer")):
+        with pytest.raises(ValueError, match=message):
+            draw_memory(recording, tmp_path, cue_steps=cue_steps)
+    with pytest.raises(ValueError, match="needs a matrix memory with calibration"):
+        draw_memory(MemoryRecording(memory[:, 0], None), tmp_path, cue_steps=3)
+    assert not any(tmp_path.iterdir())
+

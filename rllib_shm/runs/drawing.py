@@ -1,8 +1,11 @@
-"""What a memory did over one episode: heatmaps, an animation and the vanishing measure (paper Fig. 3c).
+"""What a memory did over one episode: heatmaps, an animation, the vanishing measure and the retention of
+the cue (paper Fig. 3c).
 
 Dimension letters: T time (steps of the episode), H memory size. An SHM recording holds the matrix
 memory M_t [T, H, H] and its calibration C_t [T, H, H] (entries in (0, 2): < 1 forgets, = 1 keeps,
-> 1 strengthens); a vector-state recording (e.g. a GRU's h_t) holds [T, H] and no calibration.
+> 1 strengthens); a vector-state recording (e.g. a GRU's h_t) holds [T, H] and no calibration. With the
+episode's phases (``info["phase"]`` per step, e.g. Visual Match's cue, distractor, reward) every time axis
+shades them, panel titles name them and the default steps follow them (``timeline.py``).
 
 Figure sizes are deterministic (no ``bbox_inches="tight"``), with ``n`` panels at ``dpi``:
 
@@ -11,7 +14,11 @@ Figure sizes are deterministic (no ``bbox_inches="tight"``), with ``n`` panels a
   margins and the shared colorbar).
 - ``memory.gif`` frames: the same formula with n = 2 (M_t and C_t) when calibration is given, else n = 1.
 - A vector state counts as n = 3 (one wide time × units panel) in both files.
-- ``vanishing.png``: width = round(dpi * 5.0) px, height = round(dpi * 3.0) px.
+- ``vanishing.png``: width = round(dpi * 5.0) px, height = round(dpi * 3.0) px; x spans all of t = 0..T−1.
+- ``retention.png`` (``retention.py``: the cue columns' calibration, log ∏C and the cue content held, three
+  panels over t = 0..T−1): width = round(dpi * 6.0) px, height = round(dpi * 6.0) px. Written only for a
+  matrix memory with calibration and a known cue phase (the first of ``phases``, or ``cue_steps``), with at
+  least one step after it; the cue columns are then ticked (red) on the x axis of both step grids.
 
 Drawing uses bare ``matplotlib.figure.Figure`` objects rendered by Agg in ``savefig``: this module never imports
 pyplot and leaves matplotlib's backend as it finds it, so sizes and pixels are the same under any backend.
@@ -21,7 +28,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,17 +38,22 @@ from matplotlib.animation import PillowWriter
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 
+from rllib_shm.runs.retention import Retention, draw_retention, retention
+from rllib_shm.runs.timeline import PhaseSpan, default_steps, phase_spans, phase_steps, phase_ticks, shade_phases
+
 PANEL_IN = 2.0  # width of one panel, inches
 MARGIN_IN = 1.0  # margins + colorbar, inches
 HEIGHT_IN = 2.6  # height of grid figures and GIF frames, inches
 VECTOR_PANELS = 3  # a vector state's time × units heatmap is as wide as this many panels
 VANISHING_IN = (5.0, 3.0)  # width, height of vanishing.png, inches
+RETENTION_IN = (6.0, 6.0)  # width, height of retention.png, inches
 MAX_PANELS = 32  # steps per grid figure
 MAX_FRAMES = 300  # GIF frames; longer episodes are subsampled evenly
 FPS = 8
 RC = {"font.size": 7, "axes.titlesize": 7, "figure.titlesize": 8}  # small panels, small text
 C_LABEL = "C (<1 forgets, >1 strengthens)"
-FILES = ("memory_steps.png", "calibration_steps.png", "memory.gif", "vanishing.png", "summary.json")
+CUE_COLOR = "C3"  # cue columns' ticks on the step grids
+FILES = ("memory_steps.png", "calibration_steps.png", "memory.gif", "vanishing.png", "retention.png", "summary.json")
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: arrays have no single truth value
@@ -52,12 +64,17 @@ class MemoryRecording:
     calibration: C_t [T, H, H] in (0, 2), SHM only; None otherwise.
     rewards:     r_t [T] per-step rewards, optional (shown in titles / a strip).
     title:       a line drawn above every figure.
+    phases:      [T] integer phase ids ≥ 0, the phase of the observation acted on at step t (``info["phase"]``),
+                 optional; stored as int64.
+    phase_names: phase id → name (a mapping, or a sequence indexed by id), optional: "phase 0 (cue)".
     """
 
     memory: np.ndarray
     calibration: np.ndarray | None
     rewards: np.ndarray | None = None
     title: str = ""
+    phases: np.ndarray | None = None
+    phase_names: Mapping[int, str] | Sequence[str] | None = None
 
     def __post_init__(self) -> None:
         memory = _as_float("memory", self.memory)
@@ -78,6 +95,10 @@ class MemoryRecording:
             object.__setattr__(self, "rewards", rewards)
         if not isinstance(self.title, str):
             raise ValueError(f"title: got {type(self.title).__name__}, expected str")
+        if self.phases is not None:
+            object.__setattr__(self, "phases", _as_phases(self.phases, memory.shape[0]))
+        if self.phase_names is not None:
+            object.__setattr__(self, "phase_names", _as_names(self.phase_names))
 
     @property
     def num_steps(self) -> int:
@@ -89,6 +110,33 @@ class MemoryRecording:
         """H."""
         return int(self.memory.shape[1])
 
+    @property
+    def spans(self) -> list[PhaseSpan] | None:
+        """The phases as spans of equal ids (``timeline.phase_spans``), or None without phases."""
+        return None if self.phases is None else phase_spans(self.phases, self.phase_names)
+
+
+def _as_phases(value: object, num_steps: int) -> np.ndarray:
+    phases = np.asarray(value)
+    if phases.dtype.kind not in "iu":
+        raise ValueError(f"phases: got dtype {phases.dtype} (shape {phases.shape}), expected integers")
+    if phases.shape != (num_steps,):
+        raise ValueError(f"phases: got shape {phases.shape}, expected [T] = {(num_steps,)}")
+    if phases.min() < 0:
+        raise ValueError(f"phases: got {int(phases.min())}, expected phase ids ≥ 0")
+    return phases.astype(np.int64)
+
+
+def _as_names(value: object) -> dict[int, str]:
+    pairs = value.items() if isinstance(value, Mapping) else enumerate(value) if isinstance(value, Sequence) else None
+    if pairs is None or isinstance(value, str):
+        raise ValueError(f"phase_names: got {type(value).__name__}, expected a mapping id → name or a sequence")
+    names = dict(pairs)
+    for key, name in names.items():
+        if isinstance(key, bool) or not isinstance(key, int | np.integer) or key < 0 or not isinstance(name, str):
+            raise ValueError(f"phase_names: got {key!r}: {name!r}, expected phase id (int ≥ 0) → name (str)")
+    return {int(key): name for key, name in names.items()}
+
 
 def _as_float(field: str, value: object) -> np.ndarray:
     array = np.asarray(value)
@@ -97,20 +145,6 @@ def _as_float(field: str, value: object) -> np.ndarray:
     if array.dtype.kind not in "biu":
         raise ValueError(f"{field}: got dtype {array.dtype} (shape {array.shape}), expected a real numeric array")
     return array.astype(np.float64)
-
-
-def default_steps(num_steps: int, count: int = 8) -> list[int]:
-    """``count`` evenly spaced steps in [0, T-1] with T = ``num_steps``: sorted, unique, always 0 and T-1.
-
-    Returns min(count, T) steps (a single [0] when T = 1). Raises ValueError for T < 1 or count < 2.
-    """
-    if num_steps < 1:
-        raise ValueError(f"num_steps must be ≥ 1, got {num_steps}")
-    if count < 2:
-        raise ValueError(f"count must be ≥ 2 (0 and T-1 are always included), got {count}")
-    # floor(x + 0.5) is monotone with unit steps, unlike numpy's round-half-to-even.
-    points = np.floor(np.linspace(0, num_steps - 1, min(count, num_steps)) + 0.5).astype(int)
-    return sorted({int(p) for p in points})
 
 
 def vanishing_fraction(calibration: np.ndarray) -> np.ndarray:
@@ -159,24 +193,36 @@ def _reward_text(rewards: np.ndarray | None, t: int) -> str:
     return "" if rewards is None else f", r = {rewards[t]:g}, return = {np.sum(rewards[: t + 1]):g}"
 
 
-def _draw_grid(frames: np.ndarray, steps: list[int], path: Path, dpi: int, title: str, rewards: np.ndarray | None,
-               norm: matplotlib.colors.Normalize, label: str) -> None:
-    """One row of heatmaps, frames [n, H, H] at ``steps``, one shared colorbar."""
+def _step_labels(spans: list[PhaseSpan] | None) -> list[str] | None:
+    """Each step's phase label [T], or None without phases."""
+    return None if spans is None else [span.label for span in spans for _ in range(span.start, span.stop + 1)]
+
+
+def _draw_grid(frames: np.ndarray, steps: list[int], path: Path, dpi: int, recording: MemoryRecording,
+               norm: matplotlib.colors.Normalize, label: str, columns: np.ndarray | None) -> None:
+    """One row of heatmaps, frames [n, H, H] at ``steps``, one shared colorbar; panel titles name the step, its
+    phase and reward; ``columns`` (the cue columns) are ticked in red on each panel's x axis (column index j)."""
     fig = _figure(PANEL_IN * len(steps) + MARGIN_IN, HEIGHT_IN, dpi)
     axes = fig.subplots(1, len(steps), squeeze=False)[0]
+    phases, rewards = _step_labels(recording.spans), recording.rewards
     for ax, frame, t in zip(axes, frames, steps, strict=True):
         image = ax.imshow(frame, cmap=_cmap(), norm=norm, interpolation="nearest")
-        ax.set_title(f"t = {t}" + ("" if rewards is None else f"\nr = {rewards[t]:g}"))
-        ax.set_xticks([])
+        ax.set_title(f"t = {t}" + ("" if phases is None else f"\n{phases[t]}")
+                     + ("" if rewards is None else f"\nr = {rewards[t]:g}"))
+        ax.set_xticks([] if columns is None else columns, labels=[])
+        ax.tick_params(axis="x", colors=CUE_COLOR, length=5, width=1.5, top=True, direction="inout")
         ax.set_yticks([])
     fig.colorbar(image, ax=list(axes), label=label, shrink=0.9)
-    if title:
-        fig.suptitle(title)
+    marks = None if columns is None else f"red ticks: cue columns j = {', '.join(str(j) for j in columns)}"
+    heading = "\n".join(line for line in (recording.title, marks) if line)
+    if heading:
+        fig.suptitle(heading)
     fig.savefig(path, dpi=dpi)
 
 
 def _draw_vector(recording: MemoryRecording, steps: list[int], path: Path, dpi: int, limit: float) -> None:
-    """The state over time: x = t, y = unit; tick marks at ``steps``; a reward strip below when given."""
+    """The state over time: x = t, y = unit; tick marks at ``steps`` (at phase changes when phases are known);
+    a reward strip below when given."""
     fig = _figure(PANEL_IN * VECTOR_PANELS + MARGIN_IN, HEIGHT_IN, dpi)
     rows = 1 if recording.rewards is None else 2
     axes = fig.subplots(rows, 1, squeeze=False, sharex=True, height_ratios=[4, 1][:rows])[:, 0]
@@ -186,7 +232,11 @@ def _draw_vector(recording: MemoryRecording, steps: list[int], path: Path, dpi: 
     if recording.rewards is not None:
         axes[1].step(np.arange(recording.num_steps), recording.rewards, where="mid", color="k", lw=0.8)
         axes[1].set_ylabel("r")
-    axes[-1].set_xticks(steps)
+    if recording.spans is not None:
+        shade_phases(axes[0], recording.spans, fill=False)  # lines and labels over the heatmap
+        for ax in axes[1:]:
+            shade_phases(ax, recording.spans, labels=False)
+    axes[-1].set_xticks(steps if recording.spans is None else phase_ticks(recording.spans))  # phase-aware steps crowd
     axes[-1].set_xlabel("t")
     fig.colorbar(image, ax=list(axes), label="state")
     if recording.title:
@@ -194,14 +244,31 @@ def _draw_vector(recording: MemoryRecording, steps: list[int], path: Path, dpi: 
     fig.savefig(path, dpi=dpi)
 
 
-def _draw_vanishing(fraction: np.ndarray, path: Path, dpi: int, title: str) -> None:
+def _draw_vanishing(fraction: np.ndarray, path: Path, dpi: int, title: str, spans: list[PhaseSpan] | None) -> None:
+    """The vanishing fraction over the whole episode: x = 0..T−1 always, phases shaded when known."""
+    num_steps = fraction.size
     fig = _figure(*VANISHING_IN, dpi)
     ax = fig.subplots()
-    ax.plot(np.arange(fraction.size), fraction, color="C0")
+    if spans is not None:
+        shade_phases(ax, spans)
+    ax.plot(np.arange(num_steps), fraction, color="C0", marker="." if num_steps == 1 else None)
     ax.set_ylim(0.0, 1.0)
-    ax.set_xlabel("t")
+    ax.set_xlim(*((-0.5, 0.5) if num_steps == 1 else (0, num_steps - 1)))
+    ax.set_xticks(default_steps(num_steps, 6) if spans is None else phase_ticks(spans))
+    ax.set_xlabel(f"t (all T = {num_steps} steps)")
     ax.set_ylabel("fraction of entries < 1")
-    ax.set_title("fraction of entries of ∏C below 1" + (f"\n{title}" if title else ""))
+    ax.set_title(f"fraction of entries of ∏C below 1, t = 0..{num_steps - 1} (T = {num_steps})"
+                 + (f"\n{title}" if title else ""))
+    fig.savefig(path, dpi=dpi)
+
+
+def _draw_retention_file(result: Retention, spans: list[PhaseSpan] | None, path: Path, dpi: int, title: str) -> None:
+    num_steps = result.retained.size
+    if spans is None:  # a cue window given by cue_steps: shade it as if it were a phase
+        cue = result.cue_steps
+        spans = [PhaseSpan(0, 0, cue - 1, f"cue steps 0..{cue - 1}"), PhaseSpan(1, cue, num_steps - 1, "after the cue")]
+    fig = _figure(*RETENTION_IN, dpi)
+    draw_retention(fig, result, spans, title)
     fig.savefig(path, dpi=dpi)
 
 
@@ -230,9 +297,10 @@ def _draw_gif(recording: MemoryRecording, frames: list[int], path: Path, dpi: in
     for ax in axes if not vector else ():
         ax.set_xticks([])
         ax.set_yticks([])
-    prefix = f"{recording.title}\n" if recording.title else ""
-    last = frames[-1]  # the layout reserves room for the longest heading
-    heading = fig.suptitle(f"{prefix}t = {last}{_reward_text(recording.rewards, last)}")
+    prefix, phases = f"{recording.title}\n" if recording.title else "", _step_labels(recording.spans)
+    headings = {t: f"{prefix}t = {t}{'' if phases is None else f', {phases[t]}'}{_reward_text(recording.rewards, t)}"
+                for t in frames}
+    heading = fig.suptitle(max(headings.values(), key=len))  # the layout reserves room for the longest heading
     fig.draw_without_rendering()
     fig.set_layout_engine("none")  # freeze the layout: frames line up and draw faster
     writer = PillowWriter(fps=FPS)
@@ -245,7 +313,7 @@ def _draw_gif(recording: MemoryRecording, frames: list[int], path: Path, dpi: in
                 image.set_data(memory[t])
             if calibration is not None:
                 c_image.set_data(calibration[t])
-            heading.set_text(f"{prefix}t = {t}{_reward_text(recording.rewards, t)}")
+            heading.set_text(headings[t])
             writer.grab_frame()
 
 
@@ -263,25 +331,33 @@ def _check_steps(steps: Sequence[int], num_steps: int) -> list[int]:
 
 
 def draw_memory(recording: MemoryRecording, out_dir: Path, steps: Sequence[int] | None = None, *,
-                dpi: int = 100) -> dict[str, Path]:
+                dpi: int = 100, cue_steps: int | None = None) -> dict[str, Path]:
     """Draw one episode into ``out_dir`` (created if missing) and return file name → path.
 
     Files (sizes in the module docstring): ``memory_steps.png`` (M_t [H, H] at ``steps``, or the state [T, H]
     over time), ``memory.gif`` (all T steps, at most 300 frames, ``FPS`` frames/s), ``summary.json``, and with
-    a calibration ``calibration_steps.png`` (C_t at ``steps``) and ``vanishing.png``. ``steps`` defaults to
-    ``default_steps(T)``; duplicates are dropped and the rest sorted. Colour limits for M are ±max|M| over the
-    drawn steps (over all T for a vector state and in the GIF); C uses [0, 2] with white at 1. Non-finite values
-    are drawn black and counted in summary.json.
+    a calibration ``calibration_steps.png`` (C_t at ``steps``), ``vanishing.png`` and, when the cue phase is
+    known, ``retention.png``. ``steps`` defaults to ``phase_steps`` (with phases) or ``default_steps(T)``, 8 at
+    most; duplicates are dropped and the rest sorted. Colour limits for M are ±max|M| over the drawn steps (over
+    all T for a vector state and in the GIF); C uses [0, 2] with white at 1. Non-finite values are drawn black
+    and counted in summary.json.
+    ``cue_steps``: the cue phase is steps 0..cue_steps−1 (in [1, T−1]); default: the first phase of
+    ``recording.phases``, and no retention figure without phases. It needs a matrix memory with calibration.
     Raises ValueError before writing anything if a file it would write already exists (never overwrites),
-    or for steps outside [0, T-1].
+    for steps outside [0, T-1], or for a ``cue_steps`` it cannot use.
     """
     if isinstance(dpi, bool) or not isinstance(dpi, int) or not 10 <= dpi <= 1000:
         raise ValueError(f"dpi must be an integer in [10, 1000], got {dpi!r}")
-    num_steps, calibration = recording.num_steps, recording.calibration
-    steps = default_steps(num_steps, 8) if steps is None else _check_steps(steps, num_steps)
+    num_steps, calibration, spans = recording.num_steps, recording.calibration, recording.spans
+    if steps is None:
+        steps = default_steps(num_steps, 8) if spans is None else phase_steps(spans, 8)
+    else:
+        steps = _check_steps(steps, num_steps)
     frames = default_steps(num_steps, MAX_FRAMES)
+    held, skipped = _retention(recording, cue_steps)
     calibration_only = ("calibration_steps.png", "vanishing.png")
-    names = [name for name in FILES if calibration is not None or name not in calibration_only]
+    names = [name for name in FILES if (calibration is not None or name not in calibration_only)
+             and (held is not None or name != "retention.png")]
     out_dir = Path(out_dir)
     paths = {name: out_dir / name for name in names}
     for path in paths.values():
@@ -292,7 +368,7 @@ def draw_memory(recording: MemoryRecording, out_dir: Path, steps: Sequence[int] 
     memory = recording.memory
     limit = (_max_abs(memory[steps]) if memory.ndim == 3 else _max_abs(memory)) or 1.0  # ±limit in memory_steps
     with matplotlib.rc_context(RC):
-        fraction = _draw_all(recording, steps, frames, paths, dpi, limit)
+        fraction = _draw_all(recording, steps, frames, paths, dpi, limit, held)
 
     fields = {"memory": memory, "calibration": calibration, "rewards": recording.rewards}
     non_finite = {name: int(a.size - np.count_nonzero(np.isfinite(a))) for name, a in fields.items() if a is not None}
@@ -307,8 +383,12 @@ def draw_memory(recording: MemoryRecording, out_dir: Path, steps: Sequence[int] 
         "max_abs_memory": _max_abs(memory),  # over all T, finite entries only; None if none is finite
         "color_limit_memory_steps": limit,
         "episode_return": None if recording.rewards is None else _finite_or_none(float(np.sum(recording.rewards))),
+        "phases": None if spans is None else [{"phase": s.phase, "label": s.label, "steps": [s.start, s.stop]}
+                                              for s in spans],
         "vanishing_fraction": None if fraction is None else [float(f) for f in fraction],
         "final_vanishing_fraction": None if fraction is None else float(fraction[-1]),
+        "retention": None if held is None else held.summary(),
+        "retention_skipped": skipped,  # why retention.png was not drawn, or None
         "non_finite": sum(non_finite.values()),
         "non_finite_by_field": non_finite,
         "files": names,
@@ -319,21 +399,45 @@ def draw_memory(recording: MemoryRecording, out_dir: Path, steps: Sequence[int] 
     return paths
 
 
+def _retention(recording: MemoryRecording, cue_steps: int | None) -> tuple[Retention | None, str | None]:
+    """(the retention measures, None), or (None, why they cannot be computed); raises for a bad ``cue_steps``."""
+    num_steps, spans = recording.num_steps, recording.spans
+    matrix = recording.memory.ndim == 3 and recording.calibration is not None
+    if cue_steps is not None:
+        if isinstance(cue_steps, bool) or not isinstance(cue_steps, int | np.integer):
+            raise ValueError(f"cue_steps: got {cue_steps!r}, expected an integer")
+        if not 1 <= cue_steps <= num_steps - 1:
+            raise ValueError(f"cue_steps must be in [1, T-1] = [1, {num_steps - 1}], got {cue_steps}")
+        if not matrix:
+            raise ValueError("cue_steps: the retention figure needs a matrix memory with calibration (SHM)")
+    elif not matrix:
+        return None, "needs a matrix memory with calibration (SHM)"
+    elif spans is None:
+        return None, "no cue phase known: record the episode's phases or pass cue_steps"
+    elif len(spans) < 2:
+        return None, "a single phase: no step after the cue phase"
+    cue = int(cue_steps) if cue_steps is not None else spans[0].stop + 1
+    final = spans[-1].start if spans is not None and len(spans) > 1 and spans[-1].start >= cue else None
+    return retention(recording.memory, recording.calibration, cue, final), None
+
+
 def _draw_all(recording: MemoryRecording, steps: list[int], frames: list[int], paths: dict[str, Path], dpi: int,
-              limit: float) -> np.ndarray | None:
+              limit: float, held: Retention | None) -> np.ndarray | None:
     """Write every image; return the vanishing fraction [T] (None without calibration)."""
     memory, calibration = recording.memory, recording.calibration
+    columns = None if held is None else held.columns
     if memory.ndim == 3:
-        _draw_grid(memory[steps], steps, paths["memory_steps.png"], dpi, recording.title, recording.rewards,
-                   matplotlib.colors.Normalize(-limit, limit), "M")
+        _draw_grid(memory[steps], steps, paths["memory_steps.png"], dpi, recording,
+                   matplotlib.colors.Normalize(-limit, limit), "M", columns)
     else:
         _draw_vector(recording, steps, paths["memory_steps.png"], dpi, limit)
     _draw_gif(recording, frames, paths["memory.gif"], dpi, _max_abs(memory) or 1.0)
     if calibration is None:
         return None
-    _draw_grid(calibration[steps], steps, paths["calibration_steps.png"], dpi, recording.title, recording.rewards,
-               TwoSlopeNorm(vmin=0.0, vcenter=1.0, vmax=2.0), C_LABEL)
+    _draw_grid(calibration[steps], steps, paths["calibration_steps.png"], dpi, recording,
+               TwoSlopeNorm(vmin=0.0, vcenter=1.0, vmax=2.0), C_LABEL, columns)
     fraction = vanishing_fraction(calibration)
-    _draw_vanishing(fraction, paths["vanishing.png"], dpi, recording.title)
+    _draw_vanishing(fraction, paths["vanishing.png"], dpi, recording.title, recording.spans)
+    if held is not None:
+        _draw_retention_file(held, recording.spans, paths["retention.png"], dpi, recording.title)
     return fraction
-
