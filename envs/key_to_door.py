@@ -73,12 +73,15 @@ class KeyToDoor(GridPhaseEnv):
     ## Termination
     Terminated after exactly ``explore_length + distractor_length + reward_length`` steps
     (10 + L + 3); never truncated. The last step's ``info["success"]`` is True iff phase 3 paid
-    a positive reward. Every step's ``info["phase"]`` is the phase of the returned observation.
+    a positive reward. Every step's ``info["phase"]`` is the phase of the returned observation;
+    ``phase_names`` names phases 0, 1, 2 (for memory drawings).
 
     ## Registered ids
     ``rllib_shm/KeyToDoor-L250-v0`` (263 steps), ``-L500-v0`` (513), ``-L100-v0`` (113, the
     reference code's default), ``-L5-v0`` (18, for tests).
     """
+
+    phase_names = ("key", "distractor", "reward")  # by info["phase"]
 
     def __init__(
         self,

@@ -75,12 +75,15 @@ class VisualMatch(GridPhaseEnv):
     ## Termination
     Terminated after exactly ``explore_length + distractor_length + reward_length`` steps
     (15 + L + 10); never truncated. The last step's ``info["success"]`` is True iff phase 3 paid
-    a positive reward. Every step's ``info["phase"]`` is the phase of the returned observation.
+    a positive reward. Every step's ``info["phase"]`` is the phase of the returned observation;
+    ``phase_names`` names phases 0, 1, 2 (for memory drawings).
 
     ## Registered ids
     ``rllib_shm/VisualMatch-L250-v0`` (275 steps), ``-L500-v0`` (525), ``-L100-v0`` (125, the
     reference code's default and the paper's memory figure), ``-L5-v0`` (30, for tests).
     """
+
+    phase_names = ("cue", "distractor", "reward")  # by info["phase"]
 
     def __init__(
         self,

@@ -2,7 +2,8 @@
 cue, input checks.
 
 T time, H memory size. Recordings are synthetic: a pattern written at t = 2 and kept (C ≈ 1, one row < 1); with
-phases, a cue written into known columns that are kept while the others decay.
+phases, a cue written into known columns that are kept while the others decay. One episode is recorded from an
+untrained SHM acting in Visual Match.
 """
 
 import json
@@ -351,3 +352,37 @@ def test_bad_phases_and_cue_steps(tmp_path):
         draw_memory(MemoryRecording(memory[:, 0], None), tmp_path, cue_steps=3)
     assert not any(tmp_path.iterdir())
 
+
+def test_visual_match_episode_records_phases_and_draws(tmp_path, few_frames):
+    """An untrained tiny SHM acting in Visual Match (L = 5): the phases of the 30 steps are recorded, the writes
+    recovered from M and C equal the module's own U_t (the episode starts at reset from M = 0), and the drawings
+    include the retention of the cue phase."""
+    import gymnasium as gym
+    import torch
+
+    from rllib_shm.memory import MemoryConfig
+    from rllib_shm.rllib import make_env
+    from rllib_shm.rllib.module import MemoryRLModule
+    from rllib_shm.rllib.module_config import ModuleConfig
+    from rllib_shm.runs.episodes import EpisodeLog, run_episodes
+
+    env = make_env("rllib_shm/VisualMatch-L5-v0")
+    config = ModuleConfig(memory=MemoryConfig(kind="shm", mem_size=16, num_thetas=16), max_seq_len=30,
+                          memory_output=16, encoder_hiddens=(16,), head_hiddens=(16,))
+    torch.manual_seed(0)  # parameter init only
+    module = MemoryRLModule(observation_space=env.observation_space, action_space=gym.spaces.Discrete(4),
+                            model_config=config.to_model_config())
+    log = EpisodeLog(keep=("memory", "calibration", "update"))
+    result = run_episodes(module, env, 1, seed=0, record=log)
+    env.close()
+    assert result["lengths"] == [30]
+    np.testing.assert_array_equal(log.phase_array(), PHASES)
+    recording = log.recording("untrained SHM")
+    assert recording.phase_names == NAMES and recording.memory.shape == (30, 16, 16)
+    np.testing.assert_allclose(writes(recording.memory, recording.calibration), log.stacked("update"),
+                               rtol=1e-4, atol=1e-5)
+    paths = draw_memory(recording, tmp_path, dpi=DPI)
+    summary = json.loads(paths["summary.json"].read_text())
+    assert "retention.png" in paths and len(summary["retention"]["cue_columns"]) == 2
+    assert [span["steps"] for span in summary["phases"]] == [[0, 14], [15, 19], [20, 29]]
+    assert summary["steps"] == [0, 14, 15, 16, 18, 19, 20, 29]

@@ -25,8 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--explore", action="store_true", help="sample actions instead of the greedy action")
     parser.add_argument("--output", type=Path, help="write the results as JSON to this new file")
     parser.add_argument("--record-memory", type=Path, metavar="DIR",
-                        help="draw M_t and C_t of the first episode into DIR (PNG grids, GIF, vanishing plot)")
-    parser.add_argument("--memory-steps", type=int, nargs="+", help="steps drawn in the grids (default: 8 spread)")
+                        help="draw M_t and C_t of the first episode into DIR (PNG grids, GIF, vanishing plot; "
+                             "with the env's info['phase']: phases marked, retention of the cue columns)")
+    parser.add_argument("--memory-steps", type=int, nargs="+",
+                        help="steps drawn in the grids (default: 8, spread over the phases when known)")
     parser.add_argument("--mlflow-uri", help="log the evaluation here (default: the training run's store)")
     parser.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
 

@@ -25,11 +25,15 @@ from rllib_shm.rllib.module import MEMORY_TRACE
 @dataclass
 class EpisodeLog:
     """What one recorded episode did: per step, the arrays of the memory's trace that are drawn
-    (``memory``: SHM's M_t [H,H] or a GRU's h_t [H]; ``calibration``: SHM's C_t [H,H]) and the reward."""
+    (``memory``: SHM's M_t [H,H] or a GRU's h_t [H]; ``calibration``: SHM's C_t [H,H]), the reward and
+    the phase (``info["phase"]`` of the observation acted on: reset's info at t = 0, then step t−1's).
+    The episode starts at reset from the module's initial (zero) state, so M_{−1} = 0."""
 
     keep: tuple[str, ...] = ("memory", "calibration")  # trace entries kept (an episode of H×H frames is big)
     trace: dict[str, list] = field(default_factory=dict)  # name -> one array per step
     rewards: list = field(default_factory=list)
+    phases: list = field(default_factory=list)  # info["phase"] per step (None where the env gave none)
+    phase_names: Any = None  # the env's ``phase_names`` (phase id → name), if it has them
 
     def add(self, trace: dict[str, Any]) -> None:
         """Append step 0 of batch element 0 of each kept tensor in ``trace`` (tensors [B,T,...])."""
@@ -42,6 +46,19 @@ class EpisodeLog:
         """The per-step arrays of ``name`` stacked to [T, ...], or None if the memory has none."""
         steps = self.trace.get(name)
         return np.stack(steps) if steps else None
+
+    def phase_array(self) -> np.ndarray | None:
+        """The phases [T] as int64, or None unless every step has an integer phase."""
+        known = self.phases and all(isinstance(p, int | np.integer) and not isinstance(p, bool) for p in self.phases)
+        return np.asarray(self.phases, dtype=np.int64) if known else None
+
+    def recording(self, title: str = ""):
+        """The episode as a ``drawing.MemoryRecording`` (memory, calibration, rewards, phases and their names)."""
+        from rllib_shm.runs.drawing import MemoryRecording  # matplotlib only where something is drawn
+
+        return MemoryRecording(memory=self.stacked("memory"), calibration=self.stacked("calibration"),
+                               rewards=np.asarray(self.rewards), title=title, phases=self.phase_array(),
+                               phase_names=self.phase_names)
 
 
 def run_episodes(
@@ -77,6 +94,8 @@ def run_episodes(
             options = None if chosen is None else {"task": int(chosen[index])}
             obs, info = env.reset(seed=seed + index, options=options)
             tasks.append(task_of(info))
+            if recording is not None:
+                recording.phase_names = getattr(getattr(env, "unwrapped", env), "phase_names", None)
             state = module.initial_state(1)
             total, steps, done, success = 0.0, 0, False, None
             while not done:
@@ -87,10 +106,12 @@ def run_episodes(
                 if isinstance(env.action_space, gym.spaces.Box):  # as RLlib's default normalize_actions
                     action = unsquash_action(action, env.action_space)
                 state = out[Columns.STATE_OUT]
+                phase = info.get("phase")  # of the observation just acted on
                 obs, reward, terminated, truncated, info = env.step(action)
                 if recording is not None:
                     recording.add(out[MEMORY_TRACE])
                     recording.rewards.append(float(reward))
+                    recording.phases.append(phase)
                 total += float(reward)
                 steps += 1
                 done = terminated or truncated

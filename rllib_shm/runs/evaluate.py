@@ -90,13 +90,11 @@ def evaluate(
 
 
 def _draw(record: EpisodeLog, directory: Path, steps: Sequence[int] | None, title: str) -> dict[str, Path]:
-    import numpy as np
+    """The recorded episode with its phases (where the env reports ``info["phase"]``): with them, and a
+    matrix memory, the drawings include ``retention.png``."""
+    from rllib_shm.runs.drawing import draw_memory
 
-    from rllib_shm.runs.drawing import MemoryRecording, draw_memory
-
-    recording = MemoryRecording(memory=record.stacked("memory"), calibration=record.stacked("calibration"),
-                                rewards=np.asarray(record.rewards), title=title)
-    return draw_memory(recording, directory, steps=steps)
+    return draw_memory(record.recording(title), directory, steps=steps)
 
 
 def _tracking(loaded: LoadedCheckpoint, cli_uri: str | None):
