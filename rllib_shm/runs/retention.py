@@ -167,8 +167,13 @@ def draw_retention(fig, result: Retention, spans: Sequence[PhaseSpan], title: st
     axes[2].plot(t, result.retained, color="C3", lw=1.0, label="retained ‖M_t[:, cue]‖ / ‖M_c−1[:, cue]‖")
     axes[2].plot(t, result.carried, color="C3", lw=1.0, ls="--", label="carried by C alone (no later writes)")
     axes[2].axhline(1.0, color="k", lw=0.6, ls=":")
-    axes[2].set_ylim(bottom=0.0)
-    axes[2].set_ylabel("fraction held")
+    positive = np.concatenate([result.retained, result.carried])
+    if np.any(np.isfinite(positive) & (positive > 0)):
+        axes[2].set_yscale("log")  # halving and doubling sit symmetric around 1
+    else:
+        axes[2].text(0.5, 0.5, "no cue-phase content: ‖M_c−1[:, cue]‖ = 0", transform=axes[2].transAxes,
+                     ha="center", va="center")
+    axes[2].set_ylabel("fraction held (log)")
     axes[2].set_title(f"(c) cue-phase content held (1 at t = {result.cue_steps - 1}, the end of the cue phase)")
     axes[2].legend(loc="lower left", fontsize=6)
     for index, ax in enumerate(axes):

@@ -97,8 +97,8 @@ def phase_ticks(spans: Sequence[PhaseSpan]) -> list[int]:
 def shade_phases(ax, spans: Sequence[PhaseSpan], *, fill: bool = True, labels: bool = True) -> None:
     """Mark ``spans`` on a matplotlib Axes whose x axis is t: a light fill per span (``fill``; leave it off
     over a heatmap), a dashed line at every phase change and each span's label written upwards inside the
-    top left corner of its span (``labels``). Steps are cells [t − 0.5, t + 0.5]."""
-    # x in data (steps), y in axes fractions; labels sit 2 points right of the span's left edge
+    top left corner of its span, from its first step (``labels``). Steps are cells [t − 0.5, t + 0.5]."""
+    # x in data (steps), y in axes fractions; labels sit 2 points right of the span's first step
     transform = offset_copy(ax.get_xaxis_transform(), fig=ax.figure, x=2, units="points")
     for index, span in enumerate(spans):
         color = PHASE_COLORS[span.phase % len(PHASE_COLORS)]
@@ -107,6 +107,6 @@ def shade_phases(ax, spans: Sequence[PhaseSpan], *, fill: bool = True, labels: b
         if index:
             ax.axvline(span.start - 0.5, color="0.3", lw=0.6, ls="--", zorder=1)
         if labels:
-            ax.text(span.start - 0.5, 0.97, span.label, transform=transform, rotation=90, ha="left",
+            ax.text(span.start, 0.97, span.label, transform=transform, rotation=90, ha="left",
                     va="top", fontsize=6, color="0.15", clip_on=True, zorder=3,
                     bbox={"facecolor": "white", "alpha": 0.6, "linewidth": 0, "pad": 0.5})
