@@ -256,6 +256,16 @@ def test_retention_curves_hand_computed():
     np.testing.assert_allclose(result.retained[[0, 4, 5, CUE - 1, 16, 17]], np.r_[3, 3, 5, 5, 5, 13] / 5)
 
 
+def test_retention_without_cue_content_is_undefined_not_a_number():
+    recording, _ = _cue_recording()
+    summary = retention(np.zeros_like(recording.memory), recording.calibration, CUE, CUE + HOLD).summary()
+    assert summary["cue_columns"] == [0, 1]  # no write energy anywhere: the lowest indices
+    assert summary["cue_write_share"] is None and summary["retained_fraction_at_end"] is None
+    assert summary["carried_fraction_at_final_start"] is None
+    # the cue columns are now 0 and 1 (C = 0.8); columns 3 and 9 (C = 1) are among the 14 others
+    assert summary["mean_calibration_hold"] == pytest.approx({"cue": 0.8, "other": (12 * 0.8 + 2 * 1.0) / 14})
+
+
 def test_phase_aware_files_sizes_and_steps(cue_drawn):
     summary, paths = cue_drawn
     assert list(paths) == ["memory_steps.png", "calibration_steps.png", "memory.gif", "vanishing.png",
