@@ -20,7 +20,8 @@ PROJECT_ALLOWED = {
     "config": {"memory", "rllib", "config"},
     "tracking": {"config", "tracking"},
     "ray_session": {"ray_session"},
-    "runs": {"memory", "envs", "rllib", "config", "tracking", "ray_session", "runs"},
+    "drawing": {"drawing"},
+    "runs": {"memory", "envs", "rllib", "config", "tracking", "ray_session", "drawing", "runs"},
     "studies": {"memory", "envs", "rllib", "config", "tracking", "ray_session", "runs", "studies"},
     "reports": {"memory", "envs", "rllib", "config", "tracking", "runs", "studies", "reports"},
     "bench": {"memory", "rllib", "config", "runs", "export", "bench"},
@@ -35,6 +36,7 @@ FORBIDDEN = {
     "rllib": {"ray.tune.tuner", "ray.tune.search", "ray.tune.schedulers", "optuna", "mlflow"},
     "config": {"ray.tune", "optuna", "mlflow"},
     "tracking": {"ray", "optuna"},
+    "drawing": {"ray", "torch", "gymnasium", "mlflow", "optuna"},  # numpy + matplotlib only
     "runs": {"optuna", "ray.tune.search", "ray.tune.schedulers"},
     "bench": {"optuna", "mlflow"},
     "export": {"ray.tune", "optuna", "mlflow"},

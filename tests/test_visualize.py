@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rllib_shm.runs import drawing as visualize
-from rllib_shm.runs.drawing import MemoryRecording, default_steps, draw_memory, vanishing_fraction
-from rllib_shm.runs.retention import cue_column_count, retention, writes
-from rllib_shm.runs.timeline import phase_spans, phase_steps
+from rllib_shm.drawing import MemoryRecording, default_steps, draw_memory, vanishing_fraction
+from rllib_shm.drawing import figures as visualize
+from rllib_shm.drawing.retention import cue_column_count, retention, writes
+from rllib_shm.drawing.timeline import phase_spans, phase_steps
 
 T, H, DPI = 30, 8, 50
 

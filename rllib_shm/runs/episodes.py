@@ -54,7 +54,7 @@ class EpisodeLog:
 
     def recording(self, title: str = ""):
         """The episode as a ``drawing.MemoryRecording`` (memory, calibration, rewards, phases and their names)."""
-        from rllib_shm.runs.drawing import MemoryRecording  # matplotlib only where something is drawn
+        from rllib_shm.drawing import MemoryRecording  # matplotlib only where something is drawn
 
         return MemoryRecording(memory=self.stacked("memory"), calibration=self.stacked("calibration"),
                                rewards=np.asarray(self.rewards), title=title, phases=self.phase_array(),

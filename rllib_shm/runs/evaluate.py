@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from rllib_shm.config import RunSection
+from rllib_shm.drawing import FILES as DRAWN_FILES
+from rllib_shm.drawing import MAX_PANELS
 from rllib_shm.runs.checkpoints import LoadedCheckpoint, load_checkpoint
-from rllib_shm.runs.drawing import FILES as DRAWN_FILES
-from rllib_shm.runs.drawing import MAX_PANELS
 from rllib_shm.runs.episodes import EpisodeLog, check_spaces, run_episodes, summarize, write_json
 from rllib_shm.runs.evaluation_env import episode_tasks, evaluation_env_config, make_evaluation_env
 from rllib_shm.runs.outputs import check_new_file, check_new_files_in
@@ -92,7 +92,7 @@ def evaluate(
 def _draw(record: EpisodeLog, directory: Path, steps: Sequence[int] | None, title: str) -> dict[str, Path]:
     """The recorded episode with its phases (where the env reports ``info["phase"]``): with them, and a
     matrix memory, the drawings include ``retention.png``."""
-    from rllib_shm.runs.drawing import draw_memory
+    from rllib_shm.drawing import draw_memory
 
     return draw_memory(record.recording(title), directory, steps=steps)
 

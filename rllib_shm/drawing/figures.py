@@ -28,8 +28,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -38,8 +37,9 @@ from matplotlib.animation import PillowWriter
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 
-from rllib_shm.runs.retention import Retention, draw_retention, retention
-from rllib_shm.runs.timeline import PhaseSpan, default_steps, phase_spans, phase_steps, phase_ticks, shade_phases
+from rllib_shm.drawing.recording import MemoryRecording, vanishing_fraction
+from rllib_shm.drawing.retention import Retention, draw_retention, retention
+from rllib_shm.drawing.timeline import PhaseSpan, default_steps, phase_steps, phase_ticks, shade_phases
 
 PANEL_IN = 2.0  # width of one panel, inches
 MARGIN_IN = 1.0  # margins + colorbar, inches
@@ -54,116 +54,6 @@ RC = {"font.size": 7, "axes.titlesize": 7, "figure.titlesize": 8}  # small panel
 C_LABEL = "C (<1 forgets, >1 strengthens)"
 CUE_COLOR = "C3"  # cue columns' ticks on the step grids
 FILES = ("memory_steps.png", "calibration_steps.png", "memory.gif", "vanishing.png", "retention.png", "summary.json")
-
-
-@dataclass(frozen=True, eq=False)  # eq=False: arrays have no single truth value
-class MemoryRecording:
-    """One episode of a memory. Arrays are converted with ``np.asarray`` (float if not already).
-
-    memory:      M_t [T, H, H] (SHM matrix memory) or h_t [T, H] (a vector state).
-    calibration: C_t [T, H, H] in (0, 2), SHM only; None otherwise.
-    rewards:     r_t [T] per-step rewards, optional (shown in titles / a strip).
-    title:       a line drawn above every figure.
-    phases:      [T] integer phase ids ≥ 0, the phase of the observation acted on at step t (``info["phase"]``),
-                 optional; stored as int64.
-    phase_names: phase id → name (a mapping, or a sequence indexed by id), optional: "phase 0 (cue)".
-    """
-
-    memory: np.ndarray
-    calibration: np.ndarray | None
-    rewards: np.ndarray | None = None
-    title: str = ""
-    phases: np.ndarray | None = None
-    phase_names: Mapping[int, str] | Sequence[str] | None = None
-
-    def __post_init__(self) -> None:
-        memory = _as_float("memory", self.memory)
-        square = memory.ndim == 2 or (memory.ndim == 3 and memory.shape[1] == memory.shape[2])
-        if not square or 0 in memory.shape:
-            raise ValueError(f"memory: got shape {memory.shape}, expected [T, H, H] (matrix) or [T, H] (vector)")
-        object.__setattr__(self, "memory", memory)
-        if self.calibration is not None:
-            calibration = _as_float("calibration", self.calibration)
-            if memory.ndim != 3 or calibration.shape != memory.shape:
-                expected = f"[T, H, H] = {memory.shape}" if memory.ndim == 3 else "None for a vector state [T, H]"
-                raise ValueError(f"calibration: got shape {calibration.shape}, expected {expected} matching memory")
-            object.__setattr__(self, "calibration", calibration)
-        if self.rewards is not None:
-            rewards = _as_float("rewards", self.rewards)
-            if rewards.shape != (memory.shape[0],):
-                raise ValueError(f"rewards: got shape {rewards.shape}, expected [T] = {(memory.shape[0],)}")
-            object.__setattr__(self, "rewards", rewards)
-        if not isinstance(self.title, str):
-            raise ValueError(f"title: got {type(self.title).__name__}, expected str")
-        if self.phases is not None:
-            object.__setattr__(self, "phases", _as_phases(self.phases, memory.shape[0]))
-        if self.phase_names is not None:
-            object.__setattr__(self, "phase_names", _as_names(self.phase_names))
-
-    @property
-    def num_steps(self) -> int:
-        """T."""
-        return int(self.memory.shape[0])
-
-    @property
-    def size(self) -> int:
-        """H."""
-        return int(self.memory.shape[1])
-
-    @property
-    def spans(self) -> list[PhaseSpan] | None:
-        """The phases as spans of equal ids (``timeline.phase_spans``), or None without phases."""
-        return None if self.phases is None else phase_spans(self.phases, self.phase_names)
-
-
-def _as_phases(value: object, num_steps: int) -> np.ndarray:
-    phases = np.asarray(value)
-    if phases.dtype.kind not in "iu":
-        raise ValueError(f"phases: got dtype {phases.dtype} (shape {phases.shape}), expected integers")
-    if phases.shape != (num_steps,):
-        raise ValueError(f"phases: got shape {phases.shape}, expected [T] = {(num_steps,)}")
-    if phases.min() < 0:
-        raise ValueError(f"phases: got {int(phases.min())}, expected phase ids ≥ 0")
-    return phases.astype(np.int64)
-
-
-def _as_names(value: object) -> dict[int, str]:
-    pairs = value.items() if isinstance(value, Mapping) else enumerate(value) if isinstance(value, Sequence) else None
-    if pairs is None or isinstance(value, str):
-        raise ValueError(f"phase_names: got {type(value).__name__}, expected a mapping id → name or a sequence")
-    names = dict(pairs)
-    for key, name in names.items():
-        if isinstance(key, bool) or not isinstance(key, int | np.integer) or key < 0 or not isinstance(name, str):
-            raise ValueError(f"phase_names: got {key!r}: {name!r}, expected phase id (int ≥ 0) → name (str)")
-    return {int(key): name for key, name in names.items()}
-
-
-def _as_float(field: str, value: object) -> np.ndarray:
-    array = np.asarray(value)
-    if array.dtype.kind == "f":
-        return array if array.dtype.itemsize >= 4 else array.astype(np.float32)  # matplotlib has no float16
-    if array.dtype.kind not in "biu":
-        raise ValueError(f"{field}: got dtype {array.dtype} (shape {array.shape}), expected a real numeric array")
-    return array.astype(np.float64)
-
-
-def vanishing_fraction(calibration: np.ndarray) -> np.ndarray:
-    """Fraction of entries of the cumulative product ∏_{i≤t} C_i that are < 1, per step t.
-
-    calibration: C [T, H, H] (any [T, ...] works) → [T] float64 in [0, 1]. Computed in log space (a running sum
-    of log C in float64), so long products neither underflow to 0 nor overflow to inf. Entries whose log is
-    NaN (C < 0 or NaN) count as not below 1; C = 0 gives log C = -inf, i.e. vanished for good.
-    """
-    calibration = np.asarray(calibration)
-    if calibration.ndim < 1 or calibration.shape[0] < 1:
-        raise ValueError(f"calibration: got shape {calibration.shape}, expected [T, ...] with T ≥ 1")
-    fraction = np.zeros(calibration.shape[0], dtype=np.float64)
-    log_product = np.zeros(calibration.shape[1:], dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for t in range(calibration.shape[0]):  # running sum: O(H²) memory instead of a [T, H, H] cumsum
-            log_product += np.log(calibration[t].astype(np.float64))
-            fraction[t] = np.mean(log_product < 0.0)
-    return fraction
 
 
 def _figure(inches_wide: float, inches_high: float, dpi: int) -> Figure:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rllib_shm.runs.timeline import PhaseSpan, phase_ticks, shade_phases
+from rllib_shm.drawing.timeline import PhaseSpan, phase_ticks, shade_phases
 
 QUARTILES = (0.25, 0.75)
 GROUPS = ("cue", "other")  # row 0 / row 1 of the per-group arrays
