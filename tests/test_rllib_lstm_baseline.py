@@ -107,6 +107,9 @@ def test_trains_as_a_study_trial(tmp_path):
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(study))
     assert main(["tune", str(path), "--storage", str(tmp_path / "tune"), "--mlflow-uri", uri]) == 0
+    import ray
+
+    assert not ray.is_initialized()  # the Ray the study started is stopped (later tests start their own)
     client = mlflow.MlflowClient(uri)
     (experiment,) = [e for e in client.search_experiments() if e.name != "Default"]
     (child,) = client.search_runs([experiment.experiment_id], "tags.kind = 'trial'")

@@ -84,44 +84,51 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
     check_success_reported(candidates)  # run.stop_success: every searched env reports info["success"]
     check_tracking_uri(uri)
 
-    ensure_ray()
-    ppo = build_ppo_config(first)
-    resources = ppo.algo_class.default_resource_request(ppo)
-    trainable = tune.with_resources(tune.with_parameters(train_trial, base=study.base, space=study.space),
-                                    resources=resources)
-    tracker = StudyTracker(uri, first.run.mlflow_experiment, settings.name, study.base, study.space)
-    space_text = {path: {kind: args} for path, (kind, args) in study.space.items()}
-    parent = tracker.ensure_parent(
-        params={"num_samples": settings.num_samples, "metric": settings.metric, "seed": settings.seed,
-                "scheduler": settings.scheduler, **{f"space.{k}": str(v) for k, v in space_text.items()},
-                **{f"variants.{k}": str(v) for k, v in study.base.get(VARIANTS, {}).items()}},
-        tags={"env": first.env.id, "algorithm": "PPO"},
-    )
-    try:  # from here on, a study that dies leaves no MLflow run RUNNING
-        if resume:
-            log(f"resuming study {settings.name} at {experiment_dir}")
-            tuner = tune.Tuner.restore(experiment_dir, trainable=trainable, resume_errored=True)
-        else:
-            progress = StudyProgress(settings.name, settings.num_samples, study.space, settings.metric,
-                                     settings.mode, log_file=str(Path(experiment_dir) / "study.log") if local else None)
-            tuner = _new_tuner(study, trainable, [tracker, progress], first.run.stop_iters, optuna_url)
-        log(f"study {settings.name}: {settings.num_samples} trials, {settings.max_concurrent} at once; "
-            f"Tune at {experiment_dir}; Optuna at {optuna_url}; MLflow parent run {parent} at {uri}")
-        results = tuner.fit()
-    except BaseException as error:
-        tracker.close_open_runs("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
-        raise
-    dropped = tracker.close_dropped_children() + close_dropped_optuna_trials(settings.name, optuna_url)
-    if dropped:
-        log(f"closed {len(dropped)} MLflow run(s) / Optuna trial(s) of trials that a killed driver had started "
-            "and the resumed study ran again (marked FAILED)")
-    board = leaderboard(results, study)
-    best = board[0]["checkpoint"] if board else None
-    log_study_results(tracker.client, tracker.parent_run_id, results, board, study)
-    log(format_leaderboard(board, settings.metric))
-    log(f"best checkpoint: {best}\nevaluate: rllib-shm evaluate {best}\n"
-        f"compare runs: mlflow ui --backend-store-uri {uri}")
-    return StudyResult(experiment_dir, board, best, uri, parent)
+    started_ray = ensure_ray()  # a Ray this call started is stopped when the study ends
+    try:
+        ppo = build_ppo_config(first)
+        resources = ppo.algo_class.default_resource_request(ppo)
+        trainable = tune.with_resources(tune.with_parameters(train_trial, base=study.base, space=study.space),
+                                        resources=resources)
+        tracker = StudyTracker(uri, first.run.mlflow_experiment, settings.name, study.base, study.space)
+        space_text = {path: {kind: args} for path, (kind, args) in study.space.items()}
+        parent = tracker.ensure_parent(
+            params={"num_samples": settings.num_samples, "metric": settings.metric, "seed": settings.seed,
+                    "scheduler": settings.scheduler, **{f"space.{k}": str(v) for k, v in space_text.items()},
+                    **{f"variants.{k}": str(v) for k, v in study.base.get(VARIANTS, {}).items()}},
+            tags={"env": first.env.id, "algorithm": "PPO"},
+        )
+        try:  # from here on, a study that dies leaves no MLflow run RUNNING
+            if resume:
+                log(f"resuming study {settings.name} at {experiment_dir}")
+                tuner = tune.Tuner.restore(experiment_dir, trainable=trainable, resume_errored=True)
+            else:
+                log_file = str(Path(experiment_dir) / "study.log") if local else None
+                progress = StudyProgress(settings.name, settings.num_samples, study.space, settings.metric,
+                                         settings.mode, log_file=log_file)
+                tuner = _new_tuner(study, trainable, [tracker, progress], first.run.stop_iters, optuna_url)
+            log(f"study {settings.name}: {settings.num_samples} trials, {settings.max_concurrent} at once; "
+                f"Tune at {experiment_dir}; Optuna at {optuna_url}; MLflow parent run {parent} at {uri}")
+            results = tuner.fit()
+        except BaseException as error:
+            tracker.close_open_runs("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
+            raise
+        dropped = tracker.close_dropped_children() + close_dropped_optuna_trials(settings.name, optuna_url)
+        if dropped:
+            log(f"closed {len(dropped)} MLflow run(s) / Optuna trial(s) of trials that a killed driver had started "
+                "and the resumed study ran again (marked FAILED)")
+        board = leaderboard(results, study)
+        best = board[0]["checkpoint"] if board else None
+        log_study_results(tracker.client, tracker.parent_run_id, results, board, study)
+        log(format_leaderboard(board, settings.metric))
+        log(f"best checkpoint: {best}\nevaluate: rllib-shm evaluate {best}\n"
+            f"compare runs: mlflow ui --backend-store-uri {uri}")
+        return StudyResult(experiment_dir, board, best, uri, parent)
+    finally:
+        if started_ray:
+            import ray
+
+            ray.shutdown()
 
 
 def close_dropped_optuna_trials(study_name: str, storage_url: str) -> list[int]:
