@@ -174,14 +174,16 @@ def test_each_held_out_task_once(wind):
 
 def test_each_task_needs_a_task_pool():
     from envs.registry import make
-    from rllib_shm.runs.evaluation_env import episode_tasks
+    from rllib_shm.runs.evaluation_env import check_episodes, episode_tasks
 
     env = make("rllib_shm/popgym-RepeatFirstEasy-v0")
     with pytest.raises(ValueError, match="--each-task: rllib_shm/popgym-RepeatFirstEasy-v0 has no task pool"):
         episode_tasks(env, "rllib_shm/popgym-RepeatFirstEasy-v0", None, True)
     assert episode_tasks(env, "x", None, False) == (20, None)
     with pytest.raises(ValueError, match="--episodes must be ≥ 1, got 0"):
-        episode_tasks(env, "x", 0, False)
+        check_episodes(0, False)
+    with pytest.raises(ValueError, match="--episodes 5 and --each-task exclude each other"):
+        check_episodes(5, True)
     train = make("rllib_shm/Wind-v0", split="50_150", subset="train")
     assert episode_tasks(train, "rllib_shm/Wind-v0", None, True) == (50, list(range(50)))
 

@@ -9,7 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from rllib_shm.runs.episodes import summarize, write_json
-from rllib_shm.runs.evaluation_env import episode_tasks, evaluation_env_config, make_evaluation_env
+from rllib_shm.runs.evaluation_env import (
+    check_episodes,
+    episode_tasks,
+    evaluation_env_config,
+    make_evaluation_env,
+)
 from rllib_shm.runs.outputs import check_new_file
 
 
@@ -19,8 +24,7 @@ def evaluate_onnx(model: Path, *, episodes: int | None = None, env_id: str | Non
     """``episodes``: default 20; ``each_task``: one episode per task of the env's pool instead."""
     from rllib_shm.export.runtime import OnnxPolicy, run_onnx_episodes
 
-    if episodes is not None and not each_task and episodes < 1:
-        raise ValueError(f"--episodes must be ≥ 1, got {episodes}")
+    check_episodes(episodes, each_task)
     check_new_file(output, "--output")
     policy = OnnxPolicy(model)
     config = policy.meta.get("config") or {}

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from rllib_shm.runs.evaluation_env import reset_options, task_of
+
 SIDECAR_SUFFIX = ".json"
 SIDECAR_FORMAT = "rllib-shm onnx policy 1"
 SIDECAR_KEYS = ("inputs", "outputs", "observation", "state", "theta", "action_space", "observation_space")
@@ -93,14 +95,11 @@ def run_onnx_episodes(policy: OnnxPolicy, env, episodes: int, seed: int,
     exports) come from ``numpy.random.default_rng(seed)``. Returns returns, lengths, successes,
     tasks (``info["task"]`` at reset, or None). ``tasks``: episode i runs task ``tasks[i]`` (meta-RL)."""
     rng = np.random.default_rng(seed)
-    chosen = tasks
-    if chosen is not None and len(chosen) != episodes:
-        raise ValueError(f"tasks: expected one per episode ({episodes}), got {len(chosen)}")
+    options = reset_options(tasks, episodes)
     returns, lengths, successes, tasks = [], [], [], []
     for index in range(episodes):
-        obs, info = env.reset(seed=seed + index, options=None if chosen is None else {"task": int(chosen[index])})
-        task = info.get("task")
-        tasks.append(int(task) if isinstance(task, int | np.integer) and not isinstance(task, bool) else None)
+        obs, info = env.reset(seed=seed + index, options=options[index])
+        tasks.append(task_of(info))
         state = policy.initial_state(1)
         total, steps, done = 0.0, 0, False
         while not done:

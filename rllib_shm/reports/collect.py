@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from rllib_shm.studies.search_space import indexed
 from rllib_shm.tracking import STUDY_TAG, TRIAL_TAG
 
 MMER = "episode_return_max_mean"
@@ -107,7 +108,7 @@ def decode_value(text: str, spec: tuple[str, list] | None) -> Any:
         return _literal(text)
     kind, args = spec
     if kind == "choice":
-        if not all(v is None or isinstance(v, bool | int | float | str) for v in args):
+        if indexed(args):
             return args[int(text)]
         return next((value for value in args if str(value) == text), _literal(text))
     return int(text) if kind in ("int", "logint") else float(text)

@@ -175,11 +175,6 @@ class MemoryRLModule(TorchRLModule, ValueFunctionAPI):
         return {k: torch.from_numpy(v).unsqueeze(0).repeat(batch_size, *([1] * v.ndim))
                 for k, v in self.get_initial_state().items()}
 
-    def nonfinite_tensors(self) -> list[str]:
-        """Names of the weights and buffers holding NaN or ±inf (a diverged run)."""
-        return [name for name, tensor in self.state_dict().items()
-                if tensor.is_floating_point() and not bool(tensor.isfinite().all())]
-
     def reseed(self, seed: int) -> None:
         """Restart the random stream of every memory (SHM's θ generator): the policy (or shared)
         trunk's from ``seed``, a separate value trunk's from a seed derived from (``seed``, 1), so

@@ -1,2 +1,2 @@
-"""Single runs: the PPO iteration loop, ``train``, checkpoints, evaluation episodes and the drawings
-of what a memory did."""
+"""Single runs: the PPO iteration loop, ``train``, checkpoints, pre-flight checks and evaluation
+episodes (the drawings of what a memory did live in ``rllib_shm.drawing``)."""

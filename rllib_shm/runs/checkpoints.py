@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rllib_shm.config import ExperimentConfig
+from rllib_shm.runs.loop import nonfinite_weights
 
 MODULE_SUBDIR = Path("learner_group") / "learner" / "rl_module" / "default_policy"
 CHECKPOINT_META = "rllib_shm.json"
@@ -103,7 +104,7 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
                          f"{str(directory)!r}) cannot be read: {message}") from None
     if not isinstance(module, MemoryRLModule):
         raise ValueError(f"loading {str(path)!r} gave a {type(module).__name__}, not a MemoryRLModule")
-    bad = module.nonfinite_tensors()
+    bad = nonfinite_weights(module)
     if bad:
         raise ValueError(f"checkpoint {str(path)!r} has non-finite weights in {len(bad)} tensor(s), first "
                          f"{bad[0]!r}: the run that wrote it diverged; use an earlier checkpoint")

@@ -20,6 +20,7 @@ from ray.rllib.core.columns import Columns
 from ray.rllib.utils.spaces.space_utils import unsquash_action
 
 from rllib_shm.rllib.module import MEMORY_TRACE
+from rllib_shm.runs.evaluation_env import reset_options, task_of
 
 
 @dataclass
@@ -83,16 +84,13 @@ def run_episodes(
     module.eval()
     module.reseed(seed)
     dist_cls = module.get_exploration_action_dist_cls() if explore else module.get_inference_action_dist_cls()
-    chosen = tasks
-    if chosen is not None and len(chosen) != episodes:
-        raise ValueError(f"tasks: expected one per episode ({episodes}), got {len(chosen)}")
+    options = reset_options(tasks, episodes)
     returns, lengths, successes, tasks = [], [], [], []
     with torch.no_grad(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for index in range(episodes):
             recording = record if index == 0 else None
-            options = None if chosen is None else {"task": int(chosen[index])}
-            obs, info = env.reset(seed=seed + index, options=options)
+            obs, info = env.reset(seed=seed + index, options=options[index])
             tasks.append(task_of(info))
             if recording is not None:
                 recording.phase_names = getattr(getattr(env, "unwrapped", env), "phase_names", None)
@@ -121,12 +119,6 @@ def run_episodes(
             lengths.append(steps)
             successes.append(success)
     return {"returns": returns, "lengths": lengths, "successes": successes, "tasks": tasks}
-
-
-def task_of(info: dict) -> int | None:
-    """The hidden task an episode runs (``info["task"]`` at reset), or None."""
-    task = info.get("task")
-    return int(task) if isinstance(task, int | np.integer) and not isinstance(task, bool) else None
 
 
 def summarize(raw: dict[str, Any]) -> dict[str, Any]:

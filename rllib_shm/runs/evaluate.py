@@ -19,7 +19,12 @@ from rllib_shm.drawing import FILES as DRAWN_FILES
 from rllib_shm.drawing import MAX_PANELS
 from rllib_shm.runs.checkpoints import LoadedCheckpoint, load_checkpoint
 from rllib_shm.runs.episodes import EpisodeLog, check_spaces, run_episodes, summarize, write_json
-from rllib_shm.runs.evaluation_env import episode_tasks, evaluation_env_config, make_evaluation_env
+from rllib_shm.runs.evaluation_env import (
+    check_episodes,
+    episode_tasks,
+    evaluation_env_config,
+    make_evaluation_env,
+)
 from rllib_shm.runs.outputs import check_new_file, check_new_files_in
 
 
@@ -42,8 +47,7 @@ def evaluate(
     """Evaluate ``checkpoint`` on its training env (or ``env_id``), with ``env_config`` kwargs merged
     over the training env config; returns the JSON payload. ``episodes``: default 20; ``each_task``:
     one episode per task of the env's task pool instead (meta-RL held-out evaluation)."""
-    if episodes is not None and not each_task and episodes < 1:
-        raise ValueError(f"--episodes must be ≥ 1, got {episodes}")
+    check_episodes(episodes, each_task)
     check_new_file(output, "--output")
     check_new_files_in(record_memory, DRAWN_FILES, "--record-memory")
     if memory_steps is not None:  # the upper bound (T - 1) is known only once the episode has run

@@ -10,8 +10,10 @@ subset=eval --each-task``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 
 def evaluation_env_config(env_id: str, trained_id: str | None, trained_config: Mapping[str, Any] | None,
@@ -43,23 +45,44 @@ def make_evaluation_env(env_id: str, env_config: Mapping[str, Any], overrides: M
         raise ValueError(f"{what}: {env_id} refused the env config {dict(env_config)}: {message}") from None
 
 
-def episode_tasks(env, env_id: str, episodes: int | None, each_task: bool) -> tuple[int, list[int] | None]:
-    """(episodes to run, the task of each episode or None for the env's own draw).
-
-    ``each_task``: one episode per task of the env's task pool (``env.unwrapped.task_pool``, the
-    meta-RL envs' train or eval tasks), in pool order, chosen through ``reset(options={"task": i})``;
-    ``episodes`` must then be None. Otherwise ``episodes`` (default 20) episodes draw their tasks.
-    """
-    if not each_task:
-        episodes = 20 if episodes is None else episodes
-        if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
-            raise ValueError(f"--episodes must be ≥ 1, got {episodes}")
-        return episodes, None
-    if episodes is not None:
+def check_episodes(episodes: int | None, each_task: bool) -> None:
+    """``--episodes`` / ``--each-task`` checked before anything is loaded: a count ≥ 1, or None
+    (default 20); ``each_task`` replaces the count, so the two exclude each other."""
+    if each_task and episodes is not None:
         raise ValueError(f"--episodes {episodes} and --each-task exclude each other: --each-task runs one "
                          "episode per task of the env's task pool")
+    if episodes is not None and (isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1):
+        raise ValueError(f"--episodes must be ≥ 1, got {episodes}")
+
+
+def episode_tasks(env, env_id: str, episodes: int | None, each_task: bool) -> tuple[int, list[int] | None]:
+    """(episodes to run, the task of each episode or None for the env's own draw), for arguments
+    that passed ``check_episodes``.
+
+    ``each_task``: one episode per task of the env's task pool (``env.unwrapped.task_pool``, the
+    meta-RL envs' train or eval tasks), in pool order, chosen through ``reset(options={"task": i})``.
+    Otherwise ``episodes`` (default 20) episodes draw their tasks.
+    """
+    if not each_task:
+        return (20 if episodes is None else episodes), None
     pool = getattr(getattr(env, "unwrapped", env), "task_pool", None)
     if not pool:
         raise ValueError(f"--each-task: {env_id} has no task pool (only the meta-RL envs, Wind and PointRobot, "
                          "choose a task per episode)")
     return len(pool), [int(task) for task in pool]
+
+
+def reset_options(tasks: Sequence[int] | None, episodes: int) -> list[dict[str, int] | None]:
+    """``reset(options=...)`` of each of ``episodes`` episodes: ``{"task": tasks[i]}``, or None (the
+    env draws) without ``tasks``; shared by the torch and the onnxruntime episode loops."""
+    if tasks is None:
+        return [None] * episodes
+    if len(tasks) != episodes:
+        raise ValueError(f"tasks: expected one per episode ({episodes}), got {len(tasks)}")
+    return [{"task": int(task)} for task in tasks]
+
+
+def task_of(info: dict) -> int | None:
+    """The hidden task an episode runs (``info["task"]`` at reset, meta-RL envs), or None."""
+    task = info.get("task")
+    return int(task) if isinstance(task, int | np.integer) and not isinstance(task, bool) else None

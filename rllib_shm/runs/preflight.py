@@ -116,9 +116,10 @@ def preflight(config: ExperimentConfig) -> None:
             check_float_observations(config, env.observation_space)
         check_memory(config, _meta_module(config, env))
         build_module(config, env.observation_space, env.action_space)
+        if config.run.stop_success is not None:
+            check_reports_success(config, env)
     finally:
         env.close()
-    check_success_reported([config])
 
 
 def check_float_observations(config: ExperimentConfig, space) -> None:
@@ -158,14 +159,18 @@ def check_success_reported(configs) -> None:
         probed.add(key)
         env = make_env(config.env.id, config.env.config)
         try:
-            reported = reports_success(env, config.run.seed)
+            check_reports_success(config, env)
         finally:
             env.close()
-        if reported is False:
-            raise ValueError(f"run.stop_success needs an env that reports info['success'] on an episode's last step; "
-                             f"{config.env.id} ended an episode without it: stop on run.stop_return instead, or "
-                             "train on an env with a success notion (Visual Match, Key-to-Door, CueRecall, MiniGrid "
-                             "memory, Wind, Point Robot)")
+
+
+def check_reports_success(config: ExperimentConfig, env) -> None:
+    """ValueError when ``env`` (built from ``config.env``) ends a probe episode without ``info["success"]``."""
+    if reports_success(env, config.run.seed) is False:
+        raise ValueError(f"run.stop_success needs an env that reports info['success'] on an episode's last step; "
+                         f"{config.env.id} ended an episode without it: stop on run.stop_return instead, or "
+                         "train on an env with a success notion (Visual Match, Key-to-Door, CueRecall, MiniGrid "
+                         "memory, Wind, Point Robot)")
 
 
 def check_memory_all(configs, copies: int = 1) -> None:

@@ -141,6 +141,12 @@ def split_search_space(data: dict) -> tuple[dict, dict[str, tuple[str, list]]]:
     return base, space
 
 
+def indexed(choices: list) -> bool:
+    """Whether a choice's values are not all scalars (None, bool, int, float, str): Optuna then
+    sees their indices instead (``to_optuna``, ``decode``)."""
+    return not all(v is None or isinstance(v, bool | int | float | str) for v in choices)
+
+
 def to_optuna(space: dict[str, tuple[str, list]]) -> dict:
     """{path: optuna distribution}; choices of non-scalar values are indexed (see ``decode``)."""
     import optuna.distributions as od
@@ -156,8 +162,7 @@ def to_optuna(space: dict[str, tuple[str, list]]) -> dict:
         elif kind == "logint":
             result[path] = od.IntDistribution(args[0], args[1], log=True)
         else:
-            scalar = all(v is None or isinstance(v, bool | int | float | str) for v in args)
-            result[path] = od.CategoricalDistribution(args if scalar else list(range(len(args))))
+            result[path] = od.CategoricalDistribution(list(range(len(args))) if indexed(args) else args)
     return result
 
 
@@ -166,8 +171,7 @@ def decode(space: dict[str, tuple[str, list]], suggested: dict[str, Any]) -> dic
     values = {}
     for path, value in suggested.items():
         kind, args = space[path]
-        scalar = all(v is None or isinstance(v, bool | int | float | str) for v in args)
-        values[path] = args[value] if kind == "choice" and not scalar else value
+        values[path] = args[value] if kind == "choice" and indexed(args) else value
     return values
 
 
