@@ -1,9 +1,11 @@
 """Studies end to end against a real MLflow server on 127.0.0.1: Tune, Optuna and MLflow agree;
 a driver killed with SIGKILL resumes without losing or repeating a trial."""
 
+import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -12,7 +14,6 @@ from pathlib import Path
 import mlflow
 import optuna
 import pytest
-import sqlalchemy.exc
 import yaml
 
 STUDY = {
@@ -53,21 +54,41 @@ def trial_dirs(experiment_dir: Path):
     return sorted(p for p in experiment_dir.glob("trial_*") if p.is_dir())
 
 
-def optuna_trials(storage: Path, name: str, *, polling: bool = False):
-    """The Optuna study's trials ([] while the study does not exist yet). ``polling``: the driver may be
-    creating the database's tables at this very moment; a half-created schema reads as "no trials yet"."""
-    url = f"sqlite:///{storage / name / 'optuna.db'}"
-    try:  # while polling, never create tables: that would race with the driver creating them
-        rdb = optuna.storages.RDBStorage(url, skip_table_creation=polling, skip_compatibility_check=polling)
-        study = optuna.load_study(study_name=name, storage=rdb)
+def optuna_trials(storage: Path, name: str):
+    """The Optuna study's trials ([] while the study does not exist yet); only once no driver runs."""
+    try:
+        study = optuna.load_study(study_name=name, storage=f"sqlite:///{storage / name / 'optuna.db'}")
     except KeyError:
         return []
-    except (sqlalchemy.exc.OperationalError, optuna.exceptions.StorageInternalError):
-        # (Optuna wraps "no such table: version_info" in StorageInternalError)
-        if not polling:
-            raise
-        return []
     return study.get_trials(deepcopy=False)
+
+
+def polled_trial_states(storage: Path, name: str) -> list[tuple[int, str]]:
+    """(number, state) of the study's trials, read while the driver may be creating the database.
+
+    Read-only SQLite, never Optuna's storage: opening that stamps the schema version (a write),
+    which races with the driver doing the same (``UNIQUE constraint failed: alembic_version``).
+    A database or schema not created yet reads as "no trials yet"."""
+    path = storage / name / "optuna.db"
+    if not path.exists():
+        return []
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as db:
+            return db.execute("SELECT trials.number, trials.state FROM trials JOIN studies "
+                              "ON trials.study_id = studies.study_id WHERE studies.study_name = ?",
+                              (name,)).fetchall()
+    except sqlite3.OperationalError:  # no such table (yet), or locked by the writer
+        return []
+
+
+def first_trial_finished(storage, name):
+    return any(state == "COMPLETE" for _, state in polled_trial_states(storage, name))
+
+
+def second_trial_starting(storage, name):
+    """Trial #2 was just suggested (its Optuna trial is RUNNING): the moment Tune may not have
+    saved it in the experiment state yet, so a restore drops it."""
+    return any(number >= 1 and state == "RUNNING" for number, state in polled_trial_states(storage, name))
 
 
 @pytest.mark.slow
@@ -98,17 +119,6 @@ def test_study_tune_optuna_and_mlflow_agree(tmp_path, mlflow_server):
     assert {"leaderboard.csv", "learning_curves.png", "best_config.yaml"} <= artifacts
 
 
-def first_trial_finished(storage, name):
-    return any(t.state == optuna.trial.TrialState.COMPLETE for t in optuna_trials(storage, name, polling=True))
-
-
-def second_trial_starting(storage, name):
-    """Trial #2 was just suggested (its Optuna trial is RUNNING): the moment Tune may not have
-    saved it in the experiment state yet, so a restore drops it."""
-    return any(t.number >= 1 and t.state == optuna.trial.TrialState.RUNNING
-               for t in optuna_trials(storage, name, polling=True))
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("moment", [first_trial_finished, second_trial_starting], ids=lambda f: f.__name__)
 def test_killed_driver_resumes_without_losing_or_repeating_trials(tmp_path, mlflow_server, moment):
@@ -119,7 +129,7 @@ def test_killed_driver_resumes_without_losing_or_repeating_trials(tmp_path, mlfl
     process = tune_cli(study, "--storage", storage, "--mlflow-uri", mlflow_server, "--set", "run.stop_iters=4")
     deadline = time.time() + 600
     while time.time() < deadline:
-        if (storage / name / "optuna.db").exists() and moment(storage, name):
+        if moment(storage, name):
             break
         assert process.poll() is None, process.stdout.read()[-3000:]
         time.sleep(0.1)

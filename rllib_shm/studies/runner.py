@@ -1,8 +1,9 @@
-"""Run a study: Ray Tune ``Tuner`` over the project's trainable, ``OptunaSearch`` with a seed and a
-durable study, optional ASHA, ``FailureConfig`` retries, checkpoints kept by score, MLflow
-parent/child runs, a leaderboard and a learning-curve plot. ``resume=True`` continues a study
-whose driver died (``Tuner.restore``): finished trials are kept, unfinished ones resume from their
-checkpoints, and the Optuna study and MLflow runs are found again.
+"""Run a study: Ray Tune ``Tuner`` over the project's trainable, ``OptunaSearch`` (as
+``durable_search.DurableOptunaSearch``) with a seed and a durable study, optional ASHA,
+``FailureConfig`` retries, checkpoints kept by score, MLflow parent/child runs, a leaderboard and a
+learning-curve plot. ``resume=True`` continues a study whose driver died (``Tuner.restore``):
+finished trials are kept, unfinished ones resume from their checkpoints, and the Optuna study and
+MLflow runs are found again.
 """
 
 from __future__ import annotations
@@ -156,7 +157,8 @@ def _new_tuner(study: Study, trainable, callbacks: list, stop_iters: int, optuna
     import optuna
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
-    from ray.tune.search.optuna import OptunaSearch
+
+    from rllib_shm.studies.durable_search import DurableOptunaSearch
 
     settings = study.tune
     experiment_dir = settings.experiment_dir()
@@ -168,9 +170,9 @@ def _new_tuner(study: Study, trainable, callbacks: list, stop_iters: int, optuna
         sampler = optuna.samplers.GridSampler(grid_values(study.space), seed=settings.seed)
     else:
         sampler = optuna.samplers.TPESampler(seed=settings.seed)
-    searcher = OptunaSearch(space=to_optuna(study.space), metric=settings.metric, mode=settings.mode,
-                            sampler=sampler, study_name=settings.name,
-                            storage=optuna.storages.RDBStorage(optuna_url))
+    searcher = DurableOptunaSearch(space=to_optuna(study.space), metric=settings.metric, mode=settings.mode,
+                                   sampler=sampler, study_name=settings.name,
+                                   storage=optuna.storages.RDBStorage(optuna_url))
     scheduler = None
     if settings.scheduler == "asha":
         scheduler = ASHAScheduler(time_attr="iteration", metric=settings.metric, mode=settings.mode,

@@ -1,0 +1,52 @@
+"""Tune's ``OptunaSearch`` for a durable Optuna study that may be ahead of Tune's experiment state.
+
+A study's Optuna storage (SQLite or a server) is written the moment a trial is told, while Tune
+writes its experiment state only now and then. A driver killed in between leaves a trial that
+Optuna has as COMPLETE and Tune as RUNNING. ``rllib-shm tune --resume`` then resumes that trial
+from its last checkpoint, and plain ``OptunaSearch.on_trial_result`` reports the resumed run's
+results onto the finished Optuna trial: Optuna raises ``UpdateFinishedTrialError``, and Tune ends
+the whole study with a ``TuneError``.
+
+:class:`DurableOptunaSearch` keeps the value Optuna was told first (Optuna's trial is final once
+finished) and lets the resumed Tune trial finish without reporting to Optuna again. The resumed
+run's results still reach Tune, its trial directory and the MLflow child run.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from optuna.exceptions import UpdateFinishedTrialError
+from ray.tune.search.optuna import OptunaSearch
+
+logger = logging.getLogger(__name__)
+
+
+class DurableOptunaSearch(OptunaSearch):
+    """``OptunaSearch`` that ignores results of trials whose Optuna trial already finished."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._finished_before_resume: set[str] = set()
+
+    def _already_finished(self, trial_id: str) -> bool:
+        return trial_id in getattr(self, "_finished_before_resume", ())  # (absent in older saved states)
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if self._already_finished(trial_id):
+            return
+        try:
+            super().on_trial_result(trial_id, result)
+        except UpdateFinishedTrialError:
+            if not hasattr(self, "_finished_before_resume"):
+                self._finished_before_resume = set()
+            self._finished_before_resume.add(trial_id)
+            logger.warning("trial %s: Optuna already has this trial as finished (the driver was killed after "
+                           "telling Optuna and before Tune saved the trial as finished); Optuna keeps its value, "
+                           "and the resumed run's results go to Tune and MLflow only", trial_id)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if self._already_finished(trial_id):
+            self._completed_trials.add(trial_id)
+            return
+        super().on_trial_complete(trial_id, result=result, error=error)
