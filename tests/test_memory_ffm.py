@@ -36,13 +36,27 @@ def test_parallel_form_equals_the_loop_in_value_and_gradient(chunk):
 
 
 def test_long_sequences_stay_finite_in_float32():
-    """The cumulative form Σ γ^{−k} x̃_k would overflow float32 after ~90/|α| steps; the chunked one never does."""
+    """The cumulative form Σ γ^{−k} x̃_k over the whole sequence would overflow float32 after ~88/|α|
+    steps; restarted every chunk, with the chunk capped by the fastest decay, it never does."""
     x, log_gamma, trace0 = inputs(batch=1, steps=4096, trace=4, context=2)
     log_gamma = torch.complex(torch.full((4, 2), -2.0, dtype=torch.float64), log_gamma.imag)
     traces, last = ffm_scan(x.float(), log_gamma.to(torch.complex64), trace0.to(torch.complex64))
     assert torch.isfinite(torch.view_as_real(traces)).all()
     want, _ = ffm_loop(x.float(), log_gamma.to(torch.complex64), trace0.to(torch.complex64))
     assert_close(traces, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("alpha", [-0.5, -30.0, -200.0])
+def test_fast_decays_shorten_the_chunk_and_stay_exact(alpha):
+    """|α| beyond MAX_GROWTH / K: the chunk shrinks (down to one step), values still equal the loop."""
+    x, log_gamma, trace0 = inputs(batch=2, steps=150, trace=4, context=3)
+    alphas = torch.tensor([alpha, -0.01, -1.0, -3.0], dtype=torch.float64)
+    log_gamma = torch.complex(alphas[:, None].expand(-1, 3), log_gamma.imag).to(torch.complex64)
+    traces, last = ffm_scan(x.float(), log_gamma, trace0.to(torch.complex64), chunk_size=64)
+    want, want_last = ffm_loop(x.float(), log_gamma, trace0.to(torch.complex64))
+    assert torch.isfinite(torch.view_as_real(traces)).all()
+    assert_close(traces, want, rtol=1e-4, atol=1e-5)
+    assert_close(last, want_last, rtol=1e-4, atol=1e-5)
 
 
 def test_cell_state_is_real_and_decays_clamped():

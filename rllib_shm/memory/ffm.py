@@ -16,13 +16,16 @@ With x̂_t = LayerNorm(x_t):
 periods log-spaced over 1…1024 (both learned). The state is kept real for RLlib:
 ``{"trace": [B,M,C,2]}`` (real and imaginary parts).
 
-The recurrence runs in its parallel form, one chunk of K steps at a time:
+The recurrence runs in its parallel (cumulative) form, one chunk of n ≤ K steps at a time:
 
-    S_{t0+n} = Σ_{k=1..n} γ^{n−k} x̃_{t0+k} + γ^n S_{t0}        (n = 1..K)
+    S_{t0+n} = γ^n (S_{t0} + Σ_{k=1..n} γ^{−k} x̃_{t0+k})        (a cumulative sum over the chunk)
 
-with the decay powers γ^{n−k} = exp((n−k)(α + iω)) for n ≥ k only, so every power has modulus ≤ 1
-and nothing overflows however long the sequence (the cumulative form Σ γ^{−k} x̃_k would overflow).
-``ffm_loop`` is the step-by-step reference.
+O(T·M·C) work and memory, like the loop, but a handful of tensor operations per chunk. Over a
+whole sequence γ^{−k} would overflow float32 after ~88/|α| steps; restarting the sum every chunk
+and capping the chunk at K ≤ ``MAX_GROWTH`` / max|α| steps bounds every |γ^{−k}| by
+e^{MAX_GROWTH}, however long the sequence; a decay faster than that runs one step at a time. The result is
+γ^n times the sum, so its rounding error stays at float precision relative to |x̃| (no
+cancellation). ``ffm_loop`` is the step-by-step reference.
 """
 
 from __future__ import annotations
@@ -36,35 +39,38 @@ from .base import MemoryCell, State
 from .validation import check_positive_int
 
 MAX_DECAY = -1e-4  # α ≤ this: |γ| < 1, the trace forgets
+MAX_GROWTH = 40.0  # |γ^{−k}| ≤ e^40 ≈ 2.4e17 within a chunk (float32 holds 3.4e38)
 
 
 def ffm_scan(x_tilde: torch.Tensor, log_gamma: torch.Tensor, trace0: torch.Tensor,
              chunk_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
-    """S_t for t = 1..T in the chunked parallel form.
+    """S_t for t = 1..T in the chunked cumulative form.
 
     Args:
         x_tilde: x̃, [B,T,M] real.
         log_gamma: α + iω, [M,C] complex (α < 0).
         trace0: S_0, [B,M,C] complex.
-        chunk_size: K.
+        chunk_size: K, the longest chunk (shorter where the fastest decay needs it).
 
     Returns:
         traces S [B,T,M,C] complex and the final S_T [B,M,C].
     """
+    fastest = float(-log_gamma.real.detach().min())  # max |α|
+    chunk = max(1, min(chunk_size, int(MAX_GROWTH / fastest))) if fastest > 0 else chunk_size
     traces, trace = [], trace0
     x_complex = x_tilde.to(log_gamma.dtype)
-    for start in range(0, x_tilde.shape[1], chunk_size):
-        chunk = x_complex[:, start:start + chunk_size]  # [B,n,M]
-        steps = chunk.shape[1]
-        index = torch.arange(steps, device=x_tilde.device)
-        lag = index[:, None] - index[None, :]  # n − k, [n,n]
-        powers = torch.exp(lag.clamp(min=0)[..., None, None] * log_gamma)  # γ^{n−k}, [n,n,M,C]
-        powers = powers * (lag >= 0)[..., None, None]
-        within = torch.einsum("tkmc,bkm->btmc", powers, chunk)
-        carried = torch.exp((index + 1)[:, None, None] * log_gamma)  # γ^n, [n,M,C]
-        block = within + carried[None] * trace[:, None]
-        traces.append(block)
-        trace = block[:, -1]
+    for start in range(0, x_tilde.shape[1], chunk):
+        block = x_complex[:, start:start + chunk]  # [B,n,M]
+        if block.shape[1] == 1:  # one step: S = γ S + x̃ (no γ^{−1}, which overflows when |α| > MAX_GROWTH)
+            trace = torch.exp(log_gamma) * trace + block[:, 0, :, None]
+            traces.append(trace[:, None])
+            continue
+        steps = torch.arange(1, block.shape[1] + 1, device=x_tilde.device, dtype=log_gamma.real.dtype)
+        exponents = steps[:, None, None] * log_gamma  # n (α + iω), [n,M,C]
+        summed = torch.cumsum(torch.exp(-exponents) * block[..., None], dim=1)  # Σ γ^{−k} x̃_k, [B,n,M,C]
+        block_traces = torch.exp(exponents) * (summed + trace[:, None])
+        traces.append(block_traces)
+        trace = block_traces[:, -1]
     return torch.cat(traces, 1), trace
 
 
