@@ -21,6 +21,7 @@ from conftest import start_mlflow_server, stop_mlflow_server, wait_for_mlflow_se
 from rllib_shm.cli import main
 from rllib_shm.reports.budget import budget
 from rllib_shm.reports.collect import Collection, History, RunRecord
+from rllib_shm.reports.curves import band, task_figure
 from rllib_shm.reports.grid import expected_grid
 from rllib_shm.reports.markdown import render
 from rllib_shm.reports.report import ReportRequest, make_report
@@ -170,6 +171,22 @@ def test_env_steps_to_a_threshold():
     collection = Collection("synthetic", "sqlite:///x.db", tuple(runs))
     markdown = render(collection, table, None, budget(collection, table), {}, threshold=0.8)
     assert table_row(markdown, "CueRecall-D5", "## Env steps to a mean return of 0.8") == ["384 ± 128 (2/3 reached)"]
+
+
+def test_curves_are_dashed_where_fewer_runs_report():
+    """A seed that stopped early (on success, by ASHA, or still running) leaves a survivor's mean:
+    solid while every run reports, dashed after."""
+    runs = [record(CUE, "gru", 0, 0.9, returns=(0.1, 0.5, 0.9, 1.0)), record(CUE, "gru", 1, 0.9, returns=(0.3, 0.7))]
+    steps, mean, _, count = band(runs)
+    assert steps.tolist() == [256.0, 512.0, 768.0, 1024.0] and count.tolist() == [2, 2, 1, 1]
+    assert mean.tolist() == pytest.approx([0.2, 0.6, 0.9, 1.0])
+    lines = task_figure(CUE, [("gru", runs)]).axes[0].get_lines()
+    solid = [line for line in lines if line.get_linestyle() == "-"]
+    dashed = [line for line in lines if line.get_linestyle() == "--"]
+    assert len(solid) == 1 and np.isfinite(solid[0].get_ydata()).tolist() == [True, True, False, False]
+    assert len(dashed) == 1 and dashed[0].get_label() == "dashed: fewer runs report"
+    everyone = [record(CUE, "gru", seed, 0.9, returns=(0.1, 0.5)) for seed in range(2)]
+    assert [line.get_linestyle() for line in task_figure(CUE, [("gru", everyone)]).axes[0].get_lines()] == ["-"]
 
 
 def test_a_report_never_imports_ray():

@@ -1,7 +1,9 @@
 """Learning curves per task: the mean return of a variant's finished runs, mean ± std over seeds,
 against env steps; one line and band per variant. Runs are aligned by iteration (the x value is
 the runs' mean env steps at that iteration); an iteration with no finished episode yet (NaN) is
-left out of that iteration's mean.
+left out of that iteration's mean. Where fewer runs report than the variant has (trials that
+stopped early, on success or by ASHA, or are still running), the mean is of the runs still there,
+so the line is dashed: a survivor's mean, not the variant's.
 
     >>> import math
     >>> from rllib_shm.reports.collect import History, RunRecord
@@ -44,11 +46,18 @@ def task_figure(task: str, series: Sequence[tuple[str, Sequence[RunRecord]]],
     """One task's figure: a line (mean) and a band (± std) per (label, runs) of ``series``."""
     figure = Figure(figsize=(7, 4.5), dpi=100, layout="tight")
     axis = figure.subplots()
+    any_fewer = False
     for label, runs in series:
-        steps, mean, std, _ = band(runs)
+        steps, mean, std, count = band(runs)
         if not len(steps):
             continue
-        line, = axis.plot(steps, mean, label=f"{label} (n={len(runs)})")
+        everyone = count == len(runs)
+        line, = axis.plot(np.where(everyone, steps, np.nan), np.where(everyone, mean, np.nan),
+                          label=f"{label} (n={len(runs)})")
+        if not everyone.all():  # fewer runs there: dashed, over the whole range (it joins the solid part)
+            axis.plot(steps, mean, color=line.get_color(), linestyle="--", linewidth=1,
+                      label="dashed: fewer runs report" if not any_fewer else None)
+            any_fewer = True
         axis.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
     if threshold is not None:
         axis.axhline(threshold, color="grey", linestyle=":", linewidth=1, label=f"threshold {threshold:g}")

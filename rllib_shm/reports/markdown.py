@@ -208,7 +208,8 @@ def render(collection: Collection, table: Table, grid: Grid | None, result: Budg
     lines += ["", *completeness_section(collection, table, grid), "", *budget_section(result), "",
               "## Learning curves", "",
               "Mean episode return (`episode_return_mean`) of the finished runs against env steps, mean ± std over "
-              "seeds, one line per variant."]
+              "seeds, one line per variant; dashed where fewer runs report than the variant has (a run that stopped "
+              "early), i.e. the mean of the runs still there."]
     for task in table.tasks:
         if task in figures:
             lines += ["", f"### {task_name(task)}", "", f"![{task_name(task)}]({figures[task]})"]
