@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rllib_shm.runs.episodes import summarize, write_json
+from rllib_shm.runs.episodes import summarize, summary_line, write_json
 from rllib_shm.runs.evaluation_env import (
     check_episodes,
     episode_tasks,
@@ -52,8 +52,7 @@ def evaluate_onnx(model: Path, *, episodes: int | None = None, env_id: str | Non
                "each_task": each_task,
                "explore": False, "memory": policy.meta.get("memory"), "theta": policy.meta["theta"]["mode"],
                **results}
-    log(f"return {results['return_mean']:.3f} ± {results['return_std']:.3f} | "
-        f"episode length {results['episode_len_mean']:.1f} over {results['episodes']} episodes")
+    log(summary_line(results))
     if output is not None:
         write_json(output, payload)
         log(f"results written to {output}")

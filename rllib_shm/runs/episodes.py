@@ -138,6 +138,18 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def summary_line(results: dict[str, Any]) -> str:
+    """One line of ``summarize``'s results: return mean ± std, success rate (when reported), length.
+
+    >>> summary_line({"return_mean": 0.5, "return_std": 0.25, "success_rate": 0.75, "episode_len_mean": 10.0,
+    ...               "episodes": 4})
+    'return 0.500 ± 0.250 | success 75.00% | episode length 10.0 over 4 episodes'
+    """
+    success = "" if results["success_rate"] is None else f" | success {results['success_rate']:.2%}"
+    return (f"return {results['return_mean']:.3f} ± {results['return_std']:.3f}{success} | "
+            f"episode length {results['episode_len_mean']:.1f} over {results['episodes']} episodes")
+
+
 def check_spaces(module, env) -> None:
     """The env must produce what the module was trained on (same observation and action spaces)."""
     problems = []

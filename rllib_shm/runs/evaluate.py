@@ -18,7 +18,7 @@ from rllib_shm.config import RunSection
 from rllib_shm.drawing import FILES as DRAWN_FILES
 from rllib_shm.drawing import MAX_PANELS
 from rllib_shm.runs.checkpoints import LoadedCheckpoint, load_checkpoint
-from rllib_shm.runs.episodes import EpisodeLog, check_spaces, run_episodes, summarize, write_json
+from rllib_shm.runs.episodes import EpisodeLog, check_spaces, run_episodes, summarize, summary_line, write_json
 from rllib_shm.runs.evaluation_env import (
     check_episodes,
     episode_tasks,
@@ -76,9 +76,7 @@ def evaluate(
         env.close()
     payload = {"checkpoint": str(Path(checkpoint).resolve()), "env": env_id, "env_config": env_config,
                "seed": seed, "explore": explore, "each_task": each_task, "memory": module.memory_kind, **results}
-    success = "" if results["success_rate"] is None else f" | success {results['success_rate']:.2%}"
-    log(f"return {results['return_mean']:.3f} ± {results['return_std']:.3f}{success} | "
-        f"episode length {results['episode_len_mean']:.1f} over {results['episodes']} episodes")
+    log(summary_line(results))
     if output is not None:  # before drawing: the results are safe whatever the drawing does
         write_json(output, payload)
         log(f"results written to {output}")
