@@ -164,3 +164,36 @@ def test_killed_driver_resumes_without_losing_or_repeating_trials(tmp_path, mlfl
     assert all("episode_return_max_mean" in c.data.metrics for c in finished)
     assert all(c.info.status == "FAILED" and "rllib_shm.dropped" in c.data.tags for c in dropped)
     assert states.count(optuna.trial.TrialState.FAIL) >= len(dropped)  # (Optuna asks before the run exists)
+
+
+@pytest.mark.slow
+def test_interrupted_driver_closes_runs_killed_and_resumes(tmp_path, mlflow_server):
+    """SIGINT (Ctrl-C) while a trial runs: Tune saves its state and returns; the study exits 130 with
+    the running trial's MLflow run KILLED (not FAILED as dropped) and its Optuna trial still RUNNING,
+    and ``--resume`` finishes it: one FINISHED run and one COMPLETE Optuna trial per trial."""
+    storage, name = tmp_path / "tune", "interrupted"
+    study = study_file(tmp_path, name, num_samples=2)
+    process = tune_cli(study, "--storage", storage, "--mlflow-uri", mlflow_server, "--set", "run.stop_iters=4")
+    deadline = time.time() + 600
+    while not any(p.exists() and len(p.read_text().splitlines()) >= 2
+                  for p in (storage / name).glob("trial_*/progress.csv")):
+        assert process.poll() is None and time.time() < deadline, process.stdout.read()[-3000:]
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)  # the driver only, as a terminal's Ctrl-C reaches it
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 130, output[-3000:]
+    assert f"study {name} interrupted with" in output and "--resume" in output
+    _, children = runs_of(mlflow_server, name)
+    assert children and all("rllib_shm.dropped" not in c.data.tags for c in children)
+    assert "KILLED" in {c.info.status for c in children} and "FAILED" not in {c.info.status for c in children}
+    assert optuna.trial.TrialState.FAIL not in {t.state for t in optuna_trials(storage, name)}
+
+    resumed = tune_cli(study, "--storage", storage, "--mlflow-uri", mlflow_server, "--set", "run.stop_iters=4",
+                       "--resume")
+    output, _ = resumed.communicate(timeout=900)
+    assert resumed.returncode == 0, output[-3000:]
+    states = [t.state for t in optuna_trials(storage, name)]
+    assert states == [optuna.trial.TrialState.COMPLETE] * 2
+    _, children = runs_of(mlflow_server, name)
+    assert len(children) == 2 and all(c.info.status == "FINISHED" and "rllib_shm.dropped" not in c.data.tags
+                                      for c in children)

@@ -111,6 +111,11 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
             log(f"study {settings.name}: {settings.num_samples} trials, {settings.max_concurrent} at once; "
                 f"Tune at {experiment_dir}; Optuna at {optuna_url}; MLflow parent run {parent} at {uri}")
             results = tuner.fit()
+            unfinished = settings.num_samples - results.num_terminated - results.num_errors
+            if unfinished > 0:  # Tune caught SIGINT / SIGTERM, saved its state and returned
+                log(f"study {settings.name} interrupted with {unfinished} of {settings.num_samples} trials "
+                    f"unfinished; Tune saved its state: continue with `rllib-shm tune <study file> --resume`")
+                raise KeyboardInterrupt
         except BaseException as error:
             tracker.close_open_runs("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
             raise
