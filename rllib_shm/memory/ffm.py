@@ -23,9 +23,9 @@ The recurrence runs in its parallel (cumulative) form, one chunk of n ≤ K step
 O(T·M·C) work and memory, like the loop, but a handful of tensor operations per chunk. Over a
 whole sequence γ^{−k} would overflow float32 after ~88/|α| steps; restarting the sum every chunk
 and capping the chunk at K ≤ ``MAX_GROWTH`` / max|α| steps bounds every |γ^{−k}| by
-e^{MAX_GROWTH}, however long the sequence; a decay faster than that runs one step at a time. The result is
-γ^n times the sum, so its rounding error stays at float precision relative to |x̃| (no
-cancellation). ``ffm_loop`` is the step-by-step reference.
+e^{MAX_GROWTH}, however long the sequence; a decay faster than that runs one step at a time.
+The result is γ^n times the sum, so its rounding error stays at float precision relative to |x̃|
+(no cancellation). ``ffm_loop`` is the step-by-step reference.
 """
 
 from __future__ import annotations

@@ -29,24 +29,19 @@ class DurableOptunaSearch(OptunaSearch):
         super().__init__(*args, **kwargs)
         self._finished_before_resume: set[str] = set()
 
-    def _already_finished(self, trial_id: str) -> bool:
-        return trial_id in getattr(self, "_finished_before_resume", ())  # (absent in older saved states)
-
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        if self._already_finished(trial_id):
+        if trial_id in self._finished_before_resume:
             return
         try:
             super().on_trial_result(trial_id, result)
         except UpdateFinishedTrialError:
-            if not hasattr(self, "_finished_before_resume"):
-                self._finished_before_resume = set()
             self._finished_before_resume.add(trial_id)
             logger.warning("trial %s: Optuna already has this trial as finished (the driver was killed after "
                            "telling Optuna and before Tune saved the trial as finished); Optuna keeps its value, "
                            "and the resumed run's results go to Tune and MLflow only", trial_id)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        if self._already_finished(trial_id):
+        if trial_id in self._finished_before_resume:
             self._completed_trials.add(trial_id)
             return
         super().on_trial_complete(trial_id, result=result, error=error)
