@@ -52,6 +52,19 @@ class StudyProgress(Callback):
         trial = pick(scores, key=scores.get)
         return f"best {self.metric} {scores[trial]:.4g} (trial_{trial})"
 
+    def _absorb(self, trials) -> None:
+        """Count the trials a resumed study restored as ended, with their last scores.
+
+        ``Tuner.restore`` brings this callback back as it was pickled when the study began (nothing
+        finished, no scores), so the status line would read "0/N trials done" after a resume; the
+        restored trials themselves know their state and last result."""
+        for trial in trials:
+            if trial.status in ("TERMINATED", "ERROR") and trial.trial_id not in self.finished:
+                self.finished.add(trial.trial_id)
+                score = (trial.last_result or {}).get(self.metric)
+                if trial.trial_id not in self.best and isinstance(score, int | float) and not math.isnan(score):
+                    self.best[trial.trial_id] = float(score)
+
     # -- Tune callback hooks ------------------------------------------------------------------
     def setup(self, **info):  # also after Tuner.restore, which brings this callback back pickled
         self.started = time.monotonic()
@@ -72,11 +85,13 @@ class StudyProgress(Callback):
         now = time.monotonic()
         if now - self.last_status >= self.interval_s:
             self.last_status = now
+            self._absorb(trials)
             running = sum(1 for t in trials if t.status == "RUNNING")
             self._say(f"{len(self.finished)}/{self.num_samples} trials done, {running} running | {self._leader()}")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self.finished.add(trial.trial_id)
+        self._absorb(trials)
         result = trial.last_result or {}
         score = self.best.get(trial.trial_id, math.nan)
         success = result.get("success_rate")
