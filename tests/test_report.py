@@ -123,6 +123,32 @@ def test_an_ablation_gets_one_variant_per_combination_of_what_varies():
         assert cell.mean == pytest.approx(0.5 + lr)
 
 
+
+def test_many_variants_on_one_task_are_rows_of_both_tables():
+    """One factor at a time on one task: a row per variant (a column each would be too wide to read)."""
+    names = ("baseline", "h128", "lr-1e-3", "sine", "theta-fixed", "zz-gru")
+    runs = []
+    for i, name in enumerate(names):
+        kind = "gru" if name == "zz-gru" else "shm"
+        for seed in range(2):
+            returns = (-0.5, 0.1 * i + 0.01 * seed)  # reaches 0.4 at the second iteration from i = 4 on
+            runs.append(record(REPEAT, kind, seed, max(returns), returns=returns,
+                               searched={"variant": name, "run.seed": seed}))
+    table = build_table(runs)
+    assert len(table.variants) == 6
+    collection = Collection("synthetic", "sqlite:///x.db", tuple(runs))
+    markdown = render(collection, table, None, budget(collection, table), {}, threshold=0.4)
+    assert "| variant | popgym-RepeatPreviousEasy |" in markdown
+    for i, variant in enumerate(table.variants):
+        assert variant.label.endswith(f"variant={names[i]}")
+        mmer, = table_row(markdown, variant.label)
+        mean = 100 * np.mean([0.1 * i, 0.1 * i + 0.01])
+        assert mmer.startswith(f"**{mean:.1f} ± 0.5**" if i == 5 else f"{mean:.1f} ± 0.5")
+        assert mmer.endswith("*paper: 99.9 ± 0.0*" if names[i] == "zz-gru" else "*paper: 88.9 ± 11.1*")
+        steps, = table_row(markdown, variant.label, section="## Env steps to")
+        assert steps == ("512 ± 0 (2/2 reached)" if i >= 4 else "— (0/2 reached)")
+    assert "| average |" not in markdown and "The average" not in markdown
+
 def write_study(path: Path, **tune) -> Path:
     study = {"env": {"id": {"choice": [CUE, "rllib_shm/CueRecall-D30-v0"]}},
              "module": {"memory": {"choice": [{"kind": "shm", "mem_size": 8}, {"kind": "gru", "mem_size": 8}]}},

@@ -1,9 +1,10 @@
 """The budget a report's runs used, beside the paper's: env steps per trial (the runs' last
 ``env_steps``), seeds per cell, total env steps and wall time.
 
-Wall time is the study's parent run from start to end (to now while it runs), or without a parent
-the span from the first run's start to the last run's end; trial time is the sum of the runs' own
-durations."""
+Wall time is the study's parent run from start to end (to now while it runs; a study stopped and
+resumed later counts the pause), or without a parent the span from the first run's start to the last
+run's end; trial time is the sum of the runs' own durations (a run killed and resumed counts its pause
+too)."""
 
 from __future__ import annotations
 
@@ -51,7 +52,8 @@ def _wall(collection: Collection, now_ms: int) -> tuple[float | None, str]:
     if parent is not None and parent.start_ms is not None:
         running = parent.status == "RUNNING" or parent.end_ms is None
         return _duration_s(parent, now_ms), ("the study's parent run, start to now (still running)" if running
-                                             else "the study's parent run, start to end")
+                                             else "the study's parent run, start to end, any pause between a stop "
+                                                  "and `--resume` included")
     starts = [r.start_ms for r in collection.runs if r.start_ms is not None]
     ends = [r.end_ms or now_ms for r in collection.runs if r.start_ms is not None]
     if not starts:

@@ -37,9 +37,21 @@ def _row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def _header(first: str, table: Table) -> list[str]:
-    return [_row([first, *(_escape(v.label) for v in table.variants)]),
-            _row(["---"] * (len(table.variants) + 1))]
+def transposed(table: Table) -> bool:
+    """Variants as rows, tasks as columns: for a study of many variants on few tasks (e.g. one factor at a
+    time on one task), where one column per variant would make a table too wide to read."""
+    return len(table.variants) > max(len(table.tasks), 4)
+
+
+def _grid(table: Table, rows: dict[str, list[str]]) -> list[str]:
+    """A markdown table of ``rows`` (row label -> one cell per variant, in ``table.variants`` order): one row
+    per label and a column per variant, or the transpose (``transposed``), a row per variant."""
+    labels = [_escape(v.label) for v in table.variants]
+    if not transposed(table):
+        return [_row(["task", *labels]), _row(["---"] * (len(labels) + 1)),
+                *(_row([name, *cells]) for name, cells in rows.items())]
+    return [_row(["variant", *rows]), _row(["---"] * (len(rows) + 1)),
+            *(_row([label, *(cells[i] for cells in rows.values())]) for i, label in enumerate(labels))]
 
 
 def _mmer_cell(table: Table, cell: Cell | None, task: str) -> str:
@@ -63,10 +75,9 @@ def mmer_section(table: Table) -> list[str]:
         "task. *paper: …* marks the paper's own number for the "
         "same memory kind on that task, at the paper's budget and sizes, not ours "
         f"(source: {paper.SOURCE}).", "",
-        *_header("task", table),
     ]
-    for task in table.tasks:
-        lines.append(_row([task_name(task), *(_mmer_cell(table, table.cell(task, v), task) for v in table.variants)]))
+    rows = {task_name(task): [_mmer_cell(table, table.cell(task, v), task) for v in table.variants]
+            for task in table.tasks}
     averages = []
     paper_row = set(table.tasks) == set(paper.POPGYM_TASKS)
     for variant in table.variants:
@@ -81,15 +92,20 @@ def mmer_section(table: Table) -> list[str]:
         if paper_row:
             text += _paper_mark(paper.POPGYM_AVERAGE.get(variant.memory_kind))
         averages.append(text)
-    lines += [_row(["average", *averages]), "",
-              "The average row: the mean over tasks of the cell means; its ± is the std over seeds of each seed's "
-              "average over tasks (shown only where every task has the same seeds). Bold among variants scored on "
-              "every task."]
+    average_shown = len(table.tasks) > 1 or not transposed(table)  # (a column for one task would repeat it)
+    if average_shown:
+        rows["average"] = averages
+    lines += _grid(table, rows)
+    if average_shown:
+        where = "column" if transposed(table) else "row"
+        lines += ["", f"The average {where}: the mean over tasks of the cell means; its ± is the std over seeds of "
+                      "each seed's average over tasks (shown only where every task has the same seeds). Bold among "
+                      "variants scored on every task."]
     if any(task in paper.POPGYM_TASKS for task in table.tasks) and not paper_row:
         averages = ", ".join(f"{paper.PAPER_MEMORY[kind]} {_score(s.mean, s.std)}"
                              for kind, s in paper.POPGYM_AVERAGE.items())
-        lines += ["", f"The paper's averages over all 12 POPGym tasks (× {SCALE}; not comparable with an average "
-                      f"over {len(table.tasks)} task(s)): {averages}."]
+        lines += ["", f"The paper's averages over all 12 POPGym tasks (× {SCALE}; not comparable with scores over "
+                      f"{len(table.tasks)} task(s)): {averages}."]
     return lines
 
 
@@ -97,9 +113,10 @@ def threshold_section(table: Table, threshold: float) -> list[str]:
     lines = [f"## Env steps to a mean return of {threshold:g}", "",
              f"Per run, the env steps at the first iteration whose mean return (`episode_return_mean`) reached "
              f"{threshold:g}; mean ± std over the seeds that reached it (population std), and how many of the "
-             "cell's finished runs reached it.", "", *_header("task", table)]
+             "cell's finished runs reached it.", ""]
+    rows = {}
     for task in table.tasks:
-        row = [task_name(task)]
+        row = rows[task_name(task)] = []
         for variant in table.variants:
             cell = table.cell(task, variant)
             if cell is None or not cell.runs:
@@ -109,8 +126,7 @@ def threshold_section(table: Table, threshold: float) -> list[str]:
             mean, std = mean_std(steps)
             text = (f"{mean:,.0f}" + (f" ± {std:,.0f}" if len(steps) > 1 else "")) if steps else "—"
             row.append(f"{text} ({len(steps)}/{len(cell.runs)} reached)")
-        lines.append(_row(row))
-    return lines
+    return lines + _grid(table, rows)
 
 
 def _unfinished_rows(runs: list[tuple[RunRecord, str]]) -> list[str]:
