@@ -2,6 +2,8 @@
 killed, while Tune's saved experiment state still has it running) may be resumed by Tune; its
 results must neither end the study nor change Optuna's value."""
 
+import warnings
+
 import optuna
 import pytest
 from optuna.exceptions import UpdateFinishedTrialError
@@ -52,3 +54,25 @@ def test_plain_optuna_search_fails_there(tmp_path):
     plain.restore_from_dir(str(tmp_path))
     with pytest.raises(UpdateFinishedTrialError):
         plain.on_trial_result("t1", {"score": 0.9, "training_iteration": 5})
+
+
+def test_repeated_steps_of_a_resumed_trial_are_one_log_line_not_a_warning_each(tmp_path, caplog):
+    """A trial resumed from a checkpoint older than its last report repeats steps Optuna holds:
+    Optuna keeps its first values and warns per step; the searcher says it once."""
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    first = searcher(DurableOptunaSearch, url)
+    assert first.suggest("t1") is not None
+    for step in (1, 2, 3):
+        first.on_trial_result("t1", {"score": 0.1 * step, "training_iteration": step})
+    first.save_to_dir(str(tmp_path), session_str="before-kill")
+    resumed = searcher(DurableOptunaSearch, url)
+    resumed.restore_from_dir(str(tmp_path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning reaching the caller fails the test
+        for step in (2, 3, 4):  # resumed from the checkpoint of step 1
+            resumed.on_trial_result("t1", {"score": 0.9, "training_iteration": step})
+    repeats = [r for r in caplog.records if "repeats steps Optuna already holds" in r.getMessage()]
+    assert len(repeats) == 1 and "from step 2 on" in repeats[0].getMessage()
+    resumed.on_trial_complete("t1", {"score": 0.9, "training_iteration": 4})
+    (trial,) = optuna.load_study(study_name="s", storage=url).trials
+    assert trial.intermediate_values == {1: pytest.approx(0.1), 2: pytest.approx(0.2), 3: pytest.approx(0.3), 4: 0.9}

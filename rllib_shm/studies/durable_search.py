@@ -10,11 +10,16 @@ the whole study with a ``TuneError``.
 :class:`DurableOptunaSearch` keeps the value Optuna was told first (Optuna's trial is final once
 finished) and lets the resumed Tune trial finish without reporting to Optuna again. The resumed
 run's results still reach Tune, its trial directory and the MLflow child run.
+
+A trial resumed from a checkpoint older than its last report repeats iterations whose step Optuna
+already holds; Optuna ignores each repeat with a ``UserWarning``. Those are gathered into one log
+line per trial: Optuna keeps the values it was told first.
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
 
 from optuna.exceptions import UpdateFinishedTrialError
 from ray.tune.search.optuna import OptunaSearch
@@ -33,12 +38,26 @@ class DurableOptunaSearch(OptunaSearch):
         if trial_id in self._finished_before_resume:
             return
         try:
-            super().on_trial_result(trial_id, result)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                super().on_trial_result(trial_id, result)
         except UpdateFinishedTrialError:
             self._finished_before_resume.add(trial_id)
             logger.warning("trial %s: Optuna already has this trial as finished (the driver was killed after "
                            "telling Optuna and before Tune saved the trial as finished); Optuna keeps its value, "
                            "and the resumed run's results go to Tune and MLflow only", trial_id)
+            return
+        for warning in caught:
+            if "is already reported" not in str(warning.message):
+                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+                continue
+            # (setdefault: a study begun before this set existed restores a searcher without it)
+            repeated = self.__dict__.setdefault("_repeated_steps", set())
+            if trial_id not in repeated:
+                repeated.add(trial_id)
+                logger.warning("trial %s: resumed from a checkpoint older than its last report, it repeats steps "
+                               "Optuna already holds (from step %s on); Optuna keeps the values it was told first",
+                               trial_id, result.get("training_iteration", "?"))
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if trial_id in self._finished_before_resume:
