@@ -4,6 +4,7 @@ study (2 memories × 2 seeds on a grid of 4, 3 trials: incomplete) reported from
 store and through an MLflow server, every number checked against MLflow itself."""
 
 import csv
+import dataclasses
 import math
 import os
 import signal
@@ -149,6 +150,49 @@ def test_many_variants_on_one_task_are_rows_of_both_tables():
         assert steps == ("512 ± 0 (2/2 reached)" if i >= 4 else "— (0/2 reached)")
     assert "| average |" not in markdown and "The average" not in markdown
 
+
+def test_success_rates_are_reported_per_cell_and_drawn_below_the_returns(tmp_path):
+    """Envs that report info["success"]: best and last success per run, mean ± std over seeds, env
+    steps to the study's run.stop_success, a CSV column each, and a second panel in the figure."""
+    from rllib_shm.reports.table import table_rows
+
+    success = {("shm", 0): (0.3, 0.7, 0.96), ("shm", 1): (0.4, 0.9, 0.8), ("gru", 0): (0.3, 0.35, 0.4),
+               ("gru", 1): (0.33, 0.3, 0.5)}
+    runs = []
+    for (kind, seed), rates in success.items():
+        run = record(CUE, kind, seed, 5.0, returns=(1.0, 2.0, 3.0))
+        runs.append(dataclasses.replace(run, history=dataclasses.replace(run.history, success=rates)))
+    runs.append(record(CUE, "mlp", 0, 1.0, returns=(1.0, 1.0, 1.0)))  # an older run without success: "—"
+    table = build_table(runs)
+    assert table.has_success()
+    collection = Collection("synthetic", "sqlite:///x.db", tuple(runs))
+    markdown = render(collection, table, None, budget(collection, table), {}, success_level=0.95)
+    labels = [v.label for v in table.variants]
+    best = dict(zip(labels, table_row(markdown, "CueRecall-D5: best success", "## Success rate"), strict=True))
+    last = dict(zip(labels, table_row(markdown, "CueRecall-D5: last success", "## Success rate"), strict=True))
+    steps = dict(zip(labels, table_row(markdown, "CueRecall-D5: env steps to 95 %", "## Success rate"), strict=True))
+    assert best["SHM H128"] == f"**{100 * np.mean([0.96, 0.9]):.0f} ± {100 * np.std([0.96, 0.9]):.0f} %**"
+    assert best["GRU 256"] == f"{100 * np.mean([0.4, 0.5]):.0f} ± {100 * np.std([0.4, 0.5]):.0f} %"
+    assert last["SHM H128"] == f"{100 * np.mean([0.96, 0.8]):.0f} ± {100 * np.std([0.96, 0.8]):.0f} %"
+    assert best["MLP"] == last["MLP"] == "—"
+    assert steps["SHM H128"] == "768 (1/2 reached)" and steps["GRU 256"] == "— (0/2 reached)"
+    rows = {row["variant"]: row for row in table_rows(table, None, 0.95)}
+    assert rows["SHM H128"]["success_best_mean"] == pytest.approx(0.93)
+    assert rows["SHM H128"]["success_reached"] == 1 and rows["GRU 256"]["success_final_mean"] == pytest.approx(0.45)
+    figure = task_figure(CUE, [(v.label, table.cell(CUE, v).runs) for v in table.variants])
+    returns_axis, success_axis = figure.axes
+    assert success_axis.get_ylabel() == "success rate"
+    shm_line = success_axis.get_lines()[labels.index("SHM H128")]
+    assert list(shm_line.get_ydata()) == pytest.approx([0.35, 0.8, 0.88])
+    figure.savefig(tmp_path / "f.png")
+    assert (tmp_path / "f.png").stat().st_size > 10_000
+    # without success (POPGym): no section, one panel
+    plain = build_table([record(CUE, "gru", 0, 1.0)])
+    assert not plain.has_success()
+    assert "## Success rate" not in render(Collection("p", "sqlite:///x.db", ()), plain, None,
+                                           budget(Collection("p", "sqlite:///x.db", ()), plain), {})
+    assert len(task_figure(CUE, [("GRU", plain.cell(CUE, plain.variants[0]).runs)]).axes) == 1
+
 def write_study(path: Path, **tune) -> Path:
     study = {"env": {"id": {"choice": [CUE, "rllib_shm/CueRecall-D30-v0"]}},
              "module": {"memory": {"choice": [{"kind": "shm", "mem_size": 8}, {"kind": "gru", "mem_size": 8}]}},
@@ -283,7 +327,7 @@ def mlflow_truth(uri):
     for run in runs:
         assert run.info.status == "FINISHED"
         histories = {key: {m.step: m.value for m in client.get_metric_history(run.info.run_id, key)}
-                     for key in ("episode_return_mean", "env_steps")}
+                     for key in ("episode_return_mean", "env_steps", "success_rate")}
         truth.setdefault((run.data.params["env"], run.data.params["memory"]), []).append(
             (run.data.metrics["episode_return_max_mean"], histories))
     return truth, parents[0].info.run_id, [run.info.run_id for run in runs]
@@ -309,6 +353,11 @@ def check_against_mlflow(result, uri, threshold):
         assert f"{100 * np.mean(values):.1f} ± {100 * np.std(values):.1f}" in markdown
         reached = [s for s in (first_reached(h, threshold) for _, h in runs) if s is not None]
         assert sorted(cell.reached(threshold)) == sorted(reached)
+        # CueRecall reports info["success"]: the best success rate per run, from MLflow's history
+        best = [max(h["success_rate"].values()) for _, h in runs]
+        assert sorted(cell.success()) == pytest.approx(sorted(best), abs=1e-12)
+        assert float(rows[cell.variant.label]["success_best_mean"]) == pytest.approx(np.mean(best), rel=1e-12)
+    assert "## Success rate" in markdown
     return truth
 
 
@@ -339,7 +388,7 @@ def test_report_of_a_real_study_equals_mlflow_and_is_logged_to_its_parent_run(st
     with Image.open(png) as image:
         image.verify()
     with Image.open(png) as image:
-        assert image.format == "PNG" and image.size == (700, 450)
+        assert image.format == "PNG" and image.size == (700, 750)  # returns above, success rates below
     # the artifacts of the study's parent run, in the local SQLite store's artifact root
     client = mlflow.MlflowClient(tracking_uri=uri)
     parent = mlflow_truth(uri)[1]

@@ -1,6 +1,7 @@
 """Runs read from MLflow, the report's source of truth: a study's parent and trial runs, an
 experiment's training runs, or runs named by id, each with its parameters, status, times and the
-per-iteration histories of ``episode_return_mean`` and ``env_steps``.
+per-iteration histories of ``episode_return_mean``, ``env_steps`` and, for envs that report
+``info["success"]``, ``success_rate``.
 
 A run's MMER is its ``episode_return_max_mean`` at its last iteration (the loop keeps the best mean
 return so far). Where a resumed trial logged an iteration twice, the value logged last counts.
@@ -22,6 +23,7 @@ from rllib_shm.tracking import STUDY_TAG, TRIAL_TAG
 MMER = "episode_return_max_mean"
 RETURN = "episode_return_mean"
 ENV_STEPS = "env_steps"
+SUCCESS = "success_rate"
 SEARCHED = "searched."
 SPACE = "space."
 NOT_TRAINING = ("study", "evaluation")  # run kinds that are not training runs
@@ -29,11 +31,13 @@ NOT_TRAINING = ("study", "evaluation")  # run kinds that are not training runs
 
 @dataclass(frozen=True)
 class History:
-    """Per reported iteration (ascending): env steps so far and the mean return (NaN: none yet)."""
+    """Per reported iteration (ascending): env steps so far, the mean return (NaN: none yet) and the
+    success rate (RLlib's episode window of ``info["success"]``; empty for envs that report none)."""
 
     iterations: tuple[int, ...] = ()
     env_steps: tuple[float, ...] = ()
     returns: tuple[float, ...] = ()
+    success: tuple[float, ...] = ()  # () or one per iteration (NaN where none was logged)
 
 
 @dataclass(frozen=True)
@@ -140,10 +144,12 @@ def _history(client, run_id: str, key: str) -> dict[int, float]:
 
 
 def with_metrics(client, record: RunRecord) -> RunRecord:
-    returns, steps, best = (_history(client, record.run_id, key) for key in (RETURN, ENV_STEPS, MMER))
+    returns, steps, best, success = (_history(client, record.run_id, key)
+                                     for key in (RETURN, ENV_STEPS, MMER, SUCCESS))
     iterations = tuple(sorted(set(steps) | set(returns)))
     history = History(iterations, tuple(steps.get(i, math.nan) for i in iterations),
-                      tuple(returns.get(i, math.nan) for i in iterations))
+                      tuple(returns.get(i, math.nan) for i in iterations),
+                      tuple(success.get(i, math.nan) for i in iterations) if success else ())
     mmer = best[max(best)] if best else math.nan
     return replace(record, mmer=mmer, history=history)
 

@@ -3,7 +3,8 @@ against env steps; one line and band per variant. Runs are aligned by iteration 
 the runs' mean env steps at that iteration); an iteration with no finished episode yet (NaN) is
 left out of that iteration's mean. Where fewer runs report than the variant has (trials that
 stopped early, on success or by ASHA, or are still running), the mean is of the runs still there,
-so the line is dashed: a survivor's mean, not the variant's.
+so the line is dashed: a survivor's mean, not the variant's. Where runs logged a success rate (envs
+that report ``info["success"]``), a second panel below draws it the same way.
 
     >>> import math
     >>> from rllib_shm.reports.collect import History, RunRecord
@@ -24,13 +25,20 @@ from matplotlib.figure import Figure
 from rllib_shm.reports.collect import RunRecord
 
 
-def band(runs: Sequence[RunRecord]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(env steps, mean return, std of the return, runs with a return) per iteration any run reported."""
+def _values(run: RunRecord, success: bool) -> tuple[float, ...]:
+    if not success:
+        return run.history.returns
+    return run.history.success or (np.nan,) * len(run.history.iterations)
+
+
+def band(runs: Sequence[RunRecord], success: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(env steps, mean, std, runs with a value) of the return (``success``: of the success rate) per
+    iteration any run reported."""
     iterations = sorted({i for run in runs for i in run.history.iterations})
     steps, means, stds, counts = [], [], [], []
     for iteration in iterations:
         at = [(s, r) for run in runs for i, s, r in zip(run.history.iterations, run.history.env_steps,
-                                                          run.history.returns, strict=True) if i == iteration]
+                                                          _values(run, success), strict=True) if i == iteration]
         returns = [r for _, r in at if np.isfinite(r)]
         if not returns:
             continue
@@ -41,32 +49,44 @@ def band(runs: Sequence[RunRecord]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     return np.array(steps), np.array(means), np.array(stds), np.array(counts)
 
 
-def task_figure(task: str, series: Sequence[tuple[str, Sequence[RunRecord]]],
-                threshold: float | None = None) -> Figure:
-    """One task's figure: a line (mean) and a band (± std) per (label, runs) of ``series``."""
-    figure = Figure(figsize=(7, 4.5), dpi=100, layout="tight")
-    axis = figure.subplots()
+def _panel(axis, series: Sequence[tuple[str, Sequence[RunRecord]]], success: bool) -> None:
     any_fewer = False
-    for label, runs in series:
-        steps, mean, std, count = band(runs)
+    for number, (label, runs) in enumerate(series):
+        steps, mean, std, count = band(runs, success)
+        color = f"C{number % 10}"  # the same colour per variant in both panels
         if not len(steps):
             continue
         everyone = count == len(runs)
-        line, = axis.plot(np.where(everyone, steps, np.nan), np.where(everyone, mean, np.nan),
-                          label=f"{label} (n={len(runs)})")
+        axis.plot(np.where(everyone, steps, np.nan), np.where(everyone, mean, np.nan), color=color,
+                  label=f"{label} (n={len(runs)})")
         if not everyone.all():  # fewer runs there: dashed, over the whole range (it joins the solid part)
-            axis.plot(steps, mean, color=line.get_color(), linestyle="--", linewidth=1,
+            axis.plot(steps, mean, color=color, linestyle="--", linewidth=1,
                       label="dashed: fewer runs report" if not any_fewer else None)
             any_fewer = True
-        axis.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
+        axis.fill_between(steps, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
+    axis.grid(alpha=0.3)
+
+
+def task_figure(task: str, series: Sequence[tuple[str, Sequence[RunRecord]]],
+                threshold: float | None = None) -> Figure:
+    """One task's figure: a line (mean) and a band (± std) per (label, runs) of ``series``; a second
+    panel of the success rate where any run logged one."""
+    success = any(run.history.success for _, runs in series for run in runs)
+    figure = Figure(figsize=(7, 7.5 if success else 4.5), dpi=100, layout="tight")
+    axes = figure.subplots(2, 1, sharex=True, height_ratios=(3, 2)) if success else [figure.subplots()]
+    axis = axes[0]
+    _panel(axis, series, success=False)
     if threshold is not None:
         axis.axhline(threshold, color="grey", linestyle=":", linewidth=1, label=f"threshold {threshold:g}")
-    axis.set_xlabel("env steps")
     axis.set_ylabel("mean episode return")
     axis.set_title(f"{task}: mean ± std over seeds")
-    axis.grid(alpha=0.3)
     if axis.get_legend_handles_labels()[0]:
         axis.legend(fontsize=8)
+    if success:
+        _panel(axes[1], series, success=True)
+        axes[1].set_ylim(-0.02, 1.02)
+        axes[1].set_ylabel("success rate")
+    axes[-1].set_xlabel("env steps")
     return figure
 
 

@@ -129,6 +129,49 @@ def threshold_section(table: Table, threshold: float) -> list[str]:
     return lines + _grid(table, rows)
 
 
+
+def _percent(values: list[float]) -> str:
+    if not values:
+        return "—"
+    mean, std = mean_std(values)
+    return f"{100 * mean:.0f} %" if len(values) == 1 else f"{100 * mean:.0f} ± {100 * std:.0f} %"
+
+
+def success_section(table: Table, level: float | None) -> list[str]:
+    """Success rates of envs that report ``info["success"]`` (Visual Match, Key-to-Door, MiniGrid…): per
+    cell the best and the last success rate of each run, mean ± std over seeds, and with ``level`` (the
+    study's ``run.stop_success``) the env steps until a run first reached it."""
+    lines = ["## Success rate", "",
+             "Per run, the success rate RLlib reports each iteration (the share of the last 100 training episodes "
+             "whose env reported `info[\"success\"]`): its best over training and its last; mean ± std over the "
+             "seeds (population std), **bold**: the best per task."]
+    if level is not None:
+        lines[-1] += (f" Env steps to {100 * level:.0f} %: per run, the env steps at the first iteration whose "
+                      f"success rate reached {level:g} (the study's `run.stop_success`, where a trial ends); mean ± "
+                      "std over the seeds that reached it, and how many of the cell's finished runs did.")
+    lines.append("")
+    rows: dict[str, list[str]] = {}
+    for task in table.tasks:
+        cells = [table.cell(task, v) for v in table.variants]
+        best = {i: mean_std(c.success())[0] for i, c in enumerate(cells) if c is not None and c.success()}
+        top = max(best.values(), default=None)
+        name = task_name(task)
+        rows[f"{name}: best success"] = [
+            "" if c is None else (f"**{_percent(c.success())}**" if best.get(i) == top else _percent(c.success()))
+            for i, c in enumerate(cells)]
+        rows[f"{name}: last success"] = ["" if c is None else _percent(c.success(final=True)) for c in cells]
+        if level is not None:
+            row = rows[f"{name}: env steps to {100 * level:.0f} %"] = []
+            for cell in cells:
+                if cell is None or not cell.runs:
+                    row.append("")
+                    continue
+                steps = cell.reached(level, success=True)
+                mean, std = mean_std(steps)
+                text = (f"{mean:,.0f}" + (f" ± {std:,.0f}" if len(steps) > 1 else "")) if steps else "—"
+                row.append(f"{text} ({len(steps)}/{len(cell.runs)} reached)")
+    return lines + _grid(table, rows)
+
 def _unfinished_rows(runs: list[tuple[RunRecord, str]]) -> list[str]:
     lines = [_row(["trial", "task", "variant", "seed", "status", "iterations", "env steps", "MMER × 100 so far"]),
              _row(["---"] * 8)]
@@ -205,8 +248,10 @@ def incomplete(collection: Collection, table: Table, grid: Grid | None) -> list[
 
 
 def render(collection: Collection, table: Table, grid: Grid | None, result: Budget,
-           figures: Mapping[str, str], threshold: float | None = None, now: datetime | None = None) -> str:
-    """The whole report; ``figures``: task -> PNG file name (beside the markdown)."""
+           figures: Mapping[str, str], threshold: float | None = None, now: datetime | None = None,
+           success_level: float | None = None) -> str:
+    """The whole report; ``figures``: task -> PNG file name (beside the markdown); a success section where
+    runs logged a success rate (``success_level``: also the env steps until it was reached)."""
     runs = collection.runs
     count = {s: sum(r.status == s for r in runs) for s in (FINISHED, "RUNNING", "FAILED", "KILLED")}
     parent = collection.parent
@@ -221,11 +266,14 @@ def render(collection: Collection, table: Table, grid: Grid | None, result: Budg
     lines += ["", *mmer_section(table)]
     if threshold is not None:
         lines += ["", *threshold_section(table, threshold)]
+    if table.has_success():
+        lines += ["", *success_section(table, success_level)]
     lines += ["", *completeness_section(collection, table, grid), "", *budget_section(result), "",
               "## Learning curves", "",
               "Mean episode return (`episode_return_mean`) of the finished runs against env steps, mean ± std over "
               "seeds, one line per variant; dashed where fewer runs report than the variant has (a run that stopped "
-              "early), i.e. the mean of the runs still there."]
+              "early), i.e. the mean of the runs still there."
+              + (" Below it, the success rate the same way." if table.has_success() else "")]
     for task in table.tasks:
         if task in figures:
             lines += ["", f"### {task_name(task)}", "", f"![{task_name(task)}]({figures[task]})"]

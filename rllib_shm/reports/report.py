@@ -165,8 +165,8 @@ def write_figures(table: Table, out: Path, threshold: float | None, log: Callabl
     return figures
 
 
-def write_csv(table: Table, path: Path, threshold: float | None) -> None:
-    rows = table_rows(table, threshold)
+def write_csv(table: Table, path: Path, threshold: float | None, success_level: float | None = None) -> None:
+    rows = table_rows(table, threshold, success_level)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["task"])
         writer.writeheader()
@@ -185,11 +185,13 @@ def make_report(request: ReportRequest, log: Callable[[str], None] = print) -> R
 
     out = Path(request.out)
     out.mkdir(parents=True, exist_ok=True)
+    success_level = first_config(study).run.stop_success if study else None  # "solved", where the study says
     figures = write_figures(table, out, request.threshold, log)
     markdown = render(collection, table, grid, budget(collection, table),
-                      {task: path.name for task, path in figures.items()}, request.threshold)
+                      {task: path.name for task, path in figures.items()}, request.threshold,
+                      success_level=success_level)
     (out / MARKDOWN).write_text(markdown, encoding="utf-8")
-    write_csv(table, out / CSV, request.threshold)
+    write_csv(table, out / CSV, request.threshold, success_level)
     files = (out / MARKDOWN, out / CSV, *figures.values())
     logged_to = None
     if request.log_to_mlflow and collection.parent is not None:

@@ -38,9 +38,13 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return float(np.mean(finite)), float(np.std(finite))
 
 
-def steps_to_reach(run: RunRecord, threshold: float) -> float | None:
-    """Env steps at the first iteration whose mean return reached ``threshold``; None if none did."""
-    for steps, value in zip(run.history.env_steps, run.history.returns, strict=True):
+def steps_to_reach(run: RunRecord, threshold: float, success: bool = False) -> float | None:
+    """Env steps at the first iteration whose mean return (``success``: success rate) reached
+    ``threshold``; None if none did."""
+    values = run.history.success if success else run.history.returns
+    if not values:
+        return None
+    for steps, value in zip(run.history.env_steps, values, strict=True):
         if math.isfinite(value) and value >= threshold:
             return steps
     return None
@@ -78,10 +82,20 @@ class Cell:
     def missing(self) -> int | None:
         return None if self.expected is None else max(self.expected - len(self.runs), 0)
 
-    def reached(self, threshold: float) -> list[float]:
-        """Env steps to ``threshold`` of the finished runs that reached it."""
-        steps = (steps_to_reach(run, threshold) for run in self.runs)
+    def reached(self, threshold: float, success: bool = False) -> list[float]:
+        """Env steps to ``threshold`` (of the return; ``success``: of the success rate) of the finished
+        runs that reached it."""
+        steps = (steps_to_reach(run, threshold, success) for run in self.runs)
         return [s for s in steps if s is not None]
+
+    def success(self, final: bool = False) -> list[float]:
+        """Per finished run that logged a success rate: its best (``final``: its last) success rate."""
+        values = []
+        for run in self.runs:
+            finite = [v for v in run.history.success if math.isfinite(v)]
+            if finite:
+                values.append(finite[-1] if final else max(finite))
+        return values
 
 
 @dataclass(frozen=True)
@@ -120,6 +134,10 @@ class Table:
             std = float(np.std(per_seed))
         return Average(mean, std, len(cells), len(self.tasks))
 
+    def has_success(self) -> bool:
+        """Whether any finished run logged a success rate (an env that reports ``info["success"]``)."""
+        return any(cell.success() for cell in self.cells.values())
+
     def best_average(self) -> set[str]:
         """Labels of the best averages among the variants scored on every task."""
         full = {v.label: a.mean for v in self.variants if (a := self.average(v)) and a.tasks == a.of_tasks}
@@ -154,8 +172,9 @@ def build_table(runs: Sequence[RunRecord], grid: Sequence[GridPoint] = (),
     return Table(tuple(ordered), tuple(sorted(by_label.values(), key=lambda v: v.sort_key)), cells)
 
 
-def table_rows(table: Table, threshold: float | None = None) -> list[dict]:
-    """The table as CSV rows, one per cell (raw MMER scale; seeds separated by spaces)."""
+def table_rows(table: Table, threshold: float | None = None, success_level: float | None = None) -> list[dict]:
+    """The table as CSV rows, one per cell (raw MMER scale; seeds separated by spaces); with success
+    columns where runs logged a success rate (``success_level``: env steps until it was reached)."""
     from rllib_shm.reports.paper import paper_score
 
     rows = []
@@ -175,5 +194,13 @@ def table_rows(table: Table, threshold: float | None = None) -> list[dict]:
                 steps = cell.reached(threshold)
                 row.update(threshold=threshold, reached=len(steps), steps_to_threshold_mean=mean_std(steps)[0],
                            steps_to_threshold_std=mean_std(steps)[1])
+            if table.has_success():
+                best, final = mean_std(cell.success()), mean_std(cell.success(final=True))
+                row.update(success_best_mean=best[0], success_best_std=best[1], success_final_mean=final[0],
+                           success_final_std=final[1])
+                if success_level is not None:
+                    steps = cell.reached(success_level, success=True)
+                    row.update(success_level=success_level, success_reached=len(steps),
+                               steps_to_success_mean=mean_std(steps)[0], steps_to_success_std=mean_std(steps)[1])
             rows.append(row)
     return rows
