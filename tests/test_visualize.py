@@ -76,6 +76,28 @@ def test_shm_summary(shm_drawn):
     fraction = np.asarray(summary["vanishing_fraction"])
     np.testing.assert_allclose(fraction, vanishing_fraction(recording.calibration))
     np.testing.assert_allclose(fraction, 1.0 / H)  # row 0 (C = 0.9) is below 1 from t = 0, the rest is exactly 1
+    # C's colours zoom to the entries' spread: 1 ± 0.1 (row 0 at 0.9), not C's whole range 0..2
+    assert summary["color_range_calibration"] == pytest.approx([0.9, 1.1])
+
+
+def test_retention_panel_a_zooms_to_the_calibration_it_draws():
+    """A trained SHM keeps C within a few % of 1: on C's whole range 0..2 its panel (a) would be flat."""
+    from matplotlib.figure import Figure
+
+    from rllib_shm.drawing.retention import draw_retention
+
+    rng = np.random.default_rng(0)
+    calibration = 1.0 + 0.03 * rng.uniform(-1, 1, size=(T, H, H))
+    memory = np.zeros((T, H, H))
+    for t in range(T):
+        memory[t] = (memory[t - 1] if t else 0.0) * calibration[t] + (rng.normal(size=(H, H)) if t < 5 else 0.0)
+    held = retention(memory, calibration, cue_steps=5)
+    figure = Figure()
+    draw_retention(figure, held, phase_spans(np.repeat([0, 1], [5, T - 5])))
+    low, high = figure.axes[0].get_ylim()
+    spread = np.abs(np.concatenate([held.calibration_quartiles.ravel(), held.calibration_mean.ravel()]) - 1).max()
+    assert 1 - high == pytest.approx(low - 1) and spread <= high - 1 <= 1.1 * spread + 0.011
+    assert "y zoomed to 1 ±" in figure.axes[0].get_title()
 
 
 def test_vanishing_fraction_hand_computed():

@@ -37,7 +37,7 @@ from matplotlib.animation import PillowWriter
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 
-from rllib_shm.drawing.recording import MemoryRecording, vanishing_fraction
+from rllib_shm.drawing.recording import MemoryRecording, calibration_zoom, vanishing_fraction
 from rllib_shm.drawing.retention import Retention, draw_retention, retention
 from rllib_shm.drawing.timeline import PhaseSpan, default_steps, phase_steps, phase_ticks, shade_phases
 
@@ -89,9 +89,11 @@ def _step_labels(spans: list[PhaseSpan] | None) -> list[str] | None:
 
 
 def _draw_grid(frames: np.ndarray, steps: list[int], path: Path, dpi: int, recording: MemoryRecording,
-               norm: matplotlib.colors.Normalize, label: str, columns: np.ndarray | None) -> None:
+               norm: matplotlib.colors.Normalize, label: str, columns: np.ndarray | None,
+               note: str | None = None) -> None:
     """One row of heatmaps, frames [n, H, H] at ``steps``, one shared colorbar; panel titles name the step, its
-    phase and reward; ``columns`` (the cue columns) are ticked in red on each panel's x axis (column index j)."""
+    phase and reward; ``columns`` (the cue columns) are ticked in red on each panel's x axis (column index j);
+    ``note`` is a line of the heading (e.g. the colour range)."""
     fig = _figure(PANEL_IN * len(steps) + MARGIN_IN, HEIGHT_IN, dpi)
     axes = fig.subplots(1, len(steps), squeeze=False)[0]
     phases, rewards = _step_labels(recording.spans), recording.rewards
@@ -104,7 +106,7 @@ def _draw_grid(frames: np.ndarray, steps: list[int], path: Path, dpi: int, recor
         ax.set_yticks([])
     fig.colorbar(image, ax=list(axes), label=label, shrink=0.9)
     marks = None if columns is None else f"red ticks: cue columns j = {', '.join(str(j) for j in columns)}"
-    heading = "\n".join(line for line in (recording.title, marks) if line)
+    heading = "\n".join(line for line in (recording.title, marks, note) if line)
     if heading:
         fig.suptitle(heading)
     fig.savefig(path, dpi=dpi)
@@ -162,8 +164,19 @@ def _draw_retention_file(result: Retention, spans: list[PhaseSpan] | None, path:
     fig.savefig(path, dpi=dpi)
 
 
-def _draw_gif(recording: MemoryRecording, frames: list[int], path: Path, dpi: int, limit: float) -> None:
-    """M_t (and C_t beside it) per frame; a vector state is revealed column by column."""
+def _c_norm(zoom: float) -> TwoSlopeNorm:
+    """Colours of C: white at 1 (keeps), blue below (forgets), red above, over 1 ± ``zoom``."""
+    return TwoSlopeNorm(vmin=1.0 - zoom, vcenter=1.0, vmax=1.0 + zoom)
+
+
+def _c_note(zoom: float) -> str | None:
+    return None if zoom >= 1.0 else f"C's colours span 1 ± {zoom:g} (of its range 0..2; entries beyond at the ends)"
+
+
+def _draw_gif(recording: MemoryRecording, frames: list[int], path: Path, dpi: int, limit: float,
+              zoom: float | None = None) -> None:
+    """M_t (and C_t beside it, colours over 1 ± ``zoom``) per frame; a vector state is revealed column by
+    column."""
     memory, calibration, vector = recording.memory, recording.calibration, recording.memory.ndim == 2
     panels = VECTOR_PANELS if vector else 1 if calibration is None else 2
     fig = _figure(PANEL_IN * panels + MARGIN_IN, HEIGHT_IN, dpi)
@@ -180,9 +193,9 @@ def _draw_gif(recording: MemoryRecording, frames: list[int], path: Path, dpi: in
         axes[0].set_title("M")
     fig.colorbar(image, ax=axes[0], shrink=0.8)
     if calibration is not None:
-        c_image = axes[1].imshow(calibration[0], cmap=_cmap(), norm=TwoSlopeNorm(vmin=0.0, vcenter=1.0, vmax=2.0),
-                                 interpolation="nearest")
-        axes[1].set_title("C")
+        zoom = zoom if zoom is not None else 1.0
+        c_image = axes[1].imshow(calibration[0], cmap=_cmap(), norm=_c_norm(zoom), interpolation="nearest")
+        axes[1].set_title("C" if zoom >= 1.0 else f"C (colours 1 ± {zoom:g})")
         fig.colorbar(c_image, ax=axes[1], shrink=0.8)
     for ax in axes if not vector else ():
         ax.set_xticks([])
@@ -272,6 +285,9 @@ def draw_memory(recording: MemoryRecording, out_dir: Path, steps: Sequence[int] 
         "dpi": dpi,
         "max_abs_memory": _max_abs(memory),  # over all T, finite entries only; None if none is finite
         "color_limit_memory_steps": limit,
+        # calibration_steps.png and the GIF colour C over 1 ± r (``calibration_zoom``); None without calibration
+        "color_range_calibration": None if calibration is None else [1.0 - (r := calibration_zoom(calibration)),
+                                                                      1.0 + r],
         "episode_return": None if recording.rewards is None else _finite_or_none(float(np.sum(recording.rewards))),
         "phases": None if spans is None else [{"phase": s.phase, "label": s.label, "steps": [s.start, s.stop]}
                                               for s in spans],
@@ -321,11 +337,12 @@ def _draw_all(recording: MemoryRecording, steps: list[int], frames: list[int], p
                    matplotlib.colors.Normalize(-limit, limit), "M", columns)
     else:
         _draw_vector(recording, steps, paths["memory_steps.png"], dpi, limit)
-    _draw_gif(recording, frames, paths["memory.gif"], dpi, _max_abs(memory) or 1.0)
+    zoom = None if calibration is None else calibration_zoom(calibration)
+    _draw_gif(recording, frames, paths["memory.gif"], dpi, _max_abs(memory) or 1.0, zoom)
     if calibration is None:
         return None
-    _draw_grid(calibration[steps], steps, paths["calibration_steps.png"], dpi, recording,
-               TwoSlopeNorm(vmin=0.0, vcenter=1.0, vmax=2.0), C_LABEL, columns)
+    _draw_grid(calibration[steps], steps, paths["calibration_steps.png"], dpi, recording, _c_norm(zoom),
+               C_LABEL, columns, _c_note(zoom))
     fraction = vanishing_fraction(calibration)
     _draw_vanishing(fraction, paths["vanishing.png"], dpi, recording.title, recording.spans)
     if held is not None:

@@ -8,6 +8,7 @@ memory M_t [T, H, H] and its calibration C_t [T, H, H] (entries in (0, 2): < 1 f
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -124,3 +125,27 @@ def vanishing_fraction(calibration: np.ndarray) -> np.ndarray:
             log_product += np.log(calibration[t].astype(np.float64))
             fraction[t] = np.mean(log_product < 0.0)
     return fraction
+
+
+def calibration_zoom(values: np.ndarray, quantile: float = 0.99) -> float:
+    """Half-width r of the range 1 ± r that shows calibration ``values`` (any shape): the ``quantile`` of
+    |C − 1| over the finite entries, rounded up to two significant digits, within [0.01, 1].
+
+    C lives in (0, 2), but a trained SHM keeps most entries within a few percent of 1; drawn on 0..2 they all
+    look white (or flat), and which columns keep and which forget is lost. Entries beyond 1 ± r are drawn at
+    the ends of the range.
+
+    >>> calibration_zoom(np.array([1.0, 1.02, 0.97, 1.001])), calibration_zoom(np.array([0.1, 1.9]))
+    (0.03, 0.9)
+    >>> calibration_zoom(np.ones(3)), calibration_zoom(np.array([0.0, 2.0, np.nan]))
+    (0.01, 1.0)
+    """
+    deviation = np.abs(np.asarray(values, dtype=np.float64) - 1.0)
+    deviation = deviation[np.isfinite(deviation)]
+    if not deviation.size:
+        return 1.0
+    r = float(np.quantile(deviation, quantile))
+    if r <= 0.0:
+        return 0.01
+    digits = 1 - math.floor(math.log10(r))  # two significant digits
+    return min(max(math.ceil(round(r * 10**digits, 6)) / 10**digits, 0.01), 1.0)

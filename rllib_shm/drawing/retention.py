@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rllib_shm.drawing.recording import calibration_zoom
 from rllib_shm.drawing.timeline import PhaseSpan, phase_ticks, shade_phases
 
 QUARTILES = (0.25, 0.75)
@@ -157,9 +158,12 @@ def draw_retention(fig, result: Retention, spans: Sequence[PhaseSpan], title: st
         axes[1].fill_between(t, *result.log_product_quartiles[group], color=color, alpha=0.25, lw=0)
         axes[1].plot(t, result.log_product_median[group], color=color, lw=1.0)
     axes[0].axhline(1.0, color="k", lw=0.6, ls=":")
-    axes[0].set_ylim(0.0, 2.0)
+    zoom = calibration_zoom(np.concatenate([result.calibration_quartiles.ravel(), result.calibration_mean.ravel()]),
+                            quantile=1.0)  # C lives in (0, 2); a trained SHM's quartiles sit within a few % of 1
+    axes[0].set_ylim(1.0 - 1.1 * zoom, 1.0 + 1.1 * zoom)
     axes[0].set_ylabel("C_t")
-    axes[0].set_title("(a) calibration C_t: mean and quartiles (1 keeps, < 1 forgets)")
+    axes[0].set_title("(a) calibration C_t: mean and quartiles (1 keeps, < 1 forgets)"
+                      + ("" if zoom >= 1.0 else f"; y zoomed to 1 ± {1.1 * zoom:.2g} of C's range 0..2"))
     axes[0].legend(loc="lower right", fontsize=6)
     axes[1].axhline(0.0, color="k", lw=0.6, ls=":")
     axes[1].set_ylabel("log ∏C")
