@@ -405,9 +405,9 @@ def test_visual_match_episode_records_phases_and_draws(tmp_path, few_frames):
     module = MemoryRLModule(observation_space=env.observation_space, action_space=gym.spaces.Discrete(4),
                             model_config=config.to_model_config())
     log = EpisodeLog(keep=("memory", "calibration", "update"))
-    result = run_episodes(module, env, 1, seed=0, record=log)
+    result = run_episodes(module, env, 3, seed=0, record=log)
     env.close()
-    assert result["lengths"] == [30]
+    assert result["lengths"] == [30, 30, 30]
     np.testing.assert_array_equal(log.phase_array(), PHASES)
     recording = log.recording("untrained SHM")
     assert recording.phase_names == NAMES and recording.memory.shape == (30, 16, 16)
@@ -418,3 +418,19 @@ def test_visual_match_episode_records_phases_and_draws(tmp_path, few_frames):
     assert "retention.png" in paths and len(summary["retention"]["cue_columns"]) == 2
     assert [span["steps"] for span in summary["phases"]] == [[0, 14], [15, 19], [20, 29]]
     assert summary["steps"] == [0, 14, 15, 16, 18, 19, 20, 29]
+    # the vanishing measure of every episode (the paper's is over 100): the first is the one drawn
+    assert len(log.vanishing) == 3 and not np.array_equal(log.vanishing[1], log.vanishing[2])
+    np.testing.assert_array_equal(log.vanishing[0], vanishing_fraction(recording.calibration))
+    assert summary["vanishing_episodes"] == 3
+    np.testing.assert_allclose(summary["vanishing_fraction_episode_mean"], np.mean(log.vanishing, axis=0))
+
+
+def test_bad_vanishing_episodes_name_the_field():
+    recording = _shm_recording()
+    for value, message in ((np.zeros(3), "expected a non-empty sequence"), ([], "expected a non-empty sequence"),
+                           ([np.zeros((2, 2))], r"vanishing_episodes\[0\]: got shape \(2, 2\)"),
+                           ([np.zeros(3), np.array([0.5, 1.5])], r"vanishing_episodes\[1\].*fractions in \[0, 1\]")):
+        with pytest.raises(ValueError, match=message):
+            MemoryRecording(recording.memory, recording.calibration, vanishing_episodes=value)
+    with pytest.raises(ValueError, match="needs a calibration"):
+        MemoryRecording(recording.memory[:, 0], None, vanishing_episodes=[np.zeros(T)])

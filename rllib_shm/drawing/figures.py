@@ -37,7 +37,7 @@ from matplotlib.animation import PillowWriter
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 
-from rllib_shm.drawing.recording import MemoryRecording, calibration_zoom, vanishing_fraction
+from rllib_shm.drawing.recording import MemoryRecording, calibration_zoom, episode_mean, vanishing_fraction
 from rllib_shm.drawing.retention import Retention, draw_retention, retention
 from rllib_shm.drawing.timeline import PhaseSpan, default_steps, phase_steps, phase_ticks, shade_phases
 
@@ -136,14 +136,26 @@ def _draw_vector(recording: MemoryRecording, steps: list[int], path: Path, dpi: 
     fig.savefig(path, dpi=dpi)
 
 
-def _draw_vanishing(fraction: np.ndarray, path: Path, dpi: int, title: str, spans: list[PhaseSpan] | None) -> None:
-    """The vanishing fraction over the whole episode: x = 0..T−1 always, phases shaded when known."""
+def _draw_vanishing(fraction: np.ndarray, path: Path, dpi: int, title: str, spans: list[PhaseSpan] | None,
+                    episodes: Sequence[np.ndarray] | None = None) -> None:
+    """The vanishing fraction over the whole episode: x = 0..T−1 always, phases shaded when known; with
+    ``episodes`` (the fractions of every evaluated episode) their mean ± std too, the paper's measure."""
     num_steps = fraction.size
     fig = _figure(*VANISHING_IN, dpi)
     ax = fig.subplots()
     if spans is not None:
         shade_phases(ax, spans)
-    ax.plot(np.arange(num_steps), fraction, color="C0", marker="." if num_steps == 1 else None)
+    many = episodes is not None and len(episodes) > 1
+    if many:
+        mean, std, count = episode_mean(episodes)
+        t = np.arange(mean.size)
+        ax.fill_between(t, mean - std, mean + std, color="C1", alpha=0.25, linewidth=0)
+        ax.plot(t, mean, color="C1", label=f"mean ± std over {len(episodes)} episodes"
+                + ("" if count.min() == count.max() else " (fewer where episodes ended)"))
+    ax.plot(np.arange(num_steps), fraction, color="C0", marker="." if num_steps == 1 else None,
+            linewidth=0.8 if many else 1.5, label="the episode drawn" if many else None)
+    if many:
+        ax.legend(loc="lower right", fontsize=6)
     ax.set_ylim(0.0, 1.0)
     ax.set_xlim(*((-0.5, 0.5) if num_steps == 1 else (0, num_steps - 1)))
     ax.set_xticks(default_steps(num_steps, 6) if spans is None else phase_ticks(spans))
@@ -242,8 +254,9 @@ def draw_memory(recording: MemoryRecording, out_dir: Path, steps: Sequence[int] 
     a calibration ``calibration_steps.png`` (C_t at ``steps``), ``vanishing.png`` and, when the cue phase is
     known, ``retention.png``. ``steps`` defaults to ``phase_steps`` (with phases) or ``default_steps(T)``, 8 at
     most; duplicates are dropped and the rest sorted. Colour limits for M are ±max|M| over the drawn steps (over
-    all T for a vector state and in the GIF); C uses [0, 2] with white at 1. Non-finite values are drawn black
-    and counted in summary.json.
+    all T for a vector state and in the GIF); C uses 1 ± r with white at 1 (``calibration_zoom``: r from the
+    spread of |C − 1|, at most C's whole range 0..2). With ``recording.vanishing_episodes`` vanishing.png adds
+    the mean ± std over those episodes. Non-finite values are drawn black and counted in summary.json.
     ``cue_steps``: the cue phase is steps 0..cue_steps−1 (in [1, T−1]); default: the first phase of
     ``recording.phases``, and no retention figure without phases. It needs a matrix memory with calibration.
     Raises ValueError before writing anything if a file it would write already exists (never overwrites),
@@ -293,6 +306,10 @@ def draw_memory(recording: MemoryRecording, out_dir: Path, steps: Sequence[int] 
                                               for s in spans],
         "vanishing_fraction": None if fraction is None else [float(f) for f in fraction],
         "final_vanishing_fraction": None if fraction is None else float(fraction[-1]),
+        # over every evaluated episode (``vanishing_episodes``): per step, the mean over the episodes that long
+        "vanishing_episodes": None if recording.vanishing_episodes is None else len(recording.vanishing_episodes),
+        "vanishing_fraction_episode_mean": None if recording.vanishing_episodes is None else [
+            float(f) for f in episode_mean(recording.vanishing_episodes)[0]],
         "retention": None if held is None else held.summary(),
         "retention_skipped": skipped,  # why retention.png was not drawn, or None
         "non_finite": sum(non_finite.values()),
@@ -344,7 +361,8 @@ def _draw_all(recording: MemoryRecording, steps: list[int], frames: list[int], p
     _draw_grid(calibration[steps], steps, paths["calibration_steps.png"], dpi, recording, _c_norm(zoom),
                C_LABEL, columns, _c_note(zoom))
     fraction = vanishing_fraction(calibration)
-    _draw_vanishing(fraction, paths["vanishing.png"], dpi, recording.title, recording.spans)
+    _draw_vanishing(fraction, paths["vanishing.png"], dpi, recording.title, recording.spans,
+                    recording.vanishing_episodes)
     if held is not None:
         _draw_retention_file(held, recording.spans, paths["retention.png"], dpi, recording.title)
     return fraction

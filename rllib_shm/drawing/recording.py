@@ -28,6 +28,9 @@ class MemoryRecording:
     phases:      [T] integer phase ids ≥ 0, the phase of the observation acted on at step t (``info["phase"]``),
                  optional; stored as int64.
     phase_names: phase id → name (a mapping, or a sequence indexed by id), optional: "phase 0 (cue)".
+    vanishing_episodes: per evaluated episode (this one and others of the same evaluation), the vanishing
+                 fraction [T_e] of its calibration (``vanishing_fraction``), optional: vanishing.png then
+                 draws their mean over episodes, the paper's measure (lengths may differ).
     """
 
     memory: np.ndarray
@@ -36,6 +39,7 @@ class MemoryRecording:
     title: str = ""
     phases: np.ndarray | None = None
     phase_names: Mapping[int, str] | Sequence[str] | None = None
+    vanishing_episodes: Sequence[np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         memory = _as_float("memory", self.memory)
@@ -60,6 +64,10 @@ class MemoryRecording:
             object.__setattr__(self, "phases", _as_phases(self.phases, memory.shape[0]))
         if self.phase_names is not None:
             object.__setattr__(self, "phase_names", _as_names(self.phase_names))
+        if self.vanishing_episodes is not None:
+            if self.calibration is None:
+                raise ValueError("vanishing_episodes: needs a calibration (an SHM recording)")
+            object.__setattr__(self, "vanishing_episodes", _as_fractions(self.vanishing_episodes))
 
     @property
     def num_steps(self) -> int:
@@ -86,6 +94,32 @@ def _as_phases(value: object, num_steps: int) -> np.ndarray:
     if phases.min() < 0:
         raise ValueError(f"phases: got {int(phases.min())}, expected phase ids ≥ 0")
     return phases.astype(np.int64)
+
+
+def _as_fractions(value: object) -> tuple[np.ndarray, ...]:
+    if isinstance(value, np.ndarray | str) or not isinstance(value, Sequence) or not value:
+        raise ValueError(f"vanishing_episodes: got {type(value).__name__}, expected a non-empty sequence of [T_e] "
+                         "arrays (one per episode)")
+    fractions = tuple(np.asarray(f, dtype=np.float64) for f in value)
+    for index, fraction in enumerate(fractions):
+        if fraction.ndim != 1 or not fraction.size or not np.all((fraction >= 0) & (fraction <= 1)):
+            raise ValueError(f"vanishing_episodes[{index}]: got shape {fraction.shape}, expected [T_e] fractions in "
+                             "[0, 1]")
+    return fractions
+
+
+def episode_mean(fractions: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, std, episodes) per step t over the episodes at least t + 1 steps long: [T_max] each.
+
+    >>> episode_mean([np.array([0.0, 0.5]), np.array([1.0])])
+    (array([0.5, 0.5]), array([0.5, 0. ]), array([2, 1]))
+    """
+    longest = max(f.size for f in fractions)
+    padded = np.full((len(fractions), longest), np.nan)
+    for row, fraction in zip(padded, fractions, strict=True):
+        row[: fraction.size] = fraction
+    count = np.sum(np.isfinite(padded), axis=0)
+    return np.nanmean(padded, axis=0), np.nanstd(padded, axis=0), count
 
 
 def _as_names(value: object) -> dict[int, str]:

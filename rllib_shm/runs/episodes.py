@@ -35,6 +35,7 @@ class EpisodeLog:
     rewards: list = field(default_factory=list)
     phases: list = field(default_factory=list)  # info["phase"] per step (None where the env gave none)
     phase_names: Any = None  # the env's ``phase_names`` (phase id → name), if it has them
+    vanishing: list = field(default_factory=list)  # per evaluated episode (the first too): fraction of ∏C < 1 [T_e]
 
     def add(self, trace: dict[str, Any]) -> None:
         """Append step 0 of batch element 0 of each kept tensor in ``trace`` (tensors [B,T,...])."""
@@ -59,7 +60,7 @@ class EpisodeLog:
 
         return MemoryRecording(memory=self.stacked("memory"), calibration=self.stacked("calibration"),
                                rewards=np.asarray(self.rewards), title=title, phases=self.phase_array(),
-                               phase_names=self.phase_names)
+                               phase_names=self.phase_names, vanishing_episodes=self.vanishing or None)
 
 
 def run_episodes(
@@ -71,7 +72,9 @@ def run_episodes(
     record: EpisodeLog | None = None,
     tasks: Sequence[int] | None = None,
 ) -> dict[str, Any]:
-    """Run ``episodes`` episodes (seeds seed, seed+1, ...); the first is recorded into ``record``.
+    """Run ``episodes`` episodes (seeds seed, seed+1, ...); the first is recorded into ``record``, and of
+    every episode ``record.vanishing`` gets the vanishing fraction of its calibration (SHM), the paper's
+    measure over many episodes.
     ``tasks``: episode i runs task ``tasks[i]`` (``reset(options={"task": ...})``, meta-RL envs);
     None lets the env draw.
 
@@ -96,9 +99,12 @@ def run_episodes(
                 recording.phase_names = getattr(getattr(env, "unwrapped", env), "phase_names", None)
             state = module.initial_state(1)
             total, steps, done, success = 0.0, 0, False, None
+            calibration = []  # C_t [H, H] of this episode (SHM, while recording)
             while not done:
                 obs_t = torch.as_tensor(np.asarray(obs)).unsqueeze(0).unsqueeze(0)
-                out = module.act(obs_t, state, explore=explore, record=recording is not None)
+                out = module.act(obs_t, state, explore=explore, record=record is not None)
+                if record is not None and isinstance(out[MEMORY_TRACE].get("calibration"), torch.Tensor):
+                    calibration.append(out[MEMORY_TRACE]["calibration"][0, 0].numpy())
                 dist = dist_cls.from_logits(out[Columns.ACTION_DIST_INPUTS][:, 0])
                 action = (dist.sample() if explore else dist.to_deterministic().sample())[0].numpy()
                 if isinstance(env.action_space, gym.spaces.Box):  # as RLlib's default normalize_actions
@@ -113,6 +119,10 @@ def run_episodes(
                 total += float(reward)
                 steps += 1
                 done = terminated or truncated
+            if calibration:
+                from rllib_shm.drawing import vanishing_fraction  # matplotlib only where something is drawn
+
+                record.vanishing.append(vanishing_fraction(np.stack(calibration)))
             if "success" in info:
                 success = bool(info["success"])
             returns.append(total)
