@@ -124,7 +124,6 @@ def test_an_ablation_gets_one_variant_per_combination_of_what_varies():
         assert cell.mean == pytest.approx(0.5 + lr)
 
 
-
 def test_many_variants_on_one_task_are_rows_of_both_tables():
     """One factor at a time on one task: a row per variant (a column each would be too wide to read)."""
     names = ("baseline", "h128", "lr-1e-3", "sine", "theta-fixed", "zz-gru")
@@ -163,6 +162,7 @@ def test_success_rates_are_reported_per_cell_and_drawn_below_the_returns(tmp_pat
         run = record(CUE, kind, seed, 5.0, returns=(1.0, 2.0, 3.0))
         runs.append(dataclasses.replace(run, history=dataclasses.replace(run.history, success=rates)))
     runs.append(record(CUE, "mlp", 0, 1.0, returns=(1.0, 1.0, 1.0)))  # an older run without success: "—"
+    runs += [record(REPEAT, kind, 0, 0.5) for kind in ("shm", "gru")]  # a task without success: no success rows
     table = build_table(runs)
     assert table.has_success()
     collection = Collection("synthetic", "sqlite:///x.db", tuple(runs))
@@ -176,13 +176,17 @@ def test_success_rates_are_reported_per_cell_and_drawn_below_the_returns(tmp_pat
     assert last["SHM H128"] == f"{100 * np.mean([0.96, 0.8]):.0f} ± {100 * np.std([0.96, 0.8]):.0f} %"
     assert best["MLP"] == last["MLP"] == "—"
     assert steps["SHM H128"] == "768 (1/2 reached)" and steps["GRU 256"] == "— (0/2 reached)"
-    rows = {row["variant"]: row for row in table_rows(table, None, 0.95)}
+    assert "popgym-RepeatPreviousEasy: best success" not in markdown and "**—**" not in markdown
+    rows = {row["variant"]: row for row in table_rows(table, None, 0.95) if row["task"] == CUE}
     assert rows["SHM H128"]["success_best_mean"] == pytest.approx(0.93)
     assert rows["SHM H128"]["success_reached"] == 1 and rows["GRU 256"]["success_final_mean"] == pytest.approx(0.45)
     figure = task_figure(CUE, [(v.label, table.cell(CUE, v).runs) for v in table.variants])
     returns_axis, success_axis = figure.axes
     assert success_axis.get_ylabel() == "success rate"
-    shm_line = success_axis.get_lines()[labels.index("SHM H128")]
+    colours = [{line.get_label(): line.get_color() for line in axis.get_lines()} for axis in figure.axes]
+    assert len(set(colours[0].values())) == len(labels)  # a colour per variant, the same in both panels
+    assert {k: colours[0][k] for k in colours[1]} == colours[1] and len(colours[1]) == 2  # (MLP has no success)
+    shm_line = next(line for line in success_axis.get_lines() if line.get_label().startswith("SHM H128"))
     assert list(shm_line.get_ydata()) == pytest.approx([0.35, 0.8, 0.88])
     figure.savefig(tmp_path / "f.png")
     assert (tmp_path / "f.png").stat().st_size > 10_000

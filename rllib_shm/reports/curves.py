@@ -23,6 +23,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from rllib_shm.reports.collect import RunRecord
+from rllib_shm.reports.table import logged_success
 
 
 def _values(run: RunRecord, success: bool) -> tuple[float, ...]:
@@ -71,7 +72,7 @@ def task_figure(task: str, series: Sequence[tuple[str, Sequence[RunRecord]]],
                 threshold: float | None = None) -> Figure:
     """One task's figure: a line (mean) and a band (± std) per (label, runs) of ``series``; a second
     panel of the success rate where any run logged one."""
-    success = any(run.history.success for _, runs in series for run in runs)
+    success = logged_success([run for _, runs in series for run in runs])
     figure = Figure(figsize=(7, 7.5 if success else 4.5), dpi=100, layout="tight")
     axes = figure.subplots(2, 1, sharex=True, height_ratios=(3, 2)) if success else [figure.subplots()]
     axis = axes[0]

@@ -1,6 +1,8 @@
 """The report as markdown: the Table-1 view (MMER × 100, best per task in bold, the average row, the
-paper's numbers marked as such), the optional threshold table, the study's completeness against its
-expected grid, the budget against the paper's, and the learning-curve figures."""
+paper's numbers marked as such), the optional threshold table, success rates where the envs report
+``info["success"]``, the study's completeness against its expected grid, the budget against the
+paper's, and the learning-curve figures. A study of many variants on few tasks gets its tables
+transposed (a row per variant, ``transposed``)."""
 
 from __future__ import annotations
 
@@ -109,25 +111,25 @@ def mmer_section(table: Table) -> list[str]:
     return lines
 
 
+def _steps_cell(cell: Cell | None, level: float, success: bool = False) -> str:
+    """Env steps to ``level`` (of the return; ``success``: of the success rate) over the cell's finished runs
+    that reached it, mean ± std, and how many did."""
+    if cell is None or not cell.runs:
+        return ""
+    steps = cell.reached(level, success)
+    mean, std = mean_std(steps)
+    text = (f"{mean:,.0f}" + (f" ± {std:,.0f}" if len(steps) > 1 else "")) if steps else "—"
+    return f"{text} ({len(steps)}/{len(cell.runs)} reached)"
+
+
 def threshold_section(table: Table, threshold: float) -> list[str]:
     lines = [f"## Env steps to a mean return of {threshold:g}", "",
              f"Per run, the env steps at the first iteration whose mean return (`episode_return_mean`) reached "
              f"{threshold:g}; mean ± std over the seeds that reached it (population std), and how many of the "
              "cell's finished runs reached it.", ""]
-    rows = {}
-    for task in table.tasks:
-        row = rows[task_name(task)] = []
-        for variant in table.variants:
-            cell = table.cell(task, variant)
-            if cell is None or not cell.runs:
-                row.append("")
-                continue
-            steps = cell.reached(threshold)
-            mean, std = mean_std(steps)
-            text = (f"{mean:,.0f}" + (f" ± {std:,.0f}" if len(steps) > 1 else "")) if steps else "—"
-            row.append(f"{text} ({len(steps)}/{len(cell.runs)} reached)")
+    rows = {task_name(task): [_steps_cell(table.cell(task, v), threshold) for v in table.variants]
+            for task in table.tasks}
     return lines + _grid(table, rows)
-
 
 
 def _percent(values: list[float]) -> str:
@@ -140,7 +142,8 @@ def _percent(values: list[float]) -> str:
 def success_section(table: Table, level: float | None) -> list[str]:
     """Success rates of envs that report ``info["success"]`` (Visual Match, Key-to-Door, MiniGrid…): per
     cell the best and the last success rate of each run, mean ± std over seeds, and with ``level`` (the
-    study's ``run.stop_success``) the env steps until a run first reached it."""
+    study's ``run.stop_success``) the env steps until a run first reached it. Tasks whose runs logged no
+    success rate are left out."""
     lines = ["## Success rate", "",
              "Per run, the success rate RLlib reports each iteration (the share of the last 100 training episodes "
              "whose env reported `info[\"success\"]`): its best over training and its last; mean ± std over the "
@@ -154,23 +157,18 @@ def success_section(table: Table, level: float | None) -> list[str]:
     for task in table.tasks:
         cells = [table.cell(task, v) for v in table.variants]
         best = {i: mean_std(c.success())[0] for i, c in enumerate(cells) if c is not None and c.success()}
-        top = max(best.values(), default=None)
+        if not best:  # no success reported on this task (e.g. a POPGym task beside a Visual Match one)
+            continue
+        top = max(best.values())
         name = task_name(task)
         rows[f"{name}: best success"] = [
             "" if c is None else (f"**{_percent(c.success())}**" if best.get(i) == top else _percent(c.success()))
             for i, c in enumerate(cells)]
         rows[f"{name}: last success"] = ["" if c is None else _percent(c.success(final=True)) for c in cells]
         if level is not None:
-            row = rows[f"{name}: env steps to {100 * level:.0f} %"] = []
-            for cell in cells:
-                if cell is None or not cell.runs:
-                    row.append("")
-                    continue
-                steps = cell.reached(level, success=True)
-                mean, std = mean_std(steps)
-                text = (f"{mean:,.0f}" + (f" ± {std:,.0f}" if len(steps) > 1 else "")) if steps else "—"
-                row.append(f"{text} ({len(steps)}/{len(cell.runs)} reached)")
+            rows[f"{name}: env steps to {100 * level:.0f} %"] = [_steps_cell(c, level, success=True) for c in cells]
     return lines + _grid(table, rows)
+
 
 def _unfinished_rows(runs: list[tuple[RunRecord, str]]) -> list[str]:
     lines = [_row(["trial", "task", "variant", "seed", "status", "iterations", "env steps", "MMER × 100 so far"]),

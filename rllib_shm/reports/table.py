@@ -98,6 +98,11 @@ class Cell:
         return values
 
 
+def logged_success(runs: Sequence[RunRecord]) -> bool:
+    """Whether any of ``runs`` logged a finite success rate (an env that reports ``info["success"]``)."""
+    return any(math.isfinite(v) for run in runs for v in run.history.success)
+
+
 @dataclass(frozen=True)
 class Average:
     mean: float  # over tasks, of the cell means
@@ -136,7 +141,7 @@ class Table:
 
     def has_success(self) -> bool:
         """Whether any finished run logged a success rate (an env that reports ``info["success"]``)."""
-        return any(cell.success() for cell in self.cells.values())
+        return logged_success([run for cell in self.cells.values() for run in cell.runs])
 
     def best_average(self) -> set[str]:
         """Labels of the best averages among the variants scored on every task."""
@@ -178,6 +183,7 @@ def table_rows(table: Table, threshold: float | None = None, success_level: floa
     from rllib_shm.reports.paper import paper_score
 
     rows = []
+    with_success = table.has_success()
     for task in table.tasks:
         for variant in table.variants:
             cell = table.cell(task, variant)
@@ -194,7 +200,7 @@ def table_rows(table: Table, threshold: float | None = None, success_level: floa
                 steps = cell.reached(threshold)
                 row.update(threshold=threshold, reached=len(steps), steps_to_threshold_mean=mean_std(steps)[0],
                            steps_to_threshold_std=mean_std(steps)[1])
-            if table.has_success():
+            if with_success:
                 best, final = mean_std(cell.success()), mean_std(cell.success(final=True))
                 row.update(success_best_mean=best[0], success_best_std=best[1], success_final_mean=final[0],
                            success_final_std=final[1])

@@ -55,7 +55,8 @@ class EpisodeLog:
         return np.asarray(self.phases, dtype=np.int64) if known else None
 
     def recording(self, title: str = ""):
-        """The episode as a ``drawing.MemoryRecording`` (memory, calibration, rewards, phases and their names)."""
+        """The episode as a ``drawing.MemoryRecording`` (memory, calibration, rewards, phases and their names,
+        and the vanishing fractions of every evaluated episode)."""
         from rllib_shm.drawing import MemoryRecording  # matplotlib only where something is drawn
 
         return MemoryRecording(memory=self.stacked("memory"), calibration=self.stacked("calibration"),
@@ -102,8 +103,10 @@ def run_episodes(
             calibration = []  # C_t [H, H] of this episode (SHM, while recording)
             while not done:
                 obs_t = torch.as_tensor(np.asarray(obs)).unsqueeze(0).unsqueeze(0)
-                out = module.act(obs_t, state, explore=explore, record=record is not None)
-                if record is not None and isinstance(out[MEMORY_TRACE].get("calibration"), torch.Tensor):
+                # trace every step of the first episode, and of later ones only for the calibration (SHM)
+                trace = recording is not None or (record is not None and bool(record.vanishing))
+                out = module.act(obs_t, state, explore=explore, record=trace)
+                if trace and isinstance(out[MEMORY_TRACE].get("calibration"), torch.Tensor):
                     calibration.append(out[MEMORY_TRACE]["calibration"][0, 0].numpy())
                 dist = dist_cls.from_logits(out[Columns.ACTION_DIST_INPUTS][:, 0])
                 action = (dist.sample() if explore else dist.to_deterministic().sample())[0].numpy()

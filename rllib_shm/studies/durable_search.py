@@ -25,6 +25,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from ray.tune.search.optuna import OptunaSearch
 
 logger = logging.getLogger(__name__)
+REPEATED_STEP = r"The reported value is ignored because this `step=\d+` is already reported"  # Optuna's words
 
 
 class DurableOptunaSearch(OptunaSearch):
@@ -38,19 +39,15 @@ class DurableOptunaSearch(OptunaSearch):
         if trial_id in self._finished_before_resume:
             return
         try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                super().on_trial_result(trial_id, result)
+            with warnings.catch_warnings():  # only Optuna's repeated-step warning is turned into an exception:
+                warnings.filterwarnings("error", message=REPEATED_STEP, category=UserWarning)  # it returns right
+                super().on_trial_result(trial_id, result)  # after warning, so stopping there changes nothing
         except UpdateFinishedTrialError:
             self._finished_before_resume.add(trial_id)
             logger.warning("trial %s: Optuna already has this trial as finished (the driver was killed after "
                            "telling Optuna and before Tune saved the trial as finished); Optuna keeps its value, "
                            "and the resumed run's results go to Tune and MLflow only", trial_id)
-            return
-        for warning in caught:
-            if "is already reported" not in str(warning.message):
-                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
-                continue
+        except UserWarning:  # (the filter above makes only the repeated-step warning an exception)
             # (setdefault: a study begun before this set existed restores a searcher without it)
             repeated = self.__dict__.setdefault("_repeated_steps", set())
             if trial_id not in repeated:
