@@ -80,9 +80,11 @@ def test_cli_evaluation_equals_in_process_evaluation(trained, tmp_path):
 def test_record_memory_draws_the_episode(trained, tmp_path):
     directory = tmp_path / "memory"
     cli("evaluate", trained.checkpoint, "--episodes", 1, "--record-memory", directory, "--no-mlflow",
-        "--memory-steps", 0, 10, 50)
+        "--memory-steps", 0, 10, 50, "--cue-steps", 1)
     summary = json.loads((directory / "summary.json").read_text())
-    for name in ("memory_steps.png", "calibration_steps.png", "vanishing.png", "memory.gif"):
+    # RepeatFirst reports no phases: --cue-steps 1 (the first card is the cue) gives the retention figure
+    assert summary["phases"] is None and summary["retention"]["cue_steps"] == [0, 0]
+    for name in ("memory_steps.png", "calibration_steps.png", "vanishing.png", "memory.gif", "retention.png"):
         assert (directory / name).stat().st_size > 1000, name
     image = matplotlib.image.imread(directory / "memory_steps.png")
     assert image.shape[0] > 100 and image.shape[1] > 3 * 100  # three panels side by side

@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "with the env's info['phase']: phases marked, retention of the cue columns)")
     parser.add_argument("--memory-steps", type=int, nargs="+",
                         help="steps drawn in the grids (default: 8, spread over the phases when known)")
+    parser.add_argument("--cue-steps", type=int, metavar="N",
+                        help="with --record-memory: steps 0..N-1 are the cue phase of retention.png (default: the "
+                             "env's first phase, from info['phase']; envs without phases need it for that figure)")
     parser.add_argument("--mlflow-uri", help="log the evaluation here (default: the training run's store)")
     parser.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
 
@@ -43,14 +46,15 @@ def run(args: argparse.Namespace) -> int:
 
     evaluate(args.checkpoint, episodes=args.episodes, env_id=args.env, env_config=args.env_config, seed=args.seed,
              explore=args.explore, output=args.output, record_memory=args.record_memory, memory_steps=args.memory_steps,
-             mlflow_uri=args.mlflow_uri, use_mlflow=not args.no_mlflow, each_task=args.each_task,
-             log=lambda line: print(line, flush=True))
+             cue_steps=args.cue_steps, mlflow_uri=args.mlflow_uri, use_mlflow=not args.no_mlflow,
+             each_task=args.each_task, log=lambda line: print(line, flush=True))
     return 0
 
 
 def _run_onnx(args: argparse.Namespace) -> int:
     """An exported policy: greedy episodes with onnxruntime (no drawing, no sampling, no MLflow run)."""
     for flag, given in (("--record-memory", args.record_memory is not None), ("--explore", args.explore),
+                        ("--cue-steps", args.cue_steps is not None),
                         ("--mlflow-uri", args.mlflow_uri is not None)):
         if given:
             raise ValueError(f"{flag} is not available for an ONNX policy ({args.checkpoint}); evaluate the "

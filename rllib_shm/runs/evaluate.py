@@ -39,6 +39,7 @@ def evaluate(
     output: Path | None = None,
     record_memory: Path | None = None,
     memory_steps: Sequence[int] | None = None,
+    cue_steps: int | None = None,
     mlflow_uri: str | None = None,
     use_mlflow: bool = True,
     each_task: bool = False,
@@ -53,6 +54,12 @@ def evaluate(
     if memory_steps is not None:  # the upper bound (T - 1) is known only once the episode has run
         if any(step < 0 for step in memory_steps) or not 1 <= len(set(memory_steps)) <= MAX_PANELS:
             raise ValueError(f"--memory-steps {list(memory_steps)}: expected 1 to {MAX_PANELS} distinct steps ≥ 0")
+    if cue_steps is not None:  # its upper bound (T - 1) is known only once the episode has run
+        if record_memory is None:
+            raise ValueError(f"--cue-steps {cue_steps}: it marks the cue phase of the memory drawing; pass "
+                             "--record-memory DIR too")
+        if isinstance(cue_steps, bool) or not isinstance(cue_steps, int) or cue_steps < 1:
+            raise ValueError(f"--cue-steps {cue_steps!r}: expected an integer ≥ 1 (steps 0..N-1 are the cue phase)")
     loaded = load_checkpoint(checkpoint)
     module = loaded.module
     if env_id is None and loaded.config is None:
@@ -83,7 +90,7 @@ def evaluate(
     files: dict[str, Path] = {}
     if record is not None:
         files = _draw(record, record_memory, memory_steps,
-                      f"{module.memory_kind} on {env_id}, return {results['returns'][0]:.2f}")
+                      f"{module.memory_kind} on {env_id}, return {results['returns'][0]:.2f}", cue_steps)
         log(f"memory drawn in {record_memory}: {', '.join(sorted(p.name for p in files.values()))}")
     if client is not None:
         run_id = _log_evaluation(client, parent, loaded, payload, files)
@@ -91,12 +98,13 @@ def evaluate(
     return payload
 
 
-def _draw(record: EpisodeLog, directory: Path, steps: Sequence[int] | None, title: str) -> dict[str, Path]:
-    """The recorded episode with its phases (where the env reports ``info["phase"]``): with them, and a
-    matrix memory, the drawings include ``retention.png``."""
+def _draw(record: EpisodeLog, directory: Path, steps: Sequence[int] | None, title: str,
+          cue_steps: int | None = None) -> dict[str, Path]:
+    """The recorded episode with its phases (where the env reports ``info["phase"]``): with them (or
+    ``cue_steps``), and a matrix memory, the drawings include ``retention.png``."""
     from rllib_shm.drawing import draw_memory
 
-    return draw_memory(record.recording(title), directory, steps=steps)
+    return draw_memory(record.recording(title), directory, steps=steps, cue_steps=cue_steps)
 
 
 def _tracking(loaded: LoadedCheckpoint, cli_uri: str | None):
