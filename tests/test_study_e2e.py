@@ -167,12 +167,15 @@ def test_killed_driver_resumes_without_losing_or_repeating_trials(tmp_path, mlfl
 
 
 @pytest.mark.slow
-def test_interrupted_driver_closes_runs_killed_and_resumes(tmp_path, mlflow_server):
+@pytest.mark.parametrize("num_samples", [1, 2])
+def test_interrupted_driver_closes_runs_killed_and_resumes(tmp_path, mlflow_server, num_samples):
     """SIGINT (Ctrl-C) while a trial runs: Tune saves its state and returns; the study exits 130 with
     the running trial's MLflow run KILLED (not FAILED as dropped) and its Optuna trial still RUNNING,
-    and ``--resume`` finishes it: one FINISHED run and one COMPLETE Optuna trial per trial."""
-    storage, name = tmp_path / "tune", "interrupted"
-    study = study_file(tmp_path, name, num_samples=2)
+    and ``--resume`` finishes it: one FINISHED run and one COMPLETE Optuna trial per trial. With one
+    trial, every trial exists when the signal comes (Tune then reports the stopped one TERMINATED);
+    with two, one is still to be created."""
+    storage, name = tmp_path / "tune", f"interrupted{num_samples}"  # (one MLflow server for both cases)
+    study = study_file(tmp_path, name, num_samples=num_samples)
     process = tune_cli(study, "--storage", storage, "--mlflow-uri", mlflow_server, "--set", "run.stop_iters=4")
     deadline = time.time() + 600
     while not any(p.exists() and len(p.read_text().splitlines()) >= 2
@@ -193,7 +196,7 @@ def test_interrupted_driver_closes_runs_killed_and_resumes(tmp_path, mlflow_serv
     output, _ = resumed.communicate(timeout=900)
     assert resumed.returncode == 0, output[-3000:]
     states = [t.state for t in optuna_trials(storage, name)]
-    assert states == [optuna.trial.TrialState.COMPLETE] * 2
+    assert states == [optuna.trial.TrialState.COMPLETE] * num_samples
     _, children = runs_of(mlflow_server, name)
-    assert len(children) == 2 and all(c.info.status == "FINISHED" and "rllib_shm.dropped" not in c.data.tags
+    assert len(children) == num_samples and all(c.info.status == "FINISHED" and "rllib_shm.dropped" not in c.data.tags
                                       for c in children)

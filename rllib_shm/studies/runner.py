@@ -111,7 +111,7 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
             log(f"study {settings.name}: {settings.num_samples} trials, {settings.max_concurrent} at once; "
                 f"Tune at {experiment_dir}; Optuna at {optuna_url}; MLflow parent run {parent} at {uri}")
             results = tuner.fit()
-            unfinished = settings.num_samples - results.num_terminated - results.num_errors
+            unfinished = settings.num_samples - ended_trials(results)
             if unfinished > 0:  # Tune caught SIGINT / SIGTERM, saved its state and returned
                 log(f"study {settings.name} interrupted with {unfinished} of {settings.num_samples} trials "
                     f"unfinished; Tune saved its state: continue with `rllib-shm tune <study file> --resume`")
@@ -135,6 +135,16 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
             import ray
 
             ray.shutdown()
+
+
+def ended_trials(results) -> int:
+    """Trials of a finished ``Tuner.fit`` that ended for good: failed ones, and those whose last result Tune
+    marked ``done`` (a stop criterion, the scheduler, or the trainable returning).
+
+    Tune's own count is no test of an interrupted study: on SIGINT / SIGTERM it stops the running
+    trials and sets them TERMINATED like finished ones (their saved state says RUNNING, so ``--resume``
+    continues them); their last result is not ``done``."""
+    return sum(1 for result in results if result.error is not None or (result.metrics or {}).get("done") is True)
 
 
 def close_dropped_optuna_trials(study_name: str, storage_url: str) -> list[int]:
