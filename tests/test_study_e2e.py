@@ -167,14 +167,14 @@ def test_killed_driver_resumes_without_losing_or_repeating_trials(tmp_path, mlfl
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("num_samples", [1, 2])
-def test_interrupted_driver_closes_runs_killed_and_resumes(tmp_path, mlflow_server, num_samples):
+def test_interrupted_driver_closes_runs_killed_and_resumes(tmp_path, mlflow_server):
     """SIGINT (Ctrl-C) while a trial runs: Tune saves its state and returns; the study exits 130 with
     the running trial's MLflow run KILLED (not FAILED as dropped) and its Optuna trial still RUNNING,
-    and ``--resume`` finishes it: one FINISHED run and one COMPLETE Optuna trial per trial. With one
-    trial, every trial exists when the signal comes (Tune then reports the stopped one TERMINATED);
-    with two, one is still to be created."""
-    storage, name = tmp_path / "tune", f"interrupted{num_samples}"  # (one MLflow server for both cases)
+    and ``--resume`` finishes it: one FINISHED run and one COMPLETE Optuna trial per trial. The study
+    has one trial, so every trial exists when the signal comes: Tune then reports the stopped trial
+    TERMINATED like a finished one, and only its last result (not ``done``) tells them apart."""
+    num_samples = 1
+    storage, name = tmp_path / "tune", "interrupted"
     study = study_file(tmp_path, name, num_samples=num_samples)
     process = tune_cli(study, "--storage", storage, "--mlflow-uri", mlflow_server, "--set", "run.stop_iters=4")
     deadline = time.time() + 600
