@@ -284,7 +284,8 @@ def draw_memory(recording: MemoryRecording, out_dir: Path, steps: Sequence[int] 
     memory = recording.memory
     limit = (_max_abs(memory[steps]) if memory.ndim == 3 else _max_abs(memory)) or 1.0  # ±limit in memory_steps
     with matplotlib.rc_context(RC):
-        fraction = _draw_all(recording, steps, frames, paths, dpi, limit, held)
+        zoom = None if calibration is None else calibration_zoom(calibration)  # C's colours: 1 ± zoom
+        fraction = _draw_all(recording, steps, frames, paths, dpi, limit, held, zoom)
 
     fields = {"memory": memory, "calibration": calibration, "rewards": recording.rewards}
     non_finite = {name: int(a.size - np.count_nonzero(np.isfinite(a))) for name, a in fields.items() if a is not None}
@@ -299,8 +300,7 @@ def draw_memory(recording: MemoryRecording, out_dir: Path, steps: Sequence[int] 
         "max_abs_memory": _max_abs(memory),  # over all T, finite entries only; None if none is finite
         "color_limit_memory_steps": limit,
         # calibration_steps.png and the GIF colour C over 1 ± r (``calibration_zoom``); None without calibration
-        "color_range_calibration": None if calibration is None else [1.0 - (r := calibration_zoom(calibration)),
-                                                                      1.0 + r],
+        "color_range_calibration": None if zoom is None else [1.0 - zoom, 1.0 + zoom],
         "episode_return": None if recording.rewards is None else _finite_or_none(float(np.sum(recording.rewards))),
         "phases": None if spans is None else [{"phase": s.phase, "label": s.label, "steps": [s.start, s.stop]}
                                               for s in spans],
@@ -345,7 +345,8 @@ def _retention(recording: MemoryRecording, cue_steps: int | None) -> tuple[Reten
 
 
 def _draw_all(recording: MemoryRecording, steps: list[int], frames: list[int], paths: dict[str, Path], dpi: int,
-              limit: float, held: Retention | None) -> np.ndarray | None:
+              limit: float, held: Retention | None,
+              zoom: float | None) -> np.ndarray | None:
     """Write every image; return the vanishing fraction [T] (None without calibration)."""
     memory, calibration = recording.memory, recording.calibration
     columns = None if held is None else held.columns
@@ -354,7 +355,6 @@ def _draw_all(recording: MemoryRecording, steps: list[int], frames: list[int], p
                    matplotlib.colors.Normalize(-limit, limit), "M", columns)
     else:
         _draw_vector(recording, steps, paths["memory_steps.png"], dpi, limit)
-    zoom = None if calibration is None else calibration_zoom(calibration)
     _draw_gif(recording, frames, paths["memory.gif"], dpi, _max_abs(memory) or 1.0, zoom)
     if calibration is None:
         return None
