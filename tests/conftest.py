@@ -2,9 +2,16 @@
 
 One intra-op thread per process (2-core CI machines), set before any test module imports torch.
 ``mlflow_server``: a real MLflow tracking server on 127.0.0.1 (SQLite backend), one per module;
-``running_mlflow_server``: the same over a given backend store.
+``running_mlflow_server``: the same over a given backend store; ``kill_session``: end every process
+of a session (a driver, or a ``ray start``, started with ``start_new_session=True``).
+
+The suite runs on two pytest-xdist workers (``-n 2 --dist loadfile`` in pyproject.toml), so nothing
+here may touch another worker's processes: no ``ray stop`` (it ends every Ray process of the user),
+no fixed ports, no shared paths. Modules with the most slow tests are collected first, so that the
+long modules start at once on separate workers rather than one of them trailing at the end.
 """
 
+import collections
 import contextlib
 import os
 import signal
@@ -55,6 +62,39 @@ def stop_mlflow_server(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
+
+
+def kill_session(session: int, grace_s: float = 0.0) -> None:
+    """End every process whose session id is ``session`` (a process started with
+    ``start_new_session=True`` has its pid as session id; Ray's daemons and workers stay in the session
+    of the ``ray start`` or driver that started them, though in process groups of their own): SIGTERM
+    first when ``grace_s`` > 0, SIGKILL for whatever is left after it."""
+
+    def members() -> list[int]:
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) == session:
+                found.append(int(stat.parent.name))
+        return found
+
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 0.0)) if grace_s > 0 else ((signal.SIGKILL, 0.0),):
+        for pid in members():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.time() + wait_s
+        while wait_s and members() and time.time() < deadline:
+            time.sleep(0.5)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Modules with more slow tests first (a stable sort: the order within a module is kept); see the
+    module docstring."""
+    slow = collections.Counter(item.path for item in items if item.get_closest_marker("slow"))
+    items.sort(key=lambda item: -slow[item.path])
 
 
 @contextlib.contextmanager

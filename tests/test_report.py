@@ -7,7 +7,6 @@ import csv
 import dataclasses
 import math
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import start_mlflow_server, stop_mlflow_server, wait_for_mlflow_server
+from conftest import kill_session, start_mlflow_server, stop_mlflow_server, wait_for_mlflow_server
 from rllib_shm.cli import main
 from rllib_shm.reports.budget import budget
 from rllib_shm.reports.collect import Collection, History, RunRecord
@@ -279,21 +278,6 @@ STUDY = {
     # 3 of the grid's 4 combinations: one cell misses a seed
     "tune": {"name": "tiny", "num_samples": 3, "max_concurrent": 1, "seed": 0, "sampler": "grid"},
 }
-
-
-def kill_session(session: int) -> None:
-    """SIGKILL what is left of the processes in ``session`` (the study driver's, started with a new
-    session): Ray's workers sit in process groups of their own but in the driver's session."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == session:
-            try:
-                os.kill(int(stat.parent.name), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 @pytest.fixture(scope="module")
