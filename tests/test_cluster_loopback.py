@@ -75,7 +75,7 @@ def cluster(tmp_path_factory):
         yield {"env": env, "dashboard": f"http://127.0.0.1:{dashboard}", "root": root}
     finally:
         for session in reversed(sessions):  # the worker node first, as `ray stop` would
-            kill_session(session, grace_s=30)
+            kill_session(session, grace_s=10)
         shutil.rmtree(short, ignore_errors=True)
 
 

@@ -5,6 +5,7 @@ store and through an MLflow server, every number checked against MLflow itself."
 
 import csv
 import dataclasses
+import json
 import math
 import os
 import subprocess
@@ -195,6 +196,35 @@ def test_success_rates_are_reported_per_cell_and_drawn_below_the_returns(tmp_pat
     assert "## Success rate" not in render(Collection("p", "sqlite:///x.db", ()), plain, None,
                                            budget(Collection("p", "sqlite:///x.db", ()), plain), {})
     assert len(task_figure(CUE, [("GRU", plain.cell(CUE, plain.variants[0]).runs)]).axes) == 1
+
+def test_evaluations_one_table_per_setting_of_finished_runs_only():
+    """Per setting, per cell: the evaluations' mean return over the evaluated finished runs (a killed
+    run's evaluation is left out), (evaluated/finished), the best per task in bold, success where the
+    env reports one; no section without evaluations."""
+    from rllib_shm.reports.collect import Evaluation
+
+    runs = [record(CUE, kind, seed, 1.0) for kind in ("shm", "gru") for seed in (0, 1)]
+    runs.append(record(CUE, "gru", 2, 9.0, status="KILLED"))
+    held_out, train = "env {'subset': 'eval'} · greedy · each task once (150 episodes) · seed 0", "training env"
+    returns = {("shm", 0): 3.0, ("shm", 1): 5.0, ("gru", 0): 2.0, ("gru", 2): 99.0}
+    evaluations = tuple(Evaluation(f"e{kind}{seed}", f"{CUE}/{kind}/{seed}/{'KILLED' if seed == 2 else 'FINISHED'}",
+                                   held_out, "ckpt", 150, value, 0.1, 0.5 if kind == "shm" else 0.25, 1)
+                        for (kind, seed), value in returns.items())
+    evaluations += (Evaluation("t", f"{CUE}/gru/1/FINISHED", train, "ckpt", 20, -1.0, 0.0, float("nan"), 1),)
+    table = build_table(runs)
+    collection = Collection("synthetic", "sqlite:///x.db", tuple(runs), evaluations=evaluations)
+    markdown = render(collection, table, None, budget(collection, table), {})
+    labels = [v.label for v in table.variants]
+    held = dict(zip(labels, table_row(markdown, "CueRecall-D5: return", f"### {held_out}"), strict=True))
+    assert held == {"SHM H128": "**4.00 ± 1.00** (2/2)", "GRU 256": "2.00 (1/2)"}
+    success = dict(zip(labels, table_row(markdown, "CueRecall-D5: success", f"### {held_out}"), strict=True))
+    assert success == {"SHM H128": "50 ± 0 %", "GRU 256": "25 %"}
+    other = markdown.split(f"### {train}")[1]
+    assert table_row(other, "CueRecall-D5: return", "|") == ["", "**-1.00** (1/2)"]
+    assert "CueRecall-D5: success" not in other.split("##")[0]  # no success reported in that setting
+    assert "## Evaluations" not in render(Collection("s", "sqlite:///x.db", tuple(runs)), table, None,
+                                          budget(collection, table), {})
+
 
 def write_study(path: Path, **tune) -> Path:
     study = {"env": {"id": {"choice": [CUE, "rllib_shm/CueRecall-D30-v0"]}},
@@ -431,3 +461,60 @@ def test_experiment_and_run_ids_report_the_same_cells_and_output_is_never_overwr
     assert (out / "notes.txt").read_text() == "mine"
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{study / 'mlflow.db'}")
     assert Path(client.download_artifacts(parent, "report/report.md", str(tmp_path))).read_text() == markdown
+
+
+@pytest.mark.slow
+def test_evaluations_of_study_checkpoints_are_nested_under_their_trials_and_reported(study, tmp_path, monkeypatch,
+                                                                                   capsys):
+    """`evaluate` on a study trial's checkpoint logs to the study's store under the trial's run (no
+    --mlflow-uri); the report's Evaluations section and evaluations.csv equal the evaluations' own
+    numbers, one table per setting, the last evaluation of a run counting. (Last in this module: it
+    adds evaluation runs to the shared study.)"""
+    storage, _ = study
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri = f"sqlite:///{storage / 'mlflow.db'}"
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("rllib-shm").experiment_id
+    trials = {run.data.tags["rllib_shm.trial_id"]: run for run in
+              client.search_runs([experiment], "tags.`rllib_shm.study` = 'tiny' and tags.kind = 'trial'")}
+    checkpoints = {path.parents[1].name.removeprefix("trial_"): path
+                   for path in sorted(storage.glob("tiny/trial_*/checkpoint_*/algo"))}
+    assert set(checkpoints) == set(trials)
+    first, second = sorted(checkpoints)[:2]
+
+    def evaluate(trial, seed, name):
+        output = tmp_path / f"{name}.json"
+        assert main(["evaluate", str(checkpoints[trial]), "--episodes", "2", "--seed", str(seed),
+                     "--output", str(output)]) == 0
+        assert f"(child of training run {trials[trial].info.run_id})" in capsys.readouterr().out
+        return json.loads(output.read_text())
+
+    evaluate(first, 0, "first_earlier")
+    payloads = {(first, 0): evaluate(first, 0, "first"), (second, 0): evaluate(second, 0, "second"),
+                (first, 1): evaluate(first, 1, "first_seed1")}
+    nested = client.search_runs([experiment], "tags.kind = 'evaluation'")
+    assert len(nested) == 4 and all(r.data.tags["mlflow.parentRunId"] == r.data.tags["training_run_id"] for r in nested)
+
+    result = make_report(ReportRequest(out=tmp_path / "report", study="tiny", storage=str(storage),
+                                       log_to_mlflow=False))
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "## Evaluations" in markdown
+    rows = list(csv.DictReader((tmp_path / "report" / "evaluations.csv").open()))
+    assert len(rows) == 3  # the first trial's earlier seed-0 evaluation is superseded
+    for row in rows:
+        trial = row["trial"]
+        seed = 0 if row["setting"].endswith("seed 0") else 1
+        payload = payloads[(trial, seed)]
+        assert float(row["return_mean"]) == pytest.approx(payload["return_mean"], rel=1e-9)
+        assert float(row["success_rate"]) == pytest.approx(payload["success_rate"], rel=1e-9)
+        assert row["training_run_id"] == trials[trial].info.run_id and row["episodes"] == "2"
+    for seed in (0, 1):
+        setting = f"training env · greedy · 2 episodes · seed {seed}"
+        section = markdown.split(f"### {setting}")[1].split("##")[0]
+        for variant in result.table.variants:
+            cell = result.table.cells[(CUE, variant.label)]
+            values = [payloads[(run.trial, seed)]["return_mean"] for run in cell.runs if (run.trial, seed) in payloads]
+            if values:
+                mean, std = np.mean(values), np.std(values)
+                text = f"{mean:.2f}" if len(values) == 1 else f"{mean:.2f} ± {std:.2f}"
+                assert f"{text} ({len(values)}/{cell.n})" in section.replace("**", ""), section

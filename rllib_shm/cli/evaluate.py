@@ -32,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cue-steps", type=int, metavar="N",
                         help="with --record-memory: steps 0..N-1 are the cue phase of retention.png (default: the "
                              "env's first phase, from info['phase']; envs without phases need it for that figure)")
-    parser.add_argument("--mlflow-uri", help="log the evaluation here (default: the training run's store)")
+    parser.add_argument("--mlflow-uri", help="log the evaluation here (default: the training run's store; for a "
+                        "study trial's checkpoint, the study's, nested under the trial's run)")
     parser.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
 
 

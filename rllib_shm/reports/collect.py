@@ -7,6 +7,11 @@ A run's MMER is its ``episode_return_max_mean`` at its last iteration (the loop 
 return so far). Where a resumed trial logged an iteration twice, the value logged last counts.
 Searched values (``searched.<path>`` params, as Optuna suggested them: indices for choices of
 non-scalar values) are decoded with the study's search space.
+
+Evaluations: the ``rllib-shm evaluate`` runs nested under the collected training runs (tag
+``training_run_id``), each with its setting (the env config it ran on, greedy or sampled actions,
+one episode per task or a number of episodes, the seed) and its ``eval/*`` results. Where a training
+run was evaluated more than once with one setting, the evaluation that ended last counts.
 """
 
 from __future__ import annotations
@@ -71,15 +76,73 @@ class RunRecord:
 
 
 @dataclass(frozen=True)
+class Evaluation:
+    """An ``rllib-shm evaluate`` run of a checkpoint of the training run ``training_run_id``."""
+
+    run_id: str
+    training_run_id: str
+    setting: str  # what the episodes ran on and how (``evaluation_setting``); evaluations compare within one
+    checkpoint: str
+    episodes: int
+    return_mean: float
+    return_std: float
+    success_rate: float  # NaN: the env reports no info["success"]
+    end_ms: int | None
+
+
+def evaluation_setting(params: dict[str, str]) -> str:
+    """An evaluation run's setting as a label, from its params.
+
+    >>> evaluation_setting({"env_config": "{'subset': 'eval'}", "explore": "False", "each_task": "True",
+    ...                     "episodes": "150", "seed": "0"})
+    "env {'subset': 'eval'} · greedy · each task once (150 episodes) · seed 0"
+    >>> evaluation_setting({"explore": "True", "each_task": "False", "episodes": "20", "seed": "None"})
+    'training env · sampled actions · 20 episodes · unseeded'
+    """
+    env = f"env {params['env_config']}" if params.get("env_config") else "training env"
+    actions = "sampled actions" if params.get("explore") == "True" else "greedy"
+    episodes = params.get("episodes", "?")
+    count = f"each task once ({episodes} episodes)" if params.get("each_task") == "True" else f"{episodes} episodes"
+    seed = params.get("seed")
+    return " · ".join([env, actions, count, "unseeded" if seed in (None, "None") else f"seed {seed}"])
+
+
+def _metric(run, key: str) -> float:
+    value = run.data.metrics.get(key)
+    return math.nan if value is None else float(value)
+
+
+def collect_evaluations(client, runs: Iterable[RunRecord], experiment_ids: Iterable[str]) -> tuple[Evaluation, ...]:
+    """The evaluation runs of ``runs`` in ``experiment_ids``: per (training run, setting), the one that
+    ended last."""
+    ids = {run.run_id for run in runs}
+    experiments = sorted(set(experiment_ids))
+    latest: dict[tuple[str, str], Evaluation] = {}
+    for run in _search(client, experiments, "tags.kind = 'evaluation'") if experiments else []:
+        trained = run.data.tags.get("training_run_id")
+        if trained not in ids or run.info.status != "FINISHED":
+            continue
+        params = dict(run.data.params)
+        found = Evaluation(run.info.run_id, trained, evaluation_setting(params), run.data.tags.get("checkpoint", "?"),
+                           int(params.get("episodes", 0)), _metric(run, "eval/return_mean"),
+                           _metric(run, "eval/return_std"), _metric(run, "eval/success_rate"), run.info.end_time)
+        key = (trained, found.setting)
+        if key not in latest or (found.end_ms or 0) >= (latest[key].end_ms or 0):
+            latest[key] = found
+    return tuple(sorted(latest.values(), key=lambda e: (e.setting, e.training_run_id)))
+
+
+@dataclass(frozen=True)
 class Collection:
-    """What a report is about: its runs (any status) and, where they belong to one study, the study's
-    parent run and search space ``{path: (kind, args)}``."""
+    """What a report is about: its runs (any status), the evaluation runs nested under them, and, where
+    they belong to one study, the study's parent run and search space ``{path: (kind, args)}``."""
 
     description: str
     tracking_uri: str
     runs: tuple[RunRecord, ...]
     parent: RunRecord | None = None
     space: dict[str, tuple[str, list]] | None = None
+    evaluations: tuple[Evaluation, ...] = ()
 
 
 def _search(client, experiment_ids: list[str], query: str) -> list:
@@ -185,7 +248,8 @@ def collect_study(client, parent, space: dict | None, log: Callable[[str], None]
     children = _search(client, [parent.info.experiment_id],
                        f"tags.`{STUDY_TAG}` = '{study}' and tags.kind = 'trial'")
     records = _load_metrics(client, [_record(run, space) for run in children], log)
-    return Collection(f"study `{study}`", client.tracking_uri, records, _record(parent, space), space)
+    evaluations = collect_evaluations(client, records, [parent.info.experiment_id])
+    return Collection(f"study `{study}`", client.tracking_uri, records, _record(parent, space), space, evaluations)
 
 
 def collect_experiment(client, name: str, log: Callable[[str], None] = print) -> Collection:
@@ -234,4 +298,6 @@ def _collect_runs(client, description: str, runs: list, log: Callable[[str], Non
         if candidate is not None and candidate.data.tags.get("kind") == "study":
             parent, space = candidate, space_of(candidate)
     records = _load_metrics(client, [_record(run, space) for run in runs], log)
-    return Collection(description, client.tracking_uri, records, _record(parent, space) if parent else None, space)
+    evaluations = collect_evaluations(client, records, [run.info.experiment_id for run in runs])
+    return Collection(description, client.tracking_uri, records, _record(parent, space) if parent else None, space,
+                      evaluations)

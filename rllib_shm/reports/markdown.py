@@ -1,18 +1,19 @@
 """The report as markdown: the Table-1 view (MMER × 100, best per task in bold, the average row, the
 paper's numbers marked as such), the optional threshold table, success rates where the envs report
-``info["success"]``, the study's completeness against its expected grid, the budget against the
-paper's, and the learning-curve figures. A study of many variants on few tasks gets its tables
+``info["success"]``, the evaluations of the trained runs (``rllib-shm evaluate``, e.g. on held-out
+tasks), the study's completeness against its expected grid, the budget against the paper's, and the
+learning-curve figures. A study of many variants on few tasks gets its tables
 transposed (a row per variant, ``transposed``)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from rllib_shm.reports import paper
 from rllib_shm.reports.budget import Budget, hours
-from rllib_shm.reports.collect import Collection, RunRecord
+from rllib_shm.reports.collect import Collection, Evaluation, RunRecord
 from rllib_shm.reports.grid import Grid
 from rllib_shm.reports.table import FINISHED, Cell, Table, mean_std
 
@@ -170,6 +171,55 @@ def success_section(table: Table, level: float | None) -> list[str]:
     return lines + _grid(table, rows)
 
 
+def evaluated(table: Table, evaluations: Sequence[Evaluation]) -> dict[str, dict[tuple[str, str], list[Evaluation]]]:
+    """setting -> (task, variant label) -> the evaluations of the cell's finished runs (seed order)."""
+    result: dict[str, dict[tuple[str, str], list[Evaluation]]] = {}
+    for setting in dict.fromkeys(e.setting for e in evaluations):
+        of_run = {e.training_run_id: e for e in evaluations if e.setting == setting}
+        cells = {key: [of_run[r.run_id] for r in cell.runs if r.run_id in of_run] for key, cell in table.cells.items()}
+        result[setting] = {key: found for key, found in cells.items() if found}
+    return {setting: cells for setting, cells in result.items() if cells}
+
+
+def _return_cell(values: list[float], of: int, bold: bool) -> str:
+    mean, std = mean_std(values)
+    text = f"{mean:.2f}" if len(values) == 1 else f"{mean:.2f} ± {std:.2f}"
+    return (f"**{text}**" if bold else text) + f" ({len(values)}/{of})"
+
+
+def evaluation_section(table: Table, evaluations: Sequence[Evaluation]) -> list[str]:
+    """Per evaluation setting (``collect.evaluation_setting``), per cell: the mean return of the cell's
+    evaluated finished runs (each run's evaluation mean over its episodes), mean ± std over seeds, with
+    how many of the cell's finished runs were evaluated, and the success rate where the env reports one.
+    Empty when no finished run was evaluated."""
+    by_setting = evaluated(table, evaluations)
+    if not by_setting:
+        return []
+    lines = ["## Evaluations", "",
+             "`rllib-shm evaluate` runs of the finished trials' checkpoints (MLflow runs of kind `evaluation` nested "
+             "under them), one table per setting: per run its mean return over the evaluation's episodes (the raw "
+             "return, not × 100) and its success rate; mean ± std over the evaluated seeds (population std), "
+             "(evaluated/finished) runs, **bold**: the best return per task. Where a run was evaluated more than once "
+             "with one setting, the last evaluation counts; `evaluations.csv` lists each one with its checkpoint."]
+    for setting, cells in by_setting.items():
+        rows: dict[str, list[str]] = {}
+        for task in table.tasks:
+            found = {v.label: cells.get((task, v.label), []) for v in table.variants}
+            means = {label: mean_std([e.return_mean for e in es])[0] for label, es in found.items() if es}
+            if not means:
+                continue
+            top = max(means.values())
+            name = task_name(task)
+            rows[f"{name}: return"] = [
+                _return_cell([e.return_mean for e in es], table.cells[(task, label)].n, means[label] == top)
+                if es else "" for label, es in found.items()]
+            if any(math.isfinite(e.success_rate) for es in found.values() for e in es):
+                rows[f"{name}: success"] = [_percent([e.success_rate for e in es if math.isfinite(e.success_rate)])
+                                            if es else "" for es in found.values()]
+        lines += ["", f"### {_escape(setting)}", "", *_grid(table, rows)]
+    return lines
+
+
 def _unfinished_rows(runs: list[tuple[RunRecord, str]]) -> list[str]:
     lines = [_row(["trial", "task", "variant", "seed", "status", "iterations", "env steps", "MMER × 100 so far"]),
              _row(["---"] * 8)]
@@ -266,6 +316,9 @@ def render(collection: Collection, table: Table, grid: Grid | None, result: Budg
         lines += ["", *threshold_section(table, threshold)]
     if table.has_success():
         lines += ["", *success_section(table, success_level)]
+    evaluations = evaluation_section(table, collection.evaluations)
+    if evaluations:
+        lines += ["", *evaluations]
     lines += ["", *completeness_section(collection, table, grid), "", *budget_section(result), "",
               "## Learning curves", "",
               "Mean episode return (`episode_return_mean`) of the finished runs against env steps, mean ± std over "

@@ -1,6 +1,7 @@
 """``make_report``: check the request, read the runs from MLflow, build the table and figures, write
-``report.md``, ``table.csv`` and ``curves_<task>.png`` to the output directory, and log them as
-artifacts (under ``report/``) of the study's MLflow parent run.
+``report.md``, ``table.csv``, ``curves_<task>.png`` and, where trained runs were evaluated,
+``evaluations.csv`` to the output directory, and log them as artifacts (under ``report/``) of the
+study's MLflow parent run.
 
 Every input is checked before anything is read or written: the threshold, the output directory
 (existing report files are refused unless ``force``; other files there are never touched), the
@@ -30,13 +31,13 @@ from rllib_shm.reports.collect import (
 from rllib_shm.reports.curves import figure_name, task_figure
 from rllib_shm.reports.grid import Grid, expected_grid
 from rllib_shm.reports.grouping import TASK_PATH
-from rllib_shm.reports.markdown import render
+from rllib_shm.reports.markdown import evaluated, render
 from rllib_shm.reports.table import Table, build_table, table_rows
 from rllib_shm.runs.outputs import check_new_files_in
 from rllib_shm.studies.study import Study, first_config, load_study
 from rllib_shm.tracking import check_tracking_uri
 
-MARKDOWN, CSV, FIGURES = "report.md", "table.csv", "curves_*.png"
+MARKDOWN, CSV, FIGURES, EVALUATIONS = "report.md", "table.csv", "curves_*.png", "evaluations.csv"
 ARTIFACT_DIR = "report"  # in the parent run's artifacts
 
 
@@ -85,7 +86,8 @@ def check_request(request: ReportRequest) -> None:
         raise ValueError(f"--threshold {request.threshold!r}: expected a finite number (a mean return, e.g. 0.8)")
     out = Path(request.out)
     if out.is_dir() and not request.force:
-        taken = [p.name for p in (out / MARKDOWN, out / CSV, *sorted(out.glob(FIGURES))) if p.exists()]
+        taken = [p.name for p in (out / MARKDOWN, out / CSV, out / EVALUATIONS, *sorted(out.glob(FIGURES)))
+                 if p.exists()]
         if taken:
             raise ValueError(f"--out {str(out)!r} already holds report files {taken}: pass --force to overwrite "
                              "them (other files there are never touched), or choose another directory")
@@ -173,6 +175,22 @@ def write_csv(table: Table, path: Path, threshold: float | None, success_level: 
         writer.writerows(rows)
 
 
+def evaluation_rows(table: Table, evaluations) -> list[dict]:
+    """One row per evaluation of a finished run that the report counts (``markdown.evaluated``)."""
+    rows = []
+    for setting, cells in evaluated(table, evaluations).items():
+        for (task, label), found in cells.items():
+            runs = {run.run_id: run for run in table.cells[(task, label)].runs}
+            for evaluation in found:
+                run = runs[evaluation.training_run_id]
+                rows.append({"setting": setting, "task": task, "variant": label, "seed": run.seed, "trial": run.trial,
+                             "training_run_id": run.run_id, "checkpoint": evaluation.checkpoint,
+                             "episodes": evaluation.episodes, "return_mean": evaluation.return_mean,
+                             "return_std": evaluation.return_std, "success_rate": evaluation.success_rate,
+                             "evaluation_run_id": evaluation.run_id})
+    return rows
+
+
 def make_report(request: ReportRequest, log: Callable[[str], None] = print) -> ReportResult:
     check_request(request)
     collection, study = collect(request, log)
@@ -193,6 +211,13 @@ def make_report(request: ReportRequest, log: Callable[[str], None] = print) -> R
     (out / MARKDOWN).write_text(markdown, encoding="utf-8")
     write_csv(table, out / CSV, request.threshold, success_level)
     files = (out / MARKDOWN, out / CSV, *figures.values())
+    evaluations = evaluation_rows(table, collection.evaluations)
+    if evaluations:
+        with (out / EVALUATIONS).open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(evaluations[0]))
+            writer.writeheader()
+            writer.writerows(evaluations)
+        files += (out / EVALUATIONS,)
     logged_to = None
     if request.log_to_mlflow and collection.parent is not None:
         import mlflow
@@ -204,5 +229,6 @@ def make_report(request: ReportRequest, log: Callable[[str], None] = print) -> R
         log(f"logged {len(files)} file(s) to MLflow run {logged_to} under {ARTIFACT_DIR}/")
     elif request.log_to_mlflow:
         log("not logged to MLflow: the runs do not belong to one study's parent run")
-    log(f"report: {out / MARKDOWN} (+ {CSV}, {len(figures)} figure(s))")
+    extra = f", {EVALUATIONS} ({len(evaluations)} evaluation(s))" if evaluations else ""
+    log(f"report: {out / MARKDOWN} (+ {CSV}, {len(figures)} figure(s){extra})")
     return ReportResult(files, table, collection, grid, logged_to)

@@ -107,10 +107,44 @@ def _draw(record: EpisodeLog, directory: Path, steps: Sequence[int] | None, titl
     return draw_memory(record.recording(title), directory, steps=steps, cue_steps=cue_steps)
 
 
+def study_trial(checkpoint: Path) -> tuple[str, str, Path] | None:
+    """(study name, Tune trial id, Tune storage) when ``checkpoint`` is a study trial's,
+    ``<storage>/<study>/trial_<id>/checkpoint_<n>[/algo]`` beside the study's ``study.yaml``; else None."""
+    path = Path(checkpoint).resolve()
+    if path.name == "algo":
+        path = path.parent
+    trial, study = path.parent, path.parent.parent
+    if path.name.startswith("checkpoint_") and trial.name.startswith("trial_") and (study / "study.yaml").is_file():
+        return study.name, trial.name[len("trial_"):], study.parent
+    return None
+
+
+def _trial_run(client, study: str, trial_id: str):
+    """The MLflow run of a study's trial (tags ``rllib_shm.study`` and ``rllib_shm.trial_id``), or None."""
+    from rllib_shm.tracking import STUDY_TAG, TRIAL_TAG
+
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    found = client.search_runs(experiments, f"tags.`{STUDY_TAG}` = '{study}' and tags.`{TRIAL_TAG}` = '{trial_id}'",
+                               max_results=1) if experiments else []
+    return found[0] if found else None
+
+
 def _tracking(loaded: LoadedCheckpoint, cli_uri: str | None):
-    """(client, training run or None) for the evaluation run; checked before any episode runs."""
+    """(client, training run or None) for the evaluation run; checked before any episode runs.
+
+    The store: ``--mlflow-uri``, else the training run's (``train`` checkpoints record it). A study
+    trial's checkpoint records none; its store is found as ``rllib-shm tune`` chose it
+    ($MLFLOW_TRACKING_URI, the config's ``run.mlflow_uri``, else the SQLite file beside the Tune
+    storage, if it exists), and its training run by the study's and the trial's tags."""
+    import os
+
     mlflow_meta = loaded.meta.get("mlflow", {})
+    trial = None if mlflow_meta else study_trial(loaded.path)
     uri = cli_uri or mlflow_meta.get("tracking_uri")
+    if uri is None and trial is not None:
+        uri = os.environ.get("MLFLOW_TRACKING_URI") or (loaded.config.run.mlflow_uri if loaded.config else None)
+        if uri is None and (trial[2] / "mlflow.db").is_file():  # the study's default store; never a new one
+            uri = f"sqlite:///{trial[2] / 'mlflow.db'}"
     if uri is None:
         return None, None
     import mlflow
@@ -125,6 +159,8 @@ def _tracking(loaded: LoadedCheckpoint, cli_uri: str | None):
             parent = client.get_run(mlflow_meta["run_id"])
         except Exception:  # noqa: BLE001 - the training run may live in another store
             parent = None
+    elif trial is not None:
+        parent = _trial_run(client, trial[0], trial[1])
     return client, parent
 
 
