@@ -90,16 +90,19 @@ class Evaluation:
     end_ms: int | None
 
 
-def evaluation_setting(params: dict[str, str]) -> str:
-    """An evaluation run's setting as a label, from its params.
+def evaluation_setting(params: dict[str, str], trained_env_config: str | None = None) -> str:
+    """An evaluation run's setting as a label, from its params (``trained_env_config``: the training
+    run's ``env_config`` param; an evaluation on that same config is on the "training env").
 
     >>> evaluation_setting({"env_config": "{'subset': 'eval'}", "explore": "False", "each_task": "True",
     ...                     "episodes": "150", "seed": "0"})
     "env {'subset': 'eval'} · greedy · each task once (150 episodes) · seed 0"
-    >>> evaluation_setting({"explore": "True", "each_task": "False", "episodes": "20", "seed": "None"})
+    >>> evaluation_setting({"env_config": "{'flatten': False}", "explore": "True", "each_task": "False",
+    ...                     "episodes": "20", "seed": "None"}, trained_env_config="{'flatten': False}")
     'training env · sampled actions · 20 episodes · unseeded'
     """
-    env = f"env {params['env_config']}" if params.get("env_config") else "training env"
+    config = params.get("env_config")
+    env = f"env {config}" if config and config != trained_env_config else "training env"
     actions = "sampled actions" if params.get("explore") == "True" else "greedy"
     episodes = params.get("episodes", "?")
     count = f"each task once ({episodes} episodes)" if params.get("each_task") == "True" else f"{episodes} episodes"
@@ -115,18 +118,19 @@ def _metric(run, key: str) -> float:
 def collect_evaluations(client, runs: Iterable[RunRecord], experiment_ids: Iterable[str]) -> tuple[Evaluation, ...]:
     """The evaluation runs of ``runs`` in ``experiment_ids``: per (training run, setting), the one that
     ended last."""
-    ids = {run.run_id for run in runs}
+    trained = {run.run_id: run.params.get("env_config") for run in runs}
     experiments = sorted(set(experiment_ids))
     latest: dict[tuple[str, str], Evaluation] = {}
     for run in _search(client, experiments, "tags.kind = 'evaluation'") if experiments else []:
-        trained = run.data.tags.get("training_run_id")
-        if trained not in ids or run.info.status != "FINISHED":
+        training_run = run.data.tags.get("training_run_id")
+        if training_run not in trained or run.info.status != "FINISHED":
             continue
         params = dict(run.data.params)
-        found = Evaluation(run.info.run_id, trained, evaluation_setting(params), run.data.tags.get("checkpoint", "?"),
+        found = Evaluation(run.info.run_id, training_run, evaluation_setting(params, trained[training_run]),
+                           run.data.tags.get("checkpoint", "?"),
                            int(params.get("episodes", 0)), _metric(run, "eval/return_mean"),
                            _metric(run, "eval/return_std"), _metric(run, "eval/success_rate"), run.info.end_time)
-        key = (trained, found.setting)
+        key = (training_run, found.setting)
         if key not in latest or (found.end_ms or 0) >= (latest[key].end_ms or 0):
             latest[key] = found
     return tuple(sorted(latest.values(), key=lambda e: (e.setting, e.training_run_id)))
