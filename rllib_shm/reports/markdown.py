@@ -32,6 +32,16 @@ def _score(mean: float, std: float | None) -> str:
     return f"{mean:.1f}" if std is None or not math.isfinite(std) else f"{mean:.1f} ± {std:.1f}"
 
 
+def _share(fraction: float) -> str:
+    """A fraction as a percentage, two significant digits below 10 %, whole numbers above.
+
+    >>> _share(0.01365), _share(0.033), _share(1.0039), _share(0.25)
+    ('1.4 %', '3.3 %', '100 %', '25 %')
+    """
+    percent = 100 * fraction
+    return f"{percent:.2g} %" if percent < 10 else f"{percent:.0f} %"
+
+
 def _paper_mark(score: paper.PaperScore | None) -> str:
     return f" · *paper: {_score(score.mean, score.std)}*" if score else ""
 
@@ -271,7 +281,7 @@ def budget_section(result: Budget) -> list[str]:
         theirs = f"{family.paper.family}: {family.paper.text}" if family.paper else "not a task of the paper"
         fraction = family.fraction()
         low, high = family.seeds_per_cell
-        lines.append(_row([tasks, ours, theirs, "—" if fraction is None else f"{100 * fraction:.2g} %",
+        lines.append(_row([tasks, ours, theirs, "—" if fraction is None else _share(fraction),
                            str(low) if low == high else f"{low}–{high}"]))
     lines += ["", f"Total: {result.total_env_steps:,.0f} env steps over {result.runs} run(s) (every status); "
                   f"wall time {hours(result.wall_s)} ({result.wall_source}); {hours(result.trial_s)} of run time "
