@@ -27,6 +27,11 @@ _INVALID = re.compile(r"[^A-Za-z0-9_\-. :/]")
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 STUDY_TAG = "rllib_shm.study"  # on a study's parent and trial runs: the study's name
 TRIAL_TAG = "rllib_shm.trial_id"  # on a trial run: Tune's trial id
+
+
+def trial_run_filter(study: str, trial_id: str) -> str:
+    """The MLflow ``search_runs`` filter for the run of a study's trial."""
+    return f"tags.`{STUDY_TAG}` = '{study}' and tags.`{TRIAL_TAG}` = '{trial_id}'"
 MODEL_TRAINING = "custom_model_development"  # MLflow UI: "Machine learning" (vs "GenAI apps & agents")
 
 

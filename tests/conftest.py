@@ -81,13 +81,17 @@ def kill_session(session: int, grace_s: float = 0.0) -> None:
                 found.append(int(stat.parent.name))
         return found
 
-    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 0.0)) if grace_s > 0 else ((signal.SIGKILL, 0.0),):
+    def send(sig: signal.Signals) -> None:
         for pid in members():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-        deadline = time.time() + wait_s
-        while wait_s and members() and time.time() < deadline:
+
+    if grace_s > 0:
+        send(signal.SIGTERM)
+        deadline = time.time() + grace_s
+        while members() and time.time() < deadline:
             time.sleep(0.5)
+    send(signal.SIGKILL)
 
 
 def pytest_collection_modifyitems(config, items):

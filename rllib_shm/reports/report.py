@@ -167,12 +167,16 @@ def write_figures(table: Table, out: Path, threshold: float | None, log: Callabl
     return figures
 
 
-def write_csv(table: Table, path: Path, threshold: float | None, success_level: float | None = None) -> None:
-    rows = table_rows(table, threshold, success_level)
+def write_rows(path: Path, rows: list[dict]) -> None:
+    """``rows`` as a CSV file with a header (the first row's keys)."""
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["task"])
         writer.writeheader()
         writer.writerows(rows)
+
+
+def write_csv(table: Table, path: Path, threshold: float | None, success_level: float | None = None) -> None:
+    write_rows(path, table_rows(table, threshold, success_level))
 
 
 def evaluation_rows(table: Table, evaluations) -> list[dict]:
@@ -213,10 +217,7 @@ def make_report(request: ReportRequest, log: Callable[[str], None] = print) -> R
     files = (out / MARKDOWN, out / CSV, *figures.values())
     evaluations = evaluation_rows(table, collection.evaluations)
     if evaluations:
-        with (out / EVALUATIONS).open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(evaluations[0]))
-            writer.writeheader()
-            writer.writerows(evaluations)
+        write_rows(out / EVALUATIONS, evaluations)
         files += (out / EVALUATIONS,)
     logged_to = None
     if request.log_to_mlflow and collection.parent is not None:

@@ -101,10 +101,10 @@ def run_episodes(
             state = module.initial_state(1)
             total, steps, done, success = 0.0, 0, False, None
             calibration = []  # C_t [H, H] of this episode (SHM, while recording)
+            # trace every step of the first episode, and of later ones only for the calibration (SHM)
+            trace = recording is not None or (record is not None and bool(record.vanishing))
             while not done:
                 obs_t = torch.as_tensor(np.asarray(obs)).unsqueeze(0).unsqueeze(0)
-                # trace every step of the first episode, and of later ones only for the calibration (SHM)
-                trace = recording is not None or (record is not None and bool(record.vanishing))
                 out = module.act(obs_t, state, explore=explore, record=trace)
                 if trace and isinstance(out[MEMORY_TRACE].get("calibration"), torch.Tensor):
                     calibration.append(out[MEMORY_TRACE]["calibration"][0, 0].numpy())

@@ -121,11 +121,10 @@ def study_trial(checkpoint: Path) -> tuple[str, str, Path] | None:
 
 def _trial_run(client, study: str, trial_id: str):
     """The MLflow run of a study's trial (tags ``rllib_shm.study`` and ``rllib_shm.trial_id``), or None."""
-    from rllib_shm.tracking import STUDY_TAG, TRIAL_TAG
+    from rllib_shm.tracking import trial_run_filter
 
     experiments = [e.experiment_id for e in client.search_experiments()]
-    found = client.search_runs(experiments, f"tags.`{STUDY_TAG}` = '{study}' and tags.`{TRIAL_TAG}` = '{trial_id}'",
-                               max_results=1) if experiments else []
+    found = client.search_runs(experiments, trial_run_filter(study, trial_id), max_results=1) if experiments else []
     return found[0] if found else None
 
 

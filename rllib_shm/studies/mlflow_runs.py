@@ -22,6 +22,7 @@ from rllib_shm.tracking import (
     log_params,
     provenance,
     run_tags,
+    trial_run_filter,
 )
 
 
@@ -72,8 +73,7 @@ class StudyTracker(Callback):
     def child(self, trial) -> str:
         if trial.trial_id in self.children:
             return self.children[trial.trial_id]
-        found = self.client.search_runs(
-            [self.experiment_id()], f"tags.`{STUDY_TAG}` = '{self.study}' and tags.`{TRIAL_TAG}` = '{trial.trial_id}'")
+        found = self.client.search_runs([self.experiment_id()], trial_run_filter(self.study, trial.trial_id))
         if found:
             run_id = found[0].info.run_id
         else:
