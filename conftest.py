@@ -17,4 +17,4 @@ os.environ.setdefault("TRITON_INTERPRET", "1")
 
 collect_ignore_glob = ["rllib_shm/cli/__main__.py"]
 if importlib.util.find_spec("triton") is None:
-    collect_ignore_glob += ["rllib_shm/memory/triton_*.py", "tests/triton_compile_check.py"]
+    collect_ignore_glob += ["rllib_shm/memory/kernels/triton_*.py", "tests/triton_compile_check.py"]

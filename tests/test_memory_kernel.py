@@ -15,7 +15,7 @@ import torch
 from torch.testing import assert_close
 
 from rllib_shm.memory import SHMCell, hadamard_scan, shm_scan
-from rllib_shm.memory.fused import select_backend, table_scan
+from rllib_shm.memory.kernels.fused import select_backend, table_scan
 
 BACKENDS = ("compiled", "torch")
 NAMES = ("theta", "calib", "value", "key", "query", "memory0")
@@ -234,7 +234,7 @@ def test_without_a_compiler_falls_back_with_one_warning(tmp_path):
     done = run_python("""
         import warnings, torch
         from rllib_shm.memory import shm_scan
-        from rllib_shm.memory.fused import select_backend
+        from rllib_shm.memory.kernels.fused import select_backend
         x = [torch.randn(1, 3, 2) for _ in range(5)] + [torch.zeros(1, 2, 2)]
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -258,7 +258,7 @@ def test_without_a_compiler_falls_back_with_one_warning(tmp_path):
 def test_concurrent_first_use_compiles_once(tmp_path):
     """Four processes start at once on an empty cache: all load the kernel, one library is built."""
     code = """
-        from rllib_shm.memory.cpu_kernel import kernel_build
+        from rllib_shm.memory.kernels.cpu_kernel import kernel_build
         result = kernel_build()
         assert result.library is not None, result.error
         print(result.compile_s > 0)

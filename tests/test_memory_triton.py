@@ -14,10 +14,10 @@ import pytest
 import torch
 
 from rllib_shm.memory import SHMCell, hadamard_scan, shm_scan
-from rllib_shm.memory.backend import BACKEND_ENV, resolve_backend
+from rllib_shm.memory.kernels.backend import BACKEND_ENV, resolve_backend
 
 pytest.importorskip("triton")
-triton_scan = importlib.import_module("rllib_shm.memory.triton_scan")  # after the skip: needs triton
+triton_scan = importlib.import_module("rllib_shm.memory.kernels.triton_scan")  # after the skip: needs triton
 NAMES = ("theta", "calib", "value", "key", "query", "memory0")
 NAMES_OUT = ("reads", "memory_T", *(f"grad {n}" for n in NAMES))
 

@@ -15,7 +15,7 @@ from rllib_shm.memory import hadamard_scan, shm_scan
 pytest.importorskip("triton")
 if not torch.cuda.is_available():
     pytest.skip("no CUDA device", allow_module_level=True)
-from rllib_shm.memory import triton_scan  # noqa: E402  (after the skips: needs triton)
+from rllib_shm.memory.kernels import triton_scan  # noqa: E402  (after the skips: needs triton)
 
 if triton_scan.interpreted():
     pytest.skip("Triton's interpreter is on: run with TRITON_INTERPRET=0", allow_module_level=True)

@@ -16,8 +16,8 @@ import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
-from rllib_shm.memory import triton_kernels
-from rllib_shm.memory.triton_scan import tile_plan
+from rllib_shm.memory.kernels import triton_kernels
+from rllib_shm.memory.kernels.triton_scan import tile_plan
 
 TARGET = GPUTarget("cuda", 90, 32)
 CUOBJDUMP = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"

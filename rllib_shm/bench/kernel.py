@@ -13,10 +13,10 @@ CUDA) with hidden size 2H, and the FFM row, shown for scale:
 - ``hadamard_scan``: the general HMF recurrence with C and U materialised, reads at every step.
 - ``fused``: ``shm_scan``'s torch backend: C_t and U_t built per step from vectors, hand-written
   reverse-time backward, chunk-boundary states only (a Python loop of small kernels per step).
-- ``compiled``: the same algorithm on the compiled CPU backend (``rllib_shm.memory.cpu_kernel``),
+- ``compiled``: the same algorithm on the compiled CPU backend (``rllib_shm.memory.kernels.cpu_kernel``),
   one native call per direction. The parent process loads (or compiles) the kernel first and
   reports the cache location and the time of one fresh compile (the cost of a first use).
-- ``triton``: ``shm_scan``'s Triton backend (``rllib_shm/memory/triton_scan.py``): the whole
+- ``triton``: ``shm_scan``'s Triton backend (``rllib_shm/memory/kernels/triton_scan.py``): the whole
   recurrence in one forward and one backward kernel. CUDA, or CPU under Triton's interpreter
   (``TRITON_INTERPRET=1``; toy sizes only, for checks).
 
@@ -81,7 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check_triton_method(device: str) -> None:
     """The ``triton`` method runs where Triton imports, on CUDA or under its interpreter."""
-    from rllib_shm.memory.backend import triton_available
+    from rllib_shm.memory.kernels.backend import triton_available
 
     if not triton_available():
         raise ValueError("--methods triton needs Triton: pip install -e '.[gpu]' (Linux)")
@@ -161,8 +161,8 @@ def _kernel_report(methods: list[str]) -> dict:
         return {}
     import tempfile
 
-    from rllib_shm.memory import cpu_kernel
-    from rllib_shm.memory.cpu_kernel.build import timed_compile
+    from rllib_shm.memory.kernels import cpu_kernel
+    from rllib_shm.memory.kernels.cpu_kernel.build import timed_compile
 
     result = cpu_kernel.kernel_build()
     if result.library is None:

@@ -58,7 +58,7 @@ BACKEND_OF = {"fused": "torch", "compiled": "compiled", "triton": "triton", "act
 @contextlib.contextmanager
 def scan_backend(name: str | None):
     """Run ``shm_scan`` on backend ``name`` (torch / compiled / triton) inside the block (``$RLLIB_SHM_SCAN``)."""
-    from rllib_shm.memory.backend import BACKEND_ENV
+    from rllib_shm.memory.kernels.backend import BACKEND_ENV
 
     before = os.environ.get(BACKEND_ENV)
     if name is not None:
@@ -140,7 +140,7 @@ def measure(method: str, size: int, *, batch: int, steps: int, input_size: int, 
     import torch
     from torch.utils.benchmark import Timer
 
-    from rllib_shm.memory.fused import default_chunk_size
+    from rllib_shm.memory.kernels.fused import default_chunk_size
 
     if threads:
         torch.set_num_threads(threads)

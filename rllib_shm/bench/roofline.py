@@ -3,7 +3,7 @@
 Dimension letters: B batch, T time, D input width, H memory size, K chunk length, N = ⌈T/K⌉.
 
 These are models, not counters: the useful arithmetic and the minimal memory traffic of SHM's
-recurrence as ``rllib_shm/memory/triton_kernels.py`` computes it, divided by a measured time,
+recurrence as ``rllib_shm/memory/kernels/triton_kernels.py`` computes it, divided by a measured time,
 give the rate reached; divided by the device's peak (NVIDIA's spec figures below), the fraction of
 its limit. The same model is applied to every SHM row (the torch loop does the same useful work
 with far more traffic), so "FLOP/s" compares implementations of one computation.

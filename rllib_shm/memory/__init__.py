@@ -8,7 +8,7 @@ from .base import MemoryCell, State
 from .baselines import GRUCell, LSTMCell, MLPCell
 from .config import MEMORY_KINDS, MemoryConfig, build_memory
 from .ffm import FFMCell
-from .fused import shm_scan
+from .kernels.fused import shm_scan
 from .scan import hadamard_scan
 from .shm import CALIBRATIONS, EVAL_THETA, THETA_MODES, SHMCell
 

@@ -55,10 +55,10 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from . import cpu_kernel
-from .backend import select_backend
 from .base import MemoryCell, State
-from .fused import shm_scan, table_scan
+from .kernels import cpu_kernel
+from .kernels.backend import select_backend
+from .kernels.fused import shm_scan, table_scan
 from .scan import hadamard_scan
 from .stacked_linear import StackedLinear
 from .validation import check_choice, check_clamp, check_positive_int, check_tensor

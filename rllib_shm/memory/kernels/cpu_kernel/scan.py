@@ -2,7 +2,7 @@
 
 Dimension letters: B batch, T time, H memory size, K chunk length, L table rows.
 
-Two calibration sources (equations in ``shm_scan.cpp`` and ``rllib_shm.memory.fused``):
+Two calibration sources (equations in ``shm_scan.cpp`` and ``rllib_shm.memory.kernels.fused``):
 
 - vector: C_t = 2·sigmoid(2 θ_t ⊗ c_t) from ``theta``, ``calib`` [B,T,H] (SHM, none, neural θ);
 - table:  C_t = ``table``[l_t] from ``table`` [L,H,H] and ``indices`` [B,T] (fixed / random matrix).

@@ -2,7 +2,7 @@
 
 ``compiled_scan`` runs the fused SHM recurrence (forward + backward, chunk-boundary states only) in
 one native call per direction; ``available()`` says whether the kernel could be compiled and
-loaded here (the first call compiles it, see ``build``). ``rllib_shm.memory.fused`` chooses between
+loaded here (the first call compiles it, see ``build``). ``rllib_shm.memory.kernels.fused`` chooses between
 it and the pure-torch scan.
 """
 

@@ -40,9 +40,9 @@ from dataclasses import dataclass
 import torch
 import triton
 
+from ..validation import check_positive_int
 from . import triton_kernels as kernels
 from .backend import TRITON_DTYPES, TRITON_MAX_SIZE
-from .validation import check_positive_int
 
 BLOCK_ROWS_ENV = "RLLIB_SHM_TRITON_BLOCK_ROWS"
 WARPS_ENV = "RLLIB_SHM_TRITON_WARPS"
@@ -181,7 +181,7 @@ def triton_shm_scan(
     if not theta.is_cuda and not interpreted():
         raise ValueError(
             f"the Triton scan runs on CUDA tensors (got device {theta.device}); CPU tensors need Triton's "
-            "interpreter: TRITON_INTERPRET=1 set before rllib_shm.memory.triton_kernels is imported")
+            "interpreter: TRITON_INTERPRET=1 set before rllib_shm.memory.kernels.triton_kernels is imported")
     plan = tile_plan(theta.shape[-1], block_rows, num_warps)
     batch, steps, size = theta.shape
     if steps == 0:

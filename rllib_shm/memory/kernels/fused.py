@@ -39,10 +39,10 @@ import math
 
 import torch
 
+from ..scan import hadamard_scan
+from ..validation import check_clamp, check_positive_int, check_same_dtype_device, check_tensor
 from . import cpu_kernel
 from .backend import BACKENDS, select_backend
-from .scan import hadamard_scan
-from .validation import check_clamp, check_positive_int, check_same_dtype_device, check_tensor
 
 __all__ = ["BACKENDS", "default_chunk_size", "select_backend", "shm_scan", "table_scan"]
 

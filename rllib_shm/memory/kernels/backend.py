@@ -24,8 +24,8 @@ import os
 
 import torch
 
+from ..validation import check_choice
 from . import cpu_kernel
-from .validation import check_choice
 
 BACKENDS = ("auto", "torch", "compiled", "triton")
 BACKEND_ENV = "RLLIB_SHM_SCAN"
