@@ -1,6 +1,6 @@
 """``rllib-shm export``: the acting step in ONNX with the recurrent state explicit, checked against
 the torch module with onnxruntime (logits over a 200-step episode, greedy actions, returns), for
-every memory kind and both trunk layouts; the README's onnxruntime loop runs without torch or Ray."""
+every memory kind and both trunk layouts; docs/export.md's onnxruntime loop runs without torch or Ray."""
 
 import json
 import re
@@ -175,11 +175,12 @@ def test_onnx_evaluation_takes_the_env_kwargs_over_the_exported_config(tmp_path,
     assert payload["tasks"] == list(range(50, 200)) and payload["episodes"] == 150 and payload["each_task"]
 
 
-def test_readme_example_runs_without_torch_or_ray(tmp_path):
+def test_docs_example_runs_without_torch_or_ray(tmp_path):
+    """docs/export.md's onnxruntime loop (the block after ``<!-- onnx-example -->``) on a real export."""
     directory = checkpoint(tmp_path, "shm")
     export(directory, tmp_path / "policy.onnx")
-    readme = (ROOT / "README.md").read_text()
-    code = re.search(r"<!-- onnx-example -->\n```python\n(.*?)```", readme, re.S).group(1)
+    page = (ROOT / "docs" / "export.md").read_text()
+    code = re.search(r"<!-- onnx-example -->\n```python\n(.*?)```", page, re.S).group(1)
     assert len([line for line in code.splitlines() if line.strip()]) <= 14
     check = "\nimport sys\nassert 'torch' not in sys.modules and 'ray' not in sys.modules, 'torch or ray imported'\n"
     done = subprocess.run([sys.executable, "-c", code + check], cwd=tmp_path, capture_output=True, text=True,

@@ -1,4 +1,4 @@
-"""The README's GPU kernel table in one command (no Ray needed; a source tree is enough):
+"""The GPU kernel table of docs/benchmarks.md in one command (no Ray needed; a source tree is enough):
 
     PYTHONPATH=. python -m rllib_shm.bench.gpu_table
 

@@ -219,9 +219,13 @@ def table_scan(
     Args:
         table: calibrations, [L,H,H] (e.g. 1 + tanh(W_C)[None]).
         indices: l_t, [B,T] int64 in [0, L).
-        value, key, query: η_t v_t, k_t, q_t, [B,T,H] each.
+        value: η_t v_t, [B,T,H].
+        key: k_t, [B,T,H].
+        query: q_t, [B,T,H].
         memory0: M_0, [B,H,H].
-        chunk_size, memory_clamp, backend: as in ``shm_scan`` (no ``triton``).
+        chunk_size: as in ``shm_scan``.
+        memory_clamp: as in ``shm_scan``.
+        backend: as in ``shm_scan`` (no ``triton``).
 
     Returns:
         reads r [B,T,H] and the final memory M_T [B,H,H].
