@@ -28,7 +28,7 @@ def _width(panels: int, dpi: int = DPI) -> int:
 
 
 def _height(dpi: int = DPI) -> int:
-    return round(dpi * 2.6)
+    return round(dpi * 3.6)
 
 
 def _shm_recording(num_steps: int = T, size: int = H) -> MemoryRecording:
@@ -58,7 +58,7 @@ def test_shm_files_exist_with_documented_sizes(shm_drawn):
     panels = len(default_steps(T))
     assert mpimg.imread(paths["memory_steps.png"]).shape[:2] == (_height(), _width(panels))
     assert mpimg.imread(paths["calibration_steps.png"]).shape[:2] == (_height(), _width(panels))
-    assert mpimg.imread(paths["vanishing.png"]).shape[:2] == (round(DPI * 3.0), round(DPI * 5.0))
+    assert mpimg.imread(paths["vanishing.png"]).shape[:2] == (round(DPI * 4.0), round(DPI * 6.0))
     with Image.open(paths["memory.gif"]) as gif:
         assert gif.n_frames == T  # every step, one frame each
         assert gif.size == (_width(2), _height())  # M and C side by side
@@ -297,8 +297,8 @@ def test_phase_aware_files_sizes_and_steps(cue_drawn):
     assert summary["steps"] == [0, 14, 15, 16, 18, 19, 20, 29]
     for name in ("memory_steps.png", "calibration_steps.png"):
         assert mpimg.imread(paths[name]).shape[:2] == (_height(), _width(8))
-    assert mpimg.imread(paths["retention.png"]).shape[:2] == (round(DPI * 6.0), round(DPI * 6.0))
-    assert mpimg.imread(paths["vanishing.png"]).shape[:2] == (round(DPI * 3.0), round(DPI * 5.0))
+    assert mpimg.imread(paths["retention.png"]).shape[:2] == (round(DPI * 8.0), round(DPI * 7.0))
+    assert mpimg.imread(paths["vanishing.png"]).shape[:2] == (round(DPI * 4.0), round(DPI * 6.0))
     assert summary["phases"] == [{"phase": 0, "label": "phase 0 (cue)", "steps": [0, 14]},
                                  {"phase": 1, "label": "phase 1 (distractor)", "steps": [15, 19]},
                                  {"phase": 2, "label": "phase 2 (reward)", "steps": [20, 29]}]
@@ -328,7 +328,7 @@ def test_phase_labels_without_names_and_cue_steps_without_phases(tmp_path, few_f
     assert held["cue_columns"] == [3, 9] and held["final_start"] is None
     assert held["hold_steps"] == [CUE, CUE + HOLD + FINAL - 1] and held["retained_fraction_at_final_start"] is None
     assert held["retained_fraction_at_end"] == pytest.approx(13 * 0.5**FINAL / 5)
-    assert mpimg.imread(paths["retention.png"]).shape[:2] == (round(DPI * 6.0), round(DPI * 6.0))
+    assert mpimg.imread(paths["retention.png"]).shape[:2] == (round(DPI * 8.0), round(DPI * 7.0))
 
 
 def test_no_retention_without_a_cue_phase(tmp_path, few_frames):
@@ -434,3 +434,64 @@ def test_bad_vanishing_episodes_name_the_field():
             MemoryRecording(recording.memory, recording.calibration, vanishing_episodes=value)
     with pytest.raises(ValueError, match="needs a calibration"):
         MemoryRecording(recording.memory[:, 0], None, vanishing_episodes=[np.zeros(T)])
+
+
+# ---- every PNG reads without the documentation ----------------------------------------------------------------
+def _drawn_figures(recording: MemoryRecording, out_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """file name → the matplotlib Figure ``draw_memory`` saved as that PNG."""
+    from matplotlib.figure import Figure
+
+    figures, save = {}, Figure.savefig
+
+    def recording_save(fig, target, *args, **kwargs):
+        if isinstance(target, str | Path) and str(target).endswith(".png"):
+            figures[Path(target).name] = fig
+        return save(fig, target, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", recording_save)
+    monkeypatch.setattr(visualize, "MAX_FRAMES", 2)
+    draw_memory(recording, out_dir, dpi=DPI)
+    return figures
+
+
+def _texts(fig) -> list:
+    from matplotlib.text import Text
+
+    return [text for text in fig.findobj(Text) if text.get_visible() and text.get_text().strip()]
+
+
+@pytest.mark.parametrize("kind", ["shm", "vector"])
+def test_every_png_is_labelled_captioned_and_readable(tmp_path, monkeypatch, kind):
+    """Axis labels name what is drawn, phase names appear, a "Look for:" caption is the bottom line, no text
+    is below 8 pt and only y-axis labels are rotated (issue 24: retention.png was tiny rotated text)."""
+    recording = _cue_recording()[0]
+    if kind == "vector":
+        recording = MemoryRecording(recording.memory[:, 0], None, recording.rewards, "gru", PHASES, NAMES)
+    figures = _drawn_figures(recording, tmp_path, monkeypatch)
+    expected = {"shm": {"memory_steps.png", "calibration_steps.png", "vanishing.png", "retention.png"},
+                "vector": {"memory_steps.png"}}[kind]
+    assert set(figures) == expected
+    for name, fig in figures.items():
+        caption = fig.get_supxlabel()
+        assert caption.startswith("Look for: "), (name, caption)
+        texts = _texts(fig)
+        words = " ".join(text.get_text() for text in texts)
+        for label in NAMES.values():
+            assert f"({label})" in words, f"{name}: phase name {label!r} missing"
+        small = [(text.get_text(), text.get_fontsize()) for text in texts if text.get_fontsize() < 8]
+        assert not small, f"{name}: text below 8 pt: {small}"
+        ylabels = {id(ax.yaxis.label) for ax in fig.axes}
+        rotated = [text.get_text() for text in texts if text.get_rotation() % 180 and id(text) not in ylabels]
+        assert not rotated, f"{name}: rotated text other than y-axis labels: {rotated}"
+        plots = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+        colorbars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+        assert all(ax.get_ylabel() for ax in colorbars), f"{name}: a colour bar without a label"
+        assert plots[0].get_ylabel() and plots[-1].get_xlabel(), f"{name}: unlabelled axes"
+        assert all(ax.get_title() for ax in plots[:1]), f"{name}: the first panel has no title"
+    if kind == "shm":
+        grid = figures["memory_steps.png"].axes
+        assert all(ax.get_xlabel() == "key index j" for ax in grid if ax.get_label() != "<colorbar>")
+        assert grid[0].get_ylabel() == "value index i"
+        assert grid[0].get_title() == "step t = 0\nphase 0 (cue)\nreward 0"  # not a bare "r = ..."
+        assert [ax.get_ylabel() != "" for ax in figures["retention.png"].axes] == [True, True, True]
+        assert figures["vanishing.png"].axes[0].get_xlabel().startswith("step t")

@@ -7,16 +7,21 @@ memory M_t [T, H, H] and its calibration C_t [T, H, H] (entries in (0, 2): < 1 f
 episode's phases (``info["phase"]`` per step, e.g. Visual Match's cue, distractor, reward) every time axis
 shades them, panel titles name them and the default steps follow them (``timeline.py``).
 
+Every PNG reads without the documentation: axes are labelled with what they show (step t, key index j,
+value index i, the quantity and its scale), panel titles name the step, its phase and reward, text is at
+least 8 pt at the default dpi, and the bottom line of each figure is a caption saying what to look for
+(``CAPTIONS``).
+
 Figure sizes are deterministic (no ``bbox_inches="tight"``), with ``n`` panels at ``dpi``:
 
 - ``memory_steps.png``, ``calibration_steps.png``: width = round(dpi * (2.0 * n + 1.0)) px,
-  height = round(dpi * 2.6) px, n = number of steps drawn (each panel 2.0 in, plus 1.0 in for
+  height = round(dpi * 3.6) px, n = number of steps drawn (each panel 2.0 in, plus 1.0 in for
   margins and the shared colorbar).
 - ``memory.gif`` frames: the same formula with n = 2 (M_t and C_t) when calibration is given, else n = 1.
 - A vector state counts as n = 3 (one wide time × units panel) in both files.
-- ``vanishing.png``: width = round(dpi * 5.0) px, height = round(dpi * 3.0) px; x spans all of t = 0..T−1.
+- ``vanishing.png``: width = round(dpi * 6.0) px, height = round(dpi * 4.0) px; x spans all of t = 0..T−1.
 - ``retention.png`` (``retention.py``: the cue columns' calibration, log ∏C and the cue content held, three
-  panels over t = 0..T−1): width = round(dpi * 6.0) px, height = round(dpi * 6.0) px. Written only for a
+  panels over t = 0..T−1): width = round(dpi * 7.0) px, height = round(dpi * 8.0) px. Written only for a
   matrix memory with calibration and a known cue phase (the first of ``phases``, or ``cue_steps``), with at
   least one step after it; the cue columns are then ticked (red) on the x axis of both step grids.
 
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -43,15 +49,36 @@ from rllib_shm.drawing.timeline import PhaseSpan, default_steps, phase_steps, ph
 
 PANEL_IN = 2.0  # width of one panel, inches
 MARGIN_IN = 1.0  # margins + colorbar, inches
-HEIGHT_IN = 2.6  # height of grid figures and GIF frames, inches
+HEIGHT_IN = 3.6  # height of grid figures and GIF frames, inches
 VECTOR_PANELS = 3  # a vector state's time × units heatmap is as wide as this many panels
-VANISHING_IN = (5.0, 3.0)  # width, height of vanishing.png, inches
-RETENTION_IN = (6.0, 6.0)  # width, height of retention.png, inches
+VANISHING_IN = (6.0, 4.0)  # width, height of vanishing.png, inches
+RETENTION_IN = (7.0, 8.0)  # width, height of retention.png, inches
 MAX_PANELS = 32  # steps per grid figure
 MAX_FRAMES = 300  # GIF frames; longer episodes are subsampled evenly
 FPS = 8
-RC = {"font.size": 7, "axes.titlesize": 7, "figure.titlesize": 8}  # small panels, small text
-C_LABEL = "C (<1 forgets, >1 strengthens)"
+# readable at the default dpi: nothing below 8 pt (tests/test_visualize.py checks every text of every PNG)
+RC = {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "xtick.labelsize": 8, "ytick.labelsize": 8,
+      "legend.fontsize": 8, "figure.titlesize": 10, "figure.labelsize": 9}
+M_LABEL = "M_t[i, j] (memory entry)"
+C_LABEL = "C_t[i, j]: < 1 forgets, 1 keeps, > 1 strengthens"
+# the bottom line of each PNG: what to look for
+CAPTIONS = {
+    "memory_steps": "Look for: what the cue phase writes into M (columns j ticked red: the cue columns) and "
+                    "whether it is still there in the last panels. Rows i: value index, columns j: key index.",
+    "memory_steps_plain": "Look for: where M_t's entries grow (red +, blue −) and whether what the first steps "
+                          "wrote is still there in the last panels. Rows i: value index, columns j: key index.",
+    "calibration_steps": "Look for: white = C keeps (1), blue = forgets (< 1), red = strengthens (> 1). A memory "
+                         "that keeps the cue stays white on the red-ticked cue columns through the distractor.",
+    "calibration_steps_plain": "Look for: white = C keeps (1), blue = forgets (< 1), red = strengthens (> 1), "
+                               "step by step: the columns that stay white are the ones the memory holds on to.",
+    "memory_steps_vector": "Look for: which units change when the key information arrives, and whether they "
+                           "hold their values until it is needed.",
+    "vanishing": "Look for: the share of memory entries whose accumulated calibration ∏C is below 1. Climbing "
+                 "towards 1 = the memory fades; flat = forgetting and strengthening stay balanced.",
+    "retention": "Look for: red (cue columns) staying at C ≈ 1 in (a) and log ∏C ≈ 0 in (b) through the "
+                 "distractor while blue falls; in (c), a solid line at or above 1 = the cue's content is "
+                 "still in memory.",
+}
 CUE_COLOR = "C3"  # cue columns' ticks on the step grids
 FILES = ("memory_steps.png", "calibration_steps.png", "memory.gif", "vanishing.png", "retention.png", "summary.json")
 
@@ -64,6 +91,13 @@ def _figure(inches_wide: float, inches_high: float, dpi: int) -> Figure:
     """
     width, height = round(dpi * inches_wide), round(dpi * inches_high)
     return Figure(figsize=((width + 0.25) / dpi, (height + 0.25) / dpi), dpi=dpi, layout="constrained")
+
+
+def _caption(fig: Figure, key: str, inches_wide: float) -> None:
+    """The figure's bottom line: ``CAPTIONS[key]``, wrapped to the figure's width (about 13 characters per inch
+    at 9 pt), in italics; constrained layout keeps room for it."""
+    fig.supxlabel(textwrap.fill(CAPTIONS[key], width=max(40, int(13 * inches_wide))), fontstyle="italic",
+                  fontsize=RC["figure.labelsize"])
 
 
 def _cmap(name: str = "RdBu_r") -> matplotlib.colors.Colormap:
@@ -90,21 +124,26 @@ def _step_labels(spans: list[PhaseSpan] | None) -> list[str] | None:
 
 def _draw_grid(frames: np.ndarray, steps: list[int], path: Path, dpi: int, recording: MemoryRecording,
                norm: matplotlib.colors.Normalize, label: str, columns: np.ndarray | None,
-               note: str | None = None) -> None:
+               caption: str, note: str | None = None) -> None:
     """One row of heatmaps, frames [n, H, H] at ``steps``, one shared colorbar; panel titles name the step, its
     phase and reward; ``columns`` (the cue columns) are ticked in red on each panel's x axis (column index j);
     ``note`` is a line of the heading (e.g. the colour range)."""
-    fig = _figure(PANEL_IN * len(steps) + MARGIN_IN, HEIGHT_IN, dpi)
+    width = PANEL_IN * len(steps) + MARGIN_IN
+    fig = _figure(width, HEIGHT_IN, dpi)
     axes = fig.subplots(1, len(steps), squeeze=False)[0]
     phases, rewards = _step_labels(recording.spans), recording.rewards
-    for ax, frame, t in zip(axes, frames, steps, strict=True):
+    for index, (ax, frame, t) in enumerate(zip(axes, frames, steps, strict=True)):
         image = ax.imshow(frame, cmap=_cmap(), norm=norm, interpolation="nearest")
-        ax.set_title(f"t = {t}" + ("" if phases is None else f"\n{phases[t]}")
-                     + ("" if rewards is None else f"\nr = {rewards[t]:g}"))
+        ax.set_title(f"step t = {t}" + ("" if phases is None else f"\n{phases[t]}")
+                     + ("" if rewards is None else f"\nreward {rewards[t]:g}"))
         ax.set_xticks([] if columns is None else columns, labels=[])
         ax.tick_params(axis="x", colors=CUE_COLOR, length=5, width=1.5, top=True, direction="inout")
         ax.set_yticks([])
+        ax.set_xlabel("key index j")
+        if index == 0:
+            ax.set_ylabel("value index i")
     fig.colorbar(image, ax=list(axes), label=label, shrink=0.9)
+    _caption(fig, caption, width)
     marks = None if columns is None else f"red ticks: cue columns j = {', '.join(str(j) for j in columns)}"
     heading = "\n".join(line for line in (recording.title, marks, note) if line)
     if heading:
@@ -115,24 +154,27 @@ def _draw_grid(frames: np.ndarray, steps: list[int], path: Path, dpi: int, recor
 def _draw_vector(recording: MemoryRecording, steps: list[int], path: Path, dpi: int, limit: float) -> None:
     """The state over time: x = t, y = unit; tick marks at ``steps`` (at phase changes when phases are known);
     a reward strip below when given."""
-    fig = _figure(PANEL_IN * VECTOR_PANELS + MARGIN_IN, HEIGHT_IN, dpi)
+    width = PANEL_IN * VECTOR_PANELS + MARGIN_IN
+    fig = _figure(width, HEIGHT_IN, dpi)
     rows = 1 if recording.rewards is None else 2
     axes = fig.subplots(rows, 1, squeeze=False, sharex=True, height_ratios=[4, 1][:rows])[:, 0]
     image = axes[0].imshow(recording.memory.T, cmap=_cmap(), vmin=-limit, vmax=limit, aspect="auto",
                            origin="lower", interpolation="nearest")
-    axes[0].set_ylabel("unit")
+    axes[0].set_ylabel("unit of h_t")
+    axes[0].set_title("the state h_t at every step (one row per unit)")
     if recording.rewards is not None:
         axes[1].step(np.arange(recording.num_steps), recording.rewards, where="mid", color="k", lw=0.8)
-        axes[1].set_ylabel("r")
+        axes[1].set_ylabel("reward")
     if recording.spans is not None:
         shade_phases(axes[0], recording.spans, fill=False)  # lines and labels over the heatmap
         for ax in axes[1:]:
             shade_phases(ax, recording.spans, labels=False)
     axes[-1].set_xticks(steps if recording.spans is None else phase_ticks(recording.spans))  # phase-aware steps crowd
-    axes[-1].set_xlabel("t")
-    fig.colorbar(image, ax=list(axes), label="state")
+    axes[-1].set_xlabel(f"step t (all T = {recording.num_steps} steps)")
+    fig.colorbar(image, ax=list(axes), label="h_t (state value)")
     if recording.title:
         fig.suptitle(recording.title)
+    _caption(fig, "memory_steps_vector", width)
     fig.savefig(path, dpi=dpi)
 
 
@@ -155,14 +197,15 @@ def _draw_vanishing(fraction: np.ndarray, path: Path, dpi: int, title: str, span
     ax.plot(np.arange(num_steps), fraction, color="C0", marker="." if num_steps == 1 else None,
             linewidth=0.8 if many else 1.5, label="the episode drawn" if many else None)
     if many:
-        ax.legend(loc="lower right", fontsize=6)
+        ax.legend(loc="lower right")
     ax.set_ylim(0.0, 1.0)
     ax.set_xlim(*((-0.5, 0.5) if num_steps == 1 else (0, num_steps - 1)))
     ax.set_xticks(default_steps(num_steps, 6) if spans is None else phase_ticks(spans))
-    ax.set_xlabel(f"t (all T = {num_steps} steps)")
-    ax.set_ylabel("fraction of entries < 1")
-    ax.set_title(f"fraction of entries of ∏C below 1, t = 0..{num_steps - 1} (T = {num_steps})"
+    ax.set_xlabel(f"step t (all T = {num_steps} steps)")
+    ax.set_ylabel("share of entries with ∏C < 1")
+    ax.set_title(r"vanishing: share of the entries of $\prod_{s \leq t} C_s$ below 1"
                  + (f"\n{title}" if title else ""))
+    _caption(fig, "vanishing", VANISHING_IN[0])
     fig.savefig(path, dpi=dpi)
 
 
@@ -173,6 +216,7 @@ def _draw_retention_file(result: Retention, spans: list[PhaseSpan] | None, path:
         spans = [PhaseSpan(0, 0, cue - 1, f"cue steps 0..{cue - 1}"), PhaseSpan(1, cue, num_steps - 1, "after the cue")]
     fig = _figure(*RETENTION_IN, dpi)
     draw_retention(fig, result, spans, title)
+    _caption(fig, "retention", RETENTION_IN[0])
     fig.savefig(path, dpi=dpi)
 
 
@@ -352,14 +396,16 @@ def _draw_all(recording: MemoryRecording, steps: list[int], frames: list[int], p
     columns = None if held is None else held.columns
     if memory.ndim == 3:
         _draw_grid(memory[steps], steps, paths["memory_steps.png"], dpi, recording,
-                   matplotlib.colors.Normalize(-limit, limit), "M", columns)
+                   matplotlib.colors.Normalize(-limit, limit), M_LABEL, columns,
+                   "memory_steps" if columns is not None else "memory_steps_plain")
     else:
         _draw_vector(recording, steps, paths["memory_steps.png"], dpi, limit)
     _draw_gif(recording, frames, paths["memory.gif"], dpi, _max_abs(memory) or 1.0, zoom)
     if calibration is None:
         return None
     _draw_grid(calibration[steps], steps, paths["calibration_steps.png"], dpi, recording, _c_norm(zoom),
-               C_LABEL, columns, _c_note(zoom))
+               C_LABEL, columns, "calibration_steps" if columns is not None else "calibration_steps_plain",
+               _c_note(zoom))
     fraction = vanishing_fraction(calibration)
     _draw_vanishing(fraction, paths["vanishing.png"], dpi, recording.title, recording.spans,
                     recording.vanishing_episodes)

@@ -22,6 +22,7 @@ of the final phase (f = T when there is none).
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -161,14 +162,15 @@ def draw_retention(fig, result: Retention, spans: Sequence[PhaseSpan], title: st
     zoom = calibration_zoom(np.concatenate([result.calibration_quartiles.ravel(), result.calibration_mean.ravel()]),
                             quantile=1.0)  # C lives in (0, 2); a trained SHM's quartiles sit within a few % of 1
     axes[0].set_ylim(1.0 - 1.1 * zoom, 1.0 + 1.1 * zoom)
-    axes[0].set_ylabel("C_t")
-    axes[0].set_title("(a) calibration C_t: mean and quartiles (1 keeps, < 1 forgets)"
-                      + ("" if zoom >= 1.0 else f"; y zoomed to 1 ± {1.1 * zoom:.2g} of C's range 0..2"))
-    axes[0].legend(loc="lower right", fontsize=6)
+    axes[0].set_ylabel("C_t (1 keeps, < 1 forgets)")
+    axes[0].set_title("(a) calibration on the cue vs the other columns: mean, quartile band"
+                      + ("" if zoom >= 1.0 else f"\n(y zoomed to 1 ± {1.1 * zoom:.2g} of C's range 0..2)"))
+    axes[0].legend(loc="lower right")
     axes[1].axhline(0.0, color="k", lw=0.6, ls=":")
-    axes[1].set_ylabel("log ∏C")
-    axes[1].set_title("(b) log ∏_{s≤t} C_s: median and quartiles (0 = kept, < 0 vanishing)")
-    axes[2].plot(t, result.retained, color="C3", lw=1.0, label="retained ‖M_t[:, cue]‖ / ‖M_c−1[:, cue]‖")
+    axes[1].set_ylabel(r"$\log \prod_{s \leq t} C_s$ (0 = kept)")
+    axes[1].set_title("(b) accumulated calibration: median, quartile band (0 = kept, < 0 = vanishing)")
+    axes[2].plot(t, result.retained, color="C3", lw=1.0,
+                 label=r"held: $\|M_t[:, cue]\| \,/\, \|M_{c-1}[:, cue]\|$")
     axes[2].plot(t, result.carried, color="C3", lw=1.0, ls="--", label="carried by C alone (no later writes)")
     axes[2].axhline(1.0, color="k", lw=0.6, ls=":")
     positive = np.concatenate([result.retained, result.carried])
@@ -177,14 +179,16 @@ def draw_retention(fig, result: Retention, spans: Sequence[PhaseSpan], title: st
     else:
         axes[2].text(0.5, 0.5, "no cue-phase content: ‖M_c−1[:, cue]‖ = 0", transform=axes[2].transAxes,
                      ha="center", va="center")
-    axes[2].set_ylabel("fraction held (log)")
-    axes[2].set_title(f"(c) cue-phase content held (1 at t = {result.cue_steps - 1}, the end of the cue phase)")
-    axes[2].legend(loc="lower left", fontsize=6)
+    axes[2].set_ylabel("share held (log scale)")
+    axes[2].set_title(f"(c) cue-phase content still in memory (1 at t = {result.cue_steps - 1}, the end of the cue)")
+    axes[2].legend(loc="lower left")
     for index, ax in enumerate(axes):
         shade_phases(ax, spans, labels=index == 0)
     axes[2].set_xlim(0, max(num_steps - 1, 1))
     axes[2].set_xticks(phase_ticks(spans))
-    axes[2].set_xlabel(f"t (all T = {num_steps} steps)")
+    axes[2].set_xlabel(f"step t (all T = {num_steps} steps)")
     columns = ", ".join(str(j) for j in result.columns)
-    fig.suptitle((f"{title}\n" if title else "") + f"cue columns j = {columns}: the top {k} by write energy "
-                 f"over the cue phase t = 0..{result.cue_steps - 1}")
+    heading = (f"Is the cue kept? Cue columns j = {columns}: the {k} written most in the cue phase "
+               f"t = 0..{result.cue_steps - 1}")
+    width = int(13 * fig.get_figwidth())  # about 13 characters per inch at 9 pt
+    fig.suptitle((f"{title}\n" if title else "") + textwrap.fill(heading, width=width))

@@ -96,17 +96,21 @@ def phase_ticks(spans: Sequence[PhaseSpan]) -> list[int]:
 
 def shade_phases(ax, spans: Sequence[PhaseSpan], *, fill: bool = True, labels: bool = True) -> None:
     """Mark ``spans`` on a matplotlib Axes whose x axis is t: a light fill per span (``fill``; leave it off
-    over a heatmap), a dashed line at every phase change and each span's label written upwards inside the
-    top left corner of its span, from its first step (``labels``). Steps are cells [t − 0.5, t + 0.5]."""
+    over a heatmap), a dashed line at every phase change and each span's label, horizontal, inside the top of
+    the axes from its first step (``labels``), on two alternating rows so that a short span's label does not
+    run into the next one's. Steps are cells [t − 0.5, t + 0.5]."""
     # x in data (steps), y in axes fractions; labels sit 2 points right of the span's first step
     transform = offset_copy(ax.get_xaxis_transform(), fig=ax.figure, x=2, units="points")
+    right = offset_copy(ax.get_xaxis_transform(), fig=ax.figure, x=-2, units="points")
     for index, span in enumerate(spans):
         color = PHASE_COLORS[span.phase % len(PHASE_COLORS)]
         if fill:
             ax.axvspan(span.start - 0.5, span.stop + 0.5, color=color, alpha=PHASE_ALPHA, lw=0, zorder=0)
         if index:
             ax.axvline(span.start - 0.5, color="0.3", lw=0.6, ls="--", zorder=1)
-        if labels:
-            ax.text(span.start, 0.97, span.label, transform=transform, rotation=90, ha="left",
-                    va="top", fontsize=6, color="0.15", clip_on=True, zorder=3,
-                    bbox={"facecolor": "white", "alpha": 0.6, "linewidth": 0, "pad": 0.5})
+        if labels:  # the last span's label ends at its last step, so that it stays inside the axes
+            last = index == len(spans) - 1 and index > 0
+            ax.text(span.stop + 0.5 if last else span.start - 0.5, 0.97 if index % 2 == 0 else 0.84, span.label,
+                    transform=right if last else transform, ha="right" if last else "left", va="top", fontsize=8,
+                    color="0.15", clip_on=True, zorder=3,
+                    bbox={"facecolor": "white", "alpha": 0.7, "linewidth": 0, "pad": 1.0})
