@@ -80,7 +80,11 @@ def on_page_markdown(markdown: str, page, config, files: Files) -> str:
             return f"{match.group(1)}{new}{match.group(3)}"
         return match.group(0)
 
-    return LINK.sub(rewrite, markdown)
+    pieces, last = [], 0
+    for fence in FENCE.finditer(markdown):  # links inside code blocks are code, not links
+        pieces += [LINK.sub(rewrite, markdown[last:fence.start()]), fence.group(0)]
+        last = fence.end()
+    return "".join([*pieces, LINK.sub(rewrite, markdown[last:])])
 
 
 def posixpath_dir(uri: str) -> str:

@@ -86,7 +86,7 @@ def ffm_loop(x_tilde: torch.Tensor, log_gamma: torch.Tensor, trace0: torch.Tenso
 class FFMCell(MemoryCell):
     """FFM: ``cell(x [B,T,D], {"trace": [B,M,C,2]}) -> (y [B,T,O], {"trace": [B,M,C,2]})``.
 
-    Example:
+    Examples:
         >>> cell = FFMCell(input_size=8, output_size=16, trace_size=4, context_size=3)
         >>> y, state = cell(torch.randn(2, 5, 8))
         >>> y.shape, state["trace"].shape

@@ -89,7 +89,7 @@ class Projections(NamedTuple):
 class SHMCell(MemoryCell):
     """SHM: ``cell(x [B,T,D], {"memory": [B,H,H]}) -> (y [B,T,O], {"memory": [B,H,H]})``.
 
-    Example:
+    Examples:
         >>> cell = SHMCell(input_size=8, output_size=16, mem_size=4)
         >>> y, state, extras = cell(torch.randn(2, 5, 8), return_extras=True)
         >>> y.shape, state["memory"].shape, extras["theta_indices"].shape

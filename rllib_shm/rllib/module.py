@@ -101,7 +101,7 @@ class Trunk(nn.Module):
 class MemoryRLModule(TorchRLModule, ValueFunctionAPI):
     """PPO-ready recurrent module; see the module docstring for shapes, state and θ replay.
 
-    Example:
+    Examples:
         >>> import gymnasium as gym
         >>> module = MemoryRLModule(
         ...     observation_space=gym.spaces.Box(-1, 1, (6,), np.float32),

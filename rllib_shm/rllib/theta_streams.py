@@ -35,7 +35,7 @@ from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
 def stream_seed(run_seed: int, memory_seed: int, worker_index: int, evaluation: bool = False) -> int:
     """The θ generator seed of env runner ``worker_index`` (0: the driver's / trial's own runner).
 
-    Example:
+    Examples:
         >>> stream_seed(0, 0, 1) != stream_seed(0, 0, 2) != stream_seed(1, 0, 1)
         True
         >>> stream_seed(3, 5, 2) == stream_seed(3, 5, 2)
