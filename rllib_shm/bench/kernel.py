@@ -48,6 +48,7 @@ from pathlib import Path
 
 from rllib_shm.bench.acting import ACTING_METHODS
 from rllib_shm.bench.kernel_measure import FFM_CONTEXT, LABELS, METHODS, SCAN_METHODS, measure
+from rllib_shm.files import write_json
 from rllib_shm.runs.outputs import check_new_file
 
 CPU_METHODS = ("reference", "unbind", "hadamard_scan", "fused", "compiled", "gru", "lstm", "ffm", *ACTING_METHODS)
@@ -212,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
             "python": platform.python_version(), "machine": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(), "time": datetime.now().isoformat()}
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps({"meta": meta, "results": rows}, indent=2))
+    write_json(output, {"meta": meta, "results": rows}, flag="--output")
     print(f"results written to {output}")
     return 0
 

@@ -28,6 +28,7 @@ from datetime import datetime
 from pathlib import Path
 
 from rllib_shm.bench.common import rss_bytes
+from rllib_shm.files import write_json
 from rllib_shm.runs.outputs import check_new_file
 from rllib_shm.runs.results import (
     ENV_STEPS_LIFETIME,
@@ -149,6 +150,6 @@ def run(args: argparse.Namespace) -> int:
               f"{r['learn_s']:>11.2f} {r['state_bytes_per_step']:>13,} {r['peak_rss_mib']:>13.0f} "
               f"{r['traced_peak_mib']:>15.0f}")
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps({"env": args.env, "time": datetime.now().isoformat(), "results": rows}, indent=2))
+    write_json(output, {"env": args.env, "time": datetime.now().isoformat(), "results": rows}, flag="--output")
     print(f"results written to {output}")
     return 0
