@@ -50,7 +50,7 @@ def evaluate(
     """Evaluate ``checkpoint`` on its training env (or ``env_id``), with ``env_config`` kwargs merged
     over the training env config; returns the JSON payload. ``episodes``: default 20; ``each_task``:
     one episode per task of the env's task pool instead (meta-RL held-out evaluation)."""
-    check_episodes(episodes, each_task)
+    check_episodes(episodes, each_task, seed)
     check_new_file(output, "--output")
     check_new_files_in(record_memory, DRAWN_FILES, "--record-memory")
     if memory_steps is not None:  # the upper bound (T - 1) is known only once the episode has run
