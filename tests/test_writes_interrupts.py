@@ -16,9 +16,9 @@ from pathlib import Path
 
 import mlflow
 import pytest
-from conftest import kill_session
 from test_bad_inputs import SMALL, TASK, save_checkpoint
 
+from conftest import kill_session
 from rllib_shm.drawing import FILES as DRAWN
 from rllib_shm.files import HIDDEN
 
