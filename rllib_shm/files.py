@@ -168,16 +168,18 @@ def publish_directory(source: Path, target: Path) -> None:
 @contextlib.contextmanager
 def claim_directory(directory: str | Path, flag: str) -> Iterator[Path]:
     """Hold an exclusive lock on the output ``directory`` (created if missing) while the block runs;
-    ValueError at once if another process holds it. A directory this call created is removed again if
-    the block fails and leaves it empty. Claims by the same process nest."""
+    ValueError at once if another process holds it. The directories this call created are removed
+    again if the block fails and leaves them empty. Claims by the same process nest."""
     directory = Path(directory)
-    created = False
-    if not directory.is_dir():
-        try:
-            directory.mkdir(parents=True)
-            created = True
-        except FileExistsError:
-            pass
+    created: list[Path] = []  # the directories this call creates, deepest first
+    missing = directory
+    while not missing.exists() and missing != missing.parent:
+        created.append(missing)
+        missing = missing.parent
+    try:
+        directory.mkdir(parents=True)
+    except FileExistsError:
+        created = []  # another writer made it first
     fd = os.open(directory, os.O_RDONLY)
     key = (os.fstat(fd).st_dev, os.fstat(fd).st_ino)
     ok = False
@@ -188,6 +190,12 @@ def claim_directory(directory: str | Path, flag: str) -> Iterator[Path]:
             except BlockingIOError:
                 raise ValueError(f"{flag} {str(directory)!r} is being written by another process; wait for it to "
                                  "finish or choose another directory") from None
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(directory))
+            except FileNotFoundError:
+                same = False
+            if not same:  # removed (by a writer that failed) between our open and our lock
+                raise ValueError(f"{flag} {str(directory)!r} was removed by another process meanwhile; run again")
         _claimed[key] = _claimed.get(key, 0) + 1
         try:
             yield directory
@@ -196,8 +204,9 @@ def claim_directory(directory: str | Path, flag: str) -> Iterator[Path]:
             _claimed[key] -= 1
             if not _claimed[key]:
                 del _claimed[key]
-            if created and not ok:
+            if not ok:
                 with contextlib.suppress(OSError):
-                    directory.rmdir()  # only if still empty
+                    for made in created:
+                        made.rmdir()  # only while empty
     finally:
         os.close(fd)  # releases the lock
