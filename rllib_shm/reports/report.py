@@ -6,7 +6,9 @@ study's MLflow parent run.
 Every input is checked before anything is read or written: the threshold, the output directory
 (existing report files are refused unless ``force``; other files there are never touched), the
 study (its ``<storage>/<name>/study.yaml`` or its MLflow parent run), the tracking store, the
-experiment or the run ids.
+experiment or the run ids. The files are drawn in a scratch directory inside ``--out`` and moved
+into place together (``rllib_shm.files``; with ``force`` each replaces its old version in one step);
+a second report into the same ``--out`` while one is being written is refused.
 """
 
 from __future__ import annotations
