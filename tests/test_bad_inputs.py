@@ -3,6 +3,7 @@ value and what was expected, no traceback, and nothing created or changed on dis
 the working area before and after each attempt). Runs in-process through ``rllib_shm.cli.main``."""
 
 import hashlib
+import importlib.util
 import json
 import math
 import os
@@ -16,6 +17,7 @@ import yaml
 from rllib_shm.cli import main
 from rllib_shm.config import load_config
 from rllib_shm.config.ppo import model_config
+from rllib_shm.export.runtime import SIDECAR_FORMAT
 from rllib_shm.rllib import make_env
 from rllib_shm.rllib.module import MemoryRLModule
 from rllib_shm.runs.checkpoints import CHECKPOINT_META
@@ -83,6 +85,17 @@ def world(tmp_path_factory):
     drawn = root / "drawn"
     drawn.mkdir()
     (drawn / "memory.gif").write_bytes(b"GIF89a")
+    for name, sidecar in (("onnx_truncated", GOOD_SIDECAR), ("onnx_sidecar", {**GOOD_SIDECAR, "state": 5}),
+                          ("onnx_sidecar_list", [1, 2])):  # a model that is not ONNX, beside a sidecar
+        (root / name).mkdir()
+        (root / name / "policy.onnx").write_bytes(b"\x08\x07\x12\x04torch" + b"\x00" * 13)
+        (root / name / "policy.json").write_text(json.dumps(sidecar))
+    named_dots = json.loads(json.dumps(STUDY))
+    named_dots["tune"]["name"] = ".."
+    (root / "study_dots.yaml").write_text(yaml.safe_dump(named_dots))
+    faulty = json.loads(json.dumps(STUDY))
+    faulty["env"]["id"] = "faulty_envs:OutOfSpace"
+    (root / "study_faulty_env.yaml").write_text(yaml.safe_dump(faulty))
     reported = root / "reported"
     reported.mkdir()
     (reported / "report.md").write_text("# an earlier report\n")
@@ -94,6 +107,11 @@ def world(tmp_path_factory):
     (root / "mlstore" / "orphan").mkdir()
     (root / "mlstore" / "orphan" / "study.yaml").write_text(yaml.safe_dump(orphan))  # a study with no MLflow runs
     return root
+
+
+GOOD_SIDECAR = {"format": SIDECAR_FORMAT, "inputs": [{"name": "obs"}], "outputs": [{"name": "value"}],
+                "observation": {"dtype": "float32"}, "state": [], "theta": {"mode": "expected", "inputs": []},
+                "action_space": {}, "observation_space": {}}  # every field OnnxPolicy reads
 
 
 def snapshot(root):
@@ -146,6 +164,29 @@ CASES = [
     (["train", "--set", "env.id=MiniGrid-Empty-5x5-v0"], "needs a Box observation space"),
     (["train", "--set", "run.output_dir=/proc/rllib-shm"], "directory '/proc' is not writable"),
     (["train", "--set", f"env.id={TASK}", "--set", "env.config={bogus: 1}"], "does not fit rllib_shm/CueRecall"),
+    # train: envs that fail only when built or played (before: after Ray had started, or "unexpected")
+    (["train", "--set", f"env.id={TASK}", "--set", "env.config={delay: .nan}"],
+     "env.config.delay: expected a finite number, got nan"),
+    (["train", "--set", "env.id=faulty_envs:DictActions"], "its action space Dict('move': Discrete(2), 'speak': "
+                                                           "Discrete(3)) is not supported"),
+    (["train", "--set", "env.id=faulty_envs:MultiBinaryActions"], "its action space MultiBinary(3) is not supported"),
+    (["train", "--set", "env.id=faulty_envs:OutOfSpace"], "env faulty_envs:OutOfSpace: the observation at reset lies "
+                                                          "outside its observation space"),
+    (["train", "--set", "env.id=faulty_envs:NanObservations"], "env faulty_envs:NanObservations: the observation at "
+                                                               "step 1 holds 2 non-finite value(s)"),
+    (["train", "--set", "env.id=faulty_envs:StepRaises"], "env faulty_envs:StepRaises failed at step 0 (sampled "
+                                                          "actions, seed 0): RuntimeError: the simulator lost"),
+    (["train", "--set", "env.id=faulty_envs:InitRaises"], "env faulty_envs:InitRaises could not be built: "
+                                                          "RuntimeError: no licence file found"),
+    (["train", "--set", "env.id=rllib_shm/MiniGrid-MemoryS7-v0", "--set", "env.config={size: 3}"],
+     "env rllib_shm/MiniGrid-MemoryS7-v0 failed at reset (sampled actions, seed 0): AssertionError"),
+    *([(["train", "--set", "env.id=LunarLander-v3"], "env LunarLander-v3 needs an optional dependency that is not "
+                                                      "installed: Box2D is not installed")]
+      if importlib.util.find_spec("Box2D") is None else []),
+    *([(["train", "--set", "env.id=HalfCheetah-v5"], "env HalfCheetah-v5 needs an optional dependency that is not "
+                                                      "installed: MuJoCo is not installed")]
+      if importlib.util.find_spec("mujoco") is None else []),
+    (["train", "--set", "run.seed=-1"], "run.seed must be ≥ 0"),
     # train: tracking
     (["train", *(f"--set={o}" for o in SMALL), "--set", f"env.id={TASK}", "--mlflow-uri", "http://127.0.0.1:9"],
      "MLflow tracking URI 'http://127.0.0.1:9' is not reachable"),
@@ -162,6 +203,9 @@ CASES = [
      "run.stop_success needs an env that reports info['success']"),
     (["tune", f"{W}/study_huge.yaml", "--storage", f"{W}/store"], "module.memory.mem_size=100000); lower"),
     (["tune", f"{W}/study_good.yaml", "--num-samples", "0"], "tune.num_samples must be ≥ 1, got 0"),
+    (["tune", f"{W}/study_dots.yaml"], "tune.name must be 1 to 100 letters, digits, '.', '_' or '-', starting with"),
+    (["tune", f"{W}/study_faulty_env.yaml", "--storage", f"{W}/store"],
+     "env faulty_envs:OutOfSpace: the observation at reset lies outside its observation space"),
     (["tune", f"{W}/study_good.yaml", "--storage", f"{W}/store", "--resume"], "there is no study to resume"),
     (["tune", f"{W}/study_good.yaml", "--set", "algo.lr=.inf"], "algo.lr: expected a finite number"),
     (["tune", f"{W}/study_good.yaml", "--storage", "/proc/rllib-shm"], "directory '/proc' is not writable"),
@@ -190,6 +234,12 @@ CASES = [
     (["evaluate", f"{W}/ckpt", "--env-config", "delay=-1"], "--env-config delay=-1: rllib_shm/CueRecall-D5-v0 "
                                                             "refused the env config"),
     (["evaluate", f"{W}/ckpt", "--env-config", "delay"], "--env-config expects KEY=VALUE"),
+    (["evaluate", f"{W}/ckpt", "--seed", "-1"], "--seed -1: expected an integer ≥ 0"),
+    (["evaluate", f"{W}/ckpt", "--env", "faulty_envs:InitRaises"], "env faulty_envs:InitRaises could not be built: "
+                                                                   "RuntimeError: no licence file found"),
+    (["evaluate", f"{W}/onnx_truncated/policy.onnx"], "policy.onnx' cannot be loaded (corrupt or truncated? export"),
+    (["evaluate", f"{W}/onnx_sidecar/policy.onnx"], "policy.json' is damaged: TypeError"),
+    (["evaluate", f"{W}/onnx_sidecar_list/policy.onnx"], "policy.json' holds a JSON list, expected an object"),
     # export
     (["export", f"{W}/ckpt", "--output", f"{W}/policy.pt"], "must end in .onnx"),
     (["export", f"{W}/ckpt", "--output", f"{W}/no/dir/p.onnx"], "directory '{w}/no/dir' does not exist"),
@@ -199,6 +249,10 @@ CASES = [
     (["bench", "kernel", "--output", f"{W}/taken.json"], "taken.json' exists"),
     (["bench", "kernel", "--output", f"{W}/no/dir/k.json"], "directory '{w}/no/dir' does not exist"),
     (["bench", "ppo", "--variants", "nope"], "--variants: unknown ['nope']"),
+    (["bench", "ppo", "--env", "nope_env"], "unknown environment 'nope_env'"),
+    (["bench", "ppo", "--env", "faulty_envs:StepRaises"], "env faulty_envs:StepRaises failed at step 0"),
+    *([(["bench", "kernel", "--device", "cuda"], "--device cuda: torch sees no CUDA GPU")]
+      if not torch.cuda.is_available() else []),
     (["bench", "onnx", "--steps", "0"], "--size and --steps must be positive"),
     (["envs", "zzzz"], "no environment id contains 'zzzz'"),
     # report

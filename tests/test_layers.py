@@ -20,14 +20,15 @@ PROJECT_ALLOWED = {
     "config": {"memory", "rllib", "config"},
     "tracking": {"config", "tracking"},
     "ray_session": {"ray_session"},
-    "drawing": {"drawing"},
-    "runs": {"memory", "envs", "rllib", "config", "tracking", "ray_session", "drawing", "runs"},
-    "studies": {"memory", "envs", "rllib", "config", "tracking", "ray_session", "runs", "studies"},
-    "reports": {"memory", "envs", "rllib", "config", "tracking", "runs", "studies", "reports"},
-    "bench": {"memory", "rllib", "config", "runs", "export", "bench"},
-    "export": {"memory", "envs", "rllib", "config", "runs", "export"},
-    "cli": {"memory", "envs", "rllib", "config", "tracking", "ray_session", "runs", "studies", "reports", "bench",
-            "export", "cli"},
+    "files": {"files"},  # whole-file writes and output claims (standard library only)
+    "drawing": {"files", "drawing"},
+    "runs": {"memory", "envs", "rllib", "config", "tracking", "ray_session", "files", "drawing", "runs"},
+    "studies": {"memory", "envs", "rllib", "config", "tracking", "ray_session", "files", "runs", "studies"},
+    "reports": {"memory", "envs", "rllib", "config", "tracking", "files", "runs", "studies", "reports"},
+    "bench": {"memory", "rllib", "config", "files", "runs", "export", "bench"},
+    "export": {"memory", "envs", "rllib", "config", "files", "runs", "export"},
+    "cli": {"memory", "envs", "rllib", "config", "tracking", "ray_session", "files", "runs", "studies", "reports",
+            "bench", "export", "cli"},
 }
 # layer -> third-party top-level packages (or dotted prefixes) it must not import
 FORBIDDEN = {
@@ -36,6 +37,7 @@ FORBIDDEN = {
     "rllib": {"ray.tune.tuner", "ray.tune.search", "ray.tune.schedulers", "optuna", "mlflow"},
     "config": {"ray.tune", "optuna", "mlflow"},
     "tracking": {"ray", "optuna"},
+    "files": {"ray", "torch", "gymnasium", "mlflow", "optuna", "matplotlib", "numpy"},
     "drawing": {"ray", "torch", "gymnasium", "mlflow", "optuna"},  # numpy + matplotlib only
     "runs": {"optuna", "ray.tune.search", "ray.tune.schedulers"},
     "bench": {"optuna", "mlflow"},

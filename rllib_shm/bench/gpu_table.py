@@ -18,7 +18,6 @@ memory) is reported as such and the sweep goes on. ``--device cpu`` only checks 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -28,6 +27,7 @@ from pathlib import Path
 from rllib_shm.bench.kernel import check_triton_method
 from rllib_shm.bench.kernel_measure import LABELS, METHODS, measure
 from rllib_shm.bench.roofline import Peak, fraction, peak_for
+from rllib_shm.files import write_json
 from rllib_shm.runs.outputs import check_new_file
 
 
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(targets(results)))
     output = args.output or Path("bench_results") / f"gpu-table-{datetime.now():%Y%m%d-%H%M%S}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    write_json(output, {"meta": meta, "results": results}, flag="--output")
     print(f"results written to {output}")
     return 0
 

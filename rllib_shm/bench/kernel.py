@@ -47,7 +47,9 @@ from datetime import datetime
 from pathlib import Path
 
 from rllib_shm.bench.acting import ACTING_METHODS
+from rllib_shm.bench.common import worker_failure
 from rllib_shm.bench.kernel_measure import FFM_CONTEXT, LABELS, METHODS, SCAN_METHODS, measure
+from rllib_shm.files import write_json
 from rllib_shm.runs.outputs import check_new_file
 
 CPU_METHODS = ("reference", "unbind", "hadamard_scan", "fused", "compiled", "gru", "lstm", "ffm", *ACTING_METHODS)
@@ -90,6 +92,15 @@ def check_triton_method(device: str) -> None:
                          "toy sizes only), or --device cuda")
 
 
+def check_device(device: str) -> None:
+    """``--device cuda`` needs a GPU that torch sees."""
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: torch sees no CUDA GPU (torch.cuda.is_available() is False); run on a GPU "
+                         "machine, or use --device cpu")
+
+
 def validate(args: argparse.Namespace) -> None:
     for name in ("batch", "steps", "input_size", "repeats", "ffm_context"):
         if getattr(args, name) <= 0:
@@ -98,6 +109,7 @@ def validate(args: argparse.Namespace) -> None:
         raise ValueError(f"--sizes must be positive integers, got {args.sizes}")
     if args.device not in ("cpu", "cuda"):
         raise ValueError(f"--device must be 'cpu' or 'cuda', got {args.device!r}")
+    check_device(args.device)
     if args.methods is None:
         args.methods = list(CPU_METHODS if args.device == "cpu" else CUDA_METHODS)
     unknown = [m for m in args.methods if m not in METHODS]
@@ -191,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr, flush=True)
             done = subprocess.run(_worker_argv(method, size, args), capture_output=True, text=True, env=env)
             if done.returncode != 0:
-                raise RuntimeError(f"benchmark worker {method} H={size} failed:\n{done.stderr[-2000:]}")
+                raise worker_failure(f"{method} H={size}", done.returncode, done.stderr)
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
             r = rows[-1]
             print(f"    {r['median_s']:.6f} s (median of {r['runs']}), peak {r['peak_mib']:.1f} MiB",
@@ -212,7 +224,7 @@ def run(args: argparse.Namespace) -> int:
             "python": platform.python_version(), "machine": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(), "time": datetime.now().isoformat()}
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps({"meta": meta, "results": rows}, indent=2))
+    write_json(output, {"meta": meta, "results": rows}, flag="--output")
     print(f"results written to {output}")
     return 0
 

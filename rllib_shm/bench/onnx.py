@@ -17,6 +17,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from rllib_shm.files import write_json
 from rllib_shm.runs.outputs import check_new_file
 
 
@@ -93,6 +94,6 @@ def run(args: argparse.Namespace) -> int:
           f"({torch_s / onnx_s:.1f}x)")
     output = args.output or Path("bench_results") / f"onnx-{datetime.now():%Y%m%d-%H%M%S}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(row, indent=2))
+    write_json(output, row, flag="--output")
     print(f"results written to {output}")
     return 0

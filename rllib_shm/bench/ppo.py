@@ -27,7 +27,8 @@ import tracemalloc
 from datetime import datetime
 from pathlib import Path
 
-from rllib_shm.bench.common import rss_bytes
+from rllib_shm.bench.common import rss_bytes, worker_failure
+from rllib_shm.files import write_json
 from rllib_shm.runs.outputs import check_new_file
 from rllib_shm.runs.results import (
     ENV_STEPS_LIFETIME,
@@ -74,6 +75,14 @@ def _validate(args) -> None:
     if args.warmup < 0 or args.iterations < 1:
         raise ValueError(f"--warmup must be ≥ 0 and --iterations ≥ 1, got {args.warmup}, {args.iterations}")
     check_new_file(args.output, "--output")
+    if not args.worker:  # the env, built and played here before any worker starts Ray
+        from rllib_shm.runs.env_probe import open_env, play
+
+        env = open_env(args.env)
+        try:
+            play(env, args.env, seed=0)
+        finally:
+            env.close()
 
 
 def _ppo_config(variant: str, env: str):
@@ -136,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         done = subprocess.run(argv, capture_output=True, text=True,
                               env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
         if done.returncode != 0:
-            raise RuntimeError(f"benchmark worker {variant} failed:\n{done.stderr[-3000:]}")
+            raise worker_failure(variant, done.returncode, done.stderr)
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(f"    {rows[-1]['env_steps_per_s']:.0f} env steps/s", file=sys.stderr, flush=True)
     reference = next((r for r in rows if r["variant"] == "rllib-lstm-256"), None)
@@ -149,6 +158,6 @@ def run(args: argparse.Namespace) -> int:
               f"{r['learn_s']:>11.2f} {r['state_bytes_per_step']:>13,} {r['peak_rss_mib']:>13.0f} "
               f"{r['traced_peak_mib']:>15.0f}")
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps({"env": args.env, "time": datetime.now().isoformat(), "results": rows}, indent=2))
+    write_json(output, {"env": args.env, "time": datetime.now().isoformat(), "results": rows}, flag="--output")
     print(f"results written to {output}")
     return 0

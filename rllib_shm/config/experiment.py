@@ -91,6 +91,8 @@ class RunSection:
             raise ValueError(f"run.stop_success is a success rate in [0, 1] (e.g. 0.95), got {self.stop_success}")
         if not self.name or "/" in self.name:
             raise ValueError(f"run.name must be a non-empty name without '/', got {self.name!r}")
+        if self.seed < 0:
+            raise ValueError(f"run.seed must be ≥ 0 (it seeds numpy and gymnasium), got {self.seed}")
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from matplotlib.figure import Figure
 from rllib_shm.drawing.recording import MemoryRecording, calibration_zoom, episode_mean, vanishing_fraction
 from rllib_shm.drawing.retention import Retention, draw_retention, retention
 from rllib_shm.drawing.timeline import PhaseSpan, default_steps, phase_steps, phase_ticks, shade_phases
+from rllib_shm.files import claim_directory, publish, scratch_directory
 
 PANEL_IN = 2.0  # width of one panel, inches
 MARGIN_IN = 1.0  # margins + colorbar, inches
@@ -305,6 +306,9 @@ def draw_memory(recording: MemoryRecording, out_dir: Path, steps: Sequence[int] 
     ``recording.phases``, and no retention figure without phases. It needs a matrix memory with calibration.
     Raises ValueError before writing anything if a file it would write already exists (never overwrites),
     for steps outside [0, T-1], or for a ``cue_steps`` it cannot use.
+    The files are written whole: into a hidden scratch directory in ``out_dir``, then moved into place
+    together (``rllib_shm.files``); an interrupted drawing leaves none of them, and a second writer into
+    ``out_dir`` while this one works is refused.
     """
     if isinstance(dpi, bool) or not isinstance(dpi, int) or not 10 <= dpi <= 1000:
         raise ValueError(f"dpi must be an integer in [10, 1000], got {dpi!r}")
@@ -320,11 +324,24 @@ def draw_memory(recording: MemoryRecording, out_dir: Path, steps: Sequence[int] 
              and (held is not None or name != "retention.png")]
     out_dir = Path(out_dir)
     paths = {name: out_dir / name for name in names}
+    _check_free(paths)
+    with claim_directory(out_dir, "out_dir"), scratch_directory(out_dir, "drawing") as scratch:
+        _check_free(paths)  # again, now that no other writer can be at work here
+        drafts = _write_files(recording, {name: scratch / name for name in names}, steps, frames, dpi, held, skipped)
+        publish({drafts[name]: paths[name] for name in names})
+    return paths
+
+
+def _check_free(paths: dict[str, Path]) -> None:
     for path in paths.values():
         if path.exists():
             raise ValueError(f"{path} already exists; refusing to overwrite results (choose another out_dir)")
-    out_dir.mkdir(parents=True, exist_ok=True)
 
+
+def _write_files(recording: MemoryRecording, paths: dict[str, Path], steps: list[int], frames: list[int], dpi: int,
+                 held: Retention | None, skipped: str | None) -> dict[str, Path]:
+    """Every file of ``draw_memory`` written to ``paths`` (name → path, in a scratch directory)."""
+    num_steps, calibration, spans, names = recording.num_steps, recording.calibration, recording.spans, list(paths)
     memory = recording.memory
     limit = (_max_abs(memory[steps]) if memory.ndim == 3 else _max_abs(memory)) or 1.0  # ±limit in memory_steps
     with matplotlib.rc_context(RC):

@@ -24,7 +24,7 @@ def evaluate_onnx(model: Path, *, episodes: int | None = None, env_id: str | Non
     """``episodes``: default 20; ``each_task``: one episode per task of the env's pool instead."""
     from rllib_shm.export.runtime import OnnxPolicy, run_onnx_episodes
 
-    check_episodes(episodes, each_task)
+    check_episodes(episodes, each_task, seed)
     check_new_file(output, "--output")
     policy = OnnxPolicy(model)
     config = policy.meta.get("config") or {}

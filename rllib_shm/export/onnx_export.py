@@ -13,8 +13,6 @@ initial state, the action space, θ's mode and row counts, and the checkpoint an
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ import torch
 
 from rllib_shm.export.policy import OneStepPolicy, acting_module
 from rllib_shm.export.runtime import SIDECAR_FORMAT, sidecar_path
+from rllib_shm.files import publish, scratch_directory
 from rllib_shm.runs.checkpoints import load_checkpoint
 from rllib_shm.runs.outputs import check_new_file
 
@@ -111,17 +110,17 @@ def export_onnx(checkpoint: Path, output: Path, *, theta: str = "expected",
         "not_exported": ["training (losses, optimiser, RLlib connectors)",
                          "exploration beyond the distribution inputs (sample from action_dist_inputs yourself)"],
     }
-    # Written under temporary names and checked with onnxruntime first: a failed export leaves nothing.
-    with tempfile.TemporaryDirectory(dir=output.parent, prefix=".export-") as scratch:
-        model = Path(scratch) / output.name
+    # Written under temporary names and checked with onnxruntime first: a failed export leaves nothing;
+    # the model and its sidecar are moved in together, never over files another export wrote meanwhile.
+    with scratch_directory(output.parent, "export") as scratch:
+        model = scratch / output.name
         with torch.no_grad():
             torch.onnx.export(policy, inputs, str(model), dynamo=True, input_names=input_names,
                               output_names=output_names, dynamic_shapes=dynamic_shapes, optimize=True,
                               external_data=False, verbose=False)  # one self-contained file
         sidecar_path(model).write_text(json.dumps(meta, indent=2))
         difference = _check_with_onnxruntime(model, meta, inputs, expected)
-        os.replace(sidecar_path(model), sidecar_path(output))
-        os.replace(model, output)
+        publish({sidecar_path(model): sidecar_path(output), model: output}, flag="--output")
     log(f"exported {checkpoint} ({module.memory_kind}, θ {theta}) to {output} "
         f"({output.stat().st_size / 2**20:.2f} MiB) and {sidecar_path(output).name}; onnxruntime matches torch "
         f"to {difference:.1e}")

@@ -47,18 +47,35 @@ class OnnxPolicy:
             self.meta: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise ValueError(f"sidecar {str(meta_path)!r} is not valid JSON: {error}") from None
+        if not isinstance(self.meta, dict):
+            raise ValueError(f"sidecar {str(meta_path)!r} holds a JSON {type(self.meta).__name__}, expected an object")
         missing = [key for key in SIDECAR_KEYS if key not in self.meta]
         if self.meta.get("format") != SIDECAR_FORMAT or missing:
             raise ValueError(f"sidecar {str(meta_path)!r} is not a {SIDECAR_FORMAT!r} sidecar (format "
                              f"{self.meta.get('format')!r}, missing {missing})")
+        try:  # every field read later, read now: a damaged sidecar is refused before the first step
+            self.state_names = [s["name"] for s in self.meta["state"]]
+            self.initial_state(1)
+            self.theta_inputs = [{"name": t["name"], "rows": int(t["rows"])} for t in self.meta["theta"]["inputs"]]
+            self.output_names = [o["name"] for o in self.meta["outputs"]]
+            input_names = [i["name"] for i in self.meta["inputs"]]
+            self.obs_dtype = np.dtype(self.meta["observation"]["dtype"])
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise ValueError(f"sidecar {str(meta_path)!r} is damaged: {type(error).__name__}: {error}") from None
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
-        self.state_names = [s["name"] for s in self.meta["state"]]
-        self.theta_inputs = self.meta["theta"]["inputs"]
-        self.output_names = [o["name"] for o in self.meta["outputs"]]
-        self.obs_dtype = np.dtype(self.meta["observation"]["dtype"])
+        try:
+            self.session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # noqa: BLE001 - onnxruntime's own exception types (InvalidProtobuf, Fail, ...)
+            message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ValueError(f"ONNX model {str(model)!r} cannot be loaded (corrupt or truncated? export it again): "
+                             f"{message}") from None
+        names = ([i.name for i in self.session.get_inputs()], [o.name for o in self.session.get_outputs()])
+        if sorted(names[0]) != sorted(input_names) or sorted(names[1]) != sorted(self.output_names):
+            raise ValueError(f"sidecar {str(meta_path)!r} does not describe {str(model)!r}: the model takes "
+                             f"{names[0]} and gives {names[1]}, the sidecar lists {input_names} and "
+                             f"{self.output_names}")
 
     def initial_state(self, batch_size: int = 1) -> dict[str, np.ndarray]:
         """Every state tensor at the start of an episode, [B,*S] float32 (zeros unless the sidecar lists values)."""

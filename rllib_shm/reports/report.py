@@ -6,7 +6,9 @@ study's MLflow parent run.
 Every input is checked before anything is read or written: the threshold, the output directory
 (existing report files are refused unless ``force``; other files there are never touched), the
 study (its ``<storage>/<name>/study.yaml`` or its MLflow parent run), the tracking store, the
-experiment or the run ids.
+experiment or the run ids. The files are drawn in a scratch directory inside ``--out`` and moved
+into place together (``rllib_shm.files``; with ``force`` each replaces its old version in one step);
+a second report into the same ``--out`` while one is being written is refused.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from rllib_shm.files import claim_directory, publish, scratch_directory
 from rllib_shm.reports.budget import budget
 from rllib_shm.reports.collect import (
     Collection,
@@ -84,14 +87,18 @@ def check_request(request: ReportRequest) -> None:
     if request.threshold is not None and not (isinstance(request.threshold, int | float)
                                               and math.isfinite(request.threshold)):
         raise ValueError(f"--threshold {request.threshold!r}: expected a finite number (a mean return, e.g. 0.8)")
-    out = Path(request.out)
-    if out.is_dir() and not request.force:
+    check_no_report(Path(request.out), request.force)
+    check_new_files_in(Path(request.out), (), "--out")
+
+
+def check_no_report(out: Path, force: bool) -> None:
+    """Unless ``force``: ValueError if ``out`` holds report files."""
+    if out.is_dir() and not force:
         taken = [p.name for p in (out / MARKDOWN, out / CSV, out / EVALUATIONS, *sorted(out.glob(FIGURES)))
                  if p.exists()]
         if taken:
             raise ValueError(f"--out {str(out)!r} already holds report files {taken}: pass --force to overwrite "
                              "them (other files there are never touched), or choose another directory")
-    check_new_files_in(out, (), "--out")
 
 
 def _study_file(request: ReportRequest) -> Path:
@@ -206,19 +213,23 @@ def make_report(request: ReportRequest, log: Callable[[str], None] = print) -> R
     table = build_table(collection.runs, grid.points if grid else (), order)
 
     out = Path(request.out)
-    out.mkdir(parents=True, exist_ok=True)
     success_level = first_config(study).run.stop_success if study else None  # "solved", where the study says
-    figures = write_figures(table, out, request.threshold, log)
-    markdown = render(collection, table, grid, budget(collection, table),
-                      {task: path.name for task, path in figures.items()}, request.threshold,
-                      success_level=success_level)
-    (out / MARKDOWN).write_text(markdown, encoding="utf-8")
-    write_csv(table, out / CSV, request.threshold, success_level)
-    files = (out / MARKDOWN, out / CSV, *figures.values())
-    evaluations = evaluation_rows(table, collection.evaluations)
-    if evaluations:
-        write_rows(out / EVALUATIONS, evaluations)
-        files += (out / EVALUATIONS,)
+    # one writer at a time in --out; every file is drawn in a scratch directory and all are moved in together
+    with claim_directory(out, "--out"), scratch_directory(out, "report") as scratch:
+        check_no_report(out, request.force)  # again: a report may have been written since the first check
+        figures = write_figures(table, scratch, request.threshold, log)
+        markdown = render(collection, table, grid, budget(collection, table),
+                          {task: path.name for task, path in figures.items()}, request.threshold,
+                          success_level=success_level)
+        (scratch / MARKDOWN).write_text(markdown, encoding="utf-8")
+        write_csv(table, scratch / CSV, request.threshold, success_level)
+        drafts = (scratch / MARKDOWN, scratch / CSV, *figures.values())
+        evaluations = evaluation_rows(table, collection.evaluations)
+        if evaluations:
+            write_rows(scratch / EVALUATIONS, evaluations)
+            drafts += (scratch / EVALUATIONS,)
+        publish({draft: out / draft.name for draft in drafts}, replace=request.force, flag="--out")
+    files = tuple(out / draft.name for draft in drafts)
     logged_to = None
     if request.log_to_mlflow and collection.parent is not None:
         import mlflow

@@ -1,6 +1,9 @@
-"""Loading a trained module from an RLlib checkpoint, through the project's class, without Ray.
+"""Writing checkpoints whole, and loading a trained module from one through the project's class, without Ray.
 
-Checkpoints are pickles: load only checkpoints you trust.
+A checkpoint is written into a hidden scratch directory beside its final name and renamed into place
+once ``save_to_path`` and ``rllib_shm.json`` are complete (``rllib_shm.files``): an interrupted save
+leaves no ``iter_*`` directory, only a hidden scratch one if the process was killed outright, which
+nothing reads. Checkpoints are pickles: load only checkpoints you trust.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rllib_shm.config import ExperimentConfig
+from rllib_shm.files import publish_directory, scratch_directory, write_json
 from rllib_shm.runs.loop import nonfinite_weights
 
 MODULE_SUBDIR = Path("learner_group") / "learner" / "rl_module" / "default_policy"
@@ -28,15 +32,19 @@ class LoadedCheckpoint:
 
 def write_checkpoint(algo, path: Path, config: ExperimentConfig, iteration: int, env_steps: int,
                      mlflow: dict | None = None) -> Path:
-    """``algo.save_to_path(path)`` plus ``rllib_shm.json`` (config, progress, MLflow run) beside it."""
-    algo.save_to_path(str(path))
+    """``algo.save_to_path`` plus ``rllib_shm.json`` (config, progress, MLflow run) beside it, built in
+    a scratch directory and renamed to the new directory ``path`` when complete."""
+    path = Path(path)
     module_class = type(algo.get_module())
     meta = {"config": config.to_dict(), "iteration": iteration, "env_steps": env_steps,
             "module_class": f"{module_class.__module__}.{module_class.__qualname__}"}
     if mlflow:
         meta["mlflow"] = mlflow
-    (Path(path) / CHECKPOINT_META).write_text(json.dumps(meta, indent=2))
-    return Path(path)
+    with scratch_directory(path.parent, path.name) as scratch:
+        algo.save_to_path(str(scratch))
+        write_json(scratch / CHECKPOINT_META, meta)
+        publish_directory(scratch, path)
+    return path
 
 
 def module_dir(path: Path) -> Path:

@@ -7,7 +7,6 @@ acting API is used (``MemoryRLModule.initial_state`` / ``act`` / ``reseed``), so
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch
 from ray.rllib.core.columns import Columns
 from ray.rllib.utils.spaces.space_utils import unsquash_action
 
+from rllib_shm.files import write_json as write_whole
 from rllib_shm.rllib.module import MEMORY_TRACE
 from rllib_shm.runs.evaluation_env import reset_options, task_of
 
@@ -175,6 +175,6 @@ def check_spaces(module, env) -> None:
 
 
 def write_json(path: Path, payload: dict) -> None:
-    """Write ``payload`` to a new file (refuses to overwrite)."""
-    with open(path, "x") as f:
-        json.dump(payload, f, indent=2)
+    """Write ``payload`` whole to a new file (refuses to overwrite, also a file that another
+    process wrote meanwhile: ``rllib_shm.files``)."""
+    write_whole(path, payload, flag="--output")

@@ -11,12 +11,14 @@ Checkpoints are pickles: evaluate only checkpoints you trust.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from rllib_shm.config import RunSection
 from rllib_shm.drawing import FILES as DRAWN_FILES
 from rllib_shm.drawing import MAX_PANELS
+from rllib_shm.files import claim_directory
 from rllib_shm.runs.checkpoints import LoadedCheckpoint, load_checkpoint
 from rllib_shm.runs.episodes import EpisodeLog, check_spaces, run_episodes, summarize, summary_line, write_json
 from rllib_shm.runs.evaluation_env import (
@@ -48,7 +50,7 @@ def evaluate(
     """Evaluate ``checkpoint`` on its training env (or ``env_id``), with ``env_config`` kwargs merged
     over the training env config; returns the JSON payload. ``episodes``: default 20; ``each_task``:
     one episode per task of the env's task pool instead (meta-RL held-out evaluation)."""
-    check_episodes(episodes, each_task)
+    check_episodes(episodes, each_task, seed)
     check_new_file(output, "--output")
     check_new_files_in(record_memory, DRAWN_FILES, "--record-memory")
     if memory_steps is not None:  # the upper bound (T - 1) is known only once the episode has run
@@ -76,22 +78,27 @@ def evaluate(
             raise ValueError(f"--record-memory: the {module.memory_kind!r} memory has no state to draw")
         client, parent = _tracking(loaded, mlflow_uri) if use_mlflow else (None, None)
         record = EpisodeLog() if record_memory is not None else None
-        log(f"evaluating {checkpoint} on {env_id}{f' {env_config}' if env_config else ''}: {episodes} episodes, "
-            f"seed {seed}, {'sampled' if explore else 'greedy'} actions")
-        results = summarize(run_episodes(module, env, episodes, seed, explore, record, tasks))
+        with ExitStack() as claim:  # one writer per drawing directory, from the first episode to the last file
+            if record_memory is not None:
+                claim.enter_context(claim_directory(record_memory, "--record-memory"))
+                check_new_files_in(record_memory, DRAWN_FILES, "--record-memory")  # a writer that just finished
+            log(f"evaluating {checkpoint} on {env_id}{f' {env_config}' if env_config else ''}: {episodes} "
+                f"episodes, seed {seed}, {'sampled' if explore else 'greedy'} actions")
+            results = summarize(run_episodes(module, env, episodes, seed, explore, record, tasks))
+            payload = {"checkpoint": str(Path(checkpoint).resolve()), "env": env_id, "env_config": env_config,
+                       "seed": seed, "explore": explore, "each_task": each_task, "memory": module.memory_kind,
+                       **results}
+            log(summary_line(results))
+            if output is not None:  # before drawing: the results are safe whatever the drawing does
+                write_json(output, payload)
+                log(f"results written to {output}")
+            files: dict[str, Path] = {}
+            if record is not None:
+                files = _draw(record, record_memory, memory_steps,
+                              f"{module.memory_kind} on {env_id}, return {results['returns'][0]:.2f}", cue_steps)
+                log(f"memory drawn in {record_memory}: {', '.join(sorted(p.name for p in files.values()))}")
     finally:
         env.close()
-    payload = {"checkpoint": str(Path(checkpoint).resolve()), "env": env_id, "env_config": env_config,
-               "seed": seed, "explore": explore, "each_task": each_task, "memory": module.memory_kind, **results}
-    log(summary_line(results))
-    if output is not None:  # before drawing: the results are safe whatever the drawing does
-        write_json(output, payload)
-        log(f"results written to {output}")
-    files: dict[str, Path] = {}
-    if record is not None:
-        files = _draw(record, record_memory, memory_steps,
-                      f"{module.memory_kind} on {env_id}, return {results['returns'][0]:.2f}", cue_steps)
-        log(f"memory drawn in {record_memory}: {', '.join(sorted(p.name for p in files.values()))}")
     if client is not None:
         run_id = _log_evaluation(client, parent, loaded, payload, files)
         log(f"MLflow evaluation run {run_id}" + (f" (child of training run {parent.info.run_id})" if parent else ""))

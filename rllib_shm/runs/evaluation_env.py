@@ -43,11 +43,18 @@ def make_evaluation_env(env_id: str, env_config: Mapping[str, Any], overrides: M
         what = f"--env-config {given}" if overrides else "the checkpoint's env config"
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ValueError(f"{what}: {env_id} refused the env config {dict(env_config)}: {message}") from None
+    except Exception as error:  # noqa: BLE001 - the env's own failure (a missing extra, its constructor): named
+        from rllib_shm.runs.env_probe import build_failure
+
+        raise build_failure(env_id, env_config, error) from None
 
 
-def check_episodes(episodes: int | None, each_task: bool) -> None:
-    """``--episodes`` / ``--each-task`` checked before anything is loaded: a count ≥ 1, or None
-    (default 20); ``each_task`` replaces the count, so the two exclude each other."""
+def check_episodes(episodes: int | None, each_task: bool, seed: int = 0) -> None:
+    """``--episodes`` / ``--each-task`` / ``--seed`` checked before anything is loaded: a count ≥ 1,
+    or None (default 20); ``each_task`` replaces the count, so the two exclude each other; the
+    seed is ≥ 0 (gymnasium refuses negative seeds)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"--seed {seed}: expected an integer ≥ 0 (episode i is reset with seed + i)")
     if each_task and episodes is not None:
         raise ValueError(f"--episodes {episodes} and --each-task exclude each other: --each-task runs one "
                          "episode per task of the env's task pool")

@@ -2,8 +2,10 @@
 
 A bad env id, env kwargs that the env does not take, or a module that cannot take the env's spaces
 fail here with the env's (or module's) own message, before Ray starts, before a run directory,
-a study or an MLflow run exists. Used by ``train`` and by a study (for its first trial and for
-every searched value's memory).
+a study or an MLflow run exists. The env is also played for a few steps of sampled actions
+(``env_probe``): an unsupported action space, observations outside the space or not finite, and an
+env that raises in its constructor, ``reset`` or ``step`` are refused naming the env and its error.
+Used by ``train`` and by a study (for its first trial, and for every searched env and memory).
 
 The memory estimate (``memory_estimate``) is built on the meta device, so nothing is allocated
 while measuring: float32 bytes of
@@ -32,6 +34,7 @@ import math
 import os
 
 from rllib_shm.config import ExperimentConfig
+from rllib_shm.runs.env_probe import open_env, play
 
 GIB = 2**30
 FLOAT = 4  # bytes
@@ -105,12 +108,8 @@ def preflight(config: ExperimentConfig) -> None:
     """Build ``config``'s env, check the memory estimate, build the module once (``MemoryRLModule``,
     or RLlib's built-in LSTM one with ``module.rllib_lstm``); ValueError naming what does not fit."""
     from rllib_shm.config.ppo import build_module
-    from rllib_shm.rllib import make_env
 
-    try:
-        env = make_env(config.env.id, config.env.config)
-    except TypeError as error:
-        raise ValueError(f"env.config {config.env.config} does not fit {config.env.id}: {error}") from None
+    env = played_env(config)
     try:
         if config.module.rllib_lstm:
             check_float_observations(config, env.observation_space)
@@ -120,6 +119,18 @@ def preflight(config: ExperimentConfig) -> None:
             check_reports_success(config, env)
     finally:
         env.close()
+
+
+def played_env(config: ExperimentConfig):
+    """``config``'s env, built and played for a few steps (``env_probe``: kwargs, spaces, finite
+    observations in their space, the env's own errors named); the caller closes it."""
+    env = open_env(config.env.id, config.env.config)
+    try:
+        play(env, config.env.id, config.run.seed)
+    except BaseException:
+        env.close()
+        raise
+    return env
 
 
 def check_float_observations(config: ExperimentConfig, space) -> None:
@@ -149,15 +160,13 @@ def reports_success(env, seed: int) -> bool | None:
 def check_success_reported(configs) -> None:
     """ValueError when a config stops on ``run.stop_success`` but its env ends an episode without
     ``info["success"]`` (one probe per env id and kwargs; see the module docstring)."""
-    from rllib_shm.rllib import make_env
-
     probed: set = set()
     for config in configs:
         key = (config.env.id, repr(sorted(config.env.config.items())))
         if config.run.stop_success is None or key in probed:
             continue
         probed.add(key)
-        env = make_env(config.env.id, config.env.config)
+        env = open_env(config.env.id, config.env.config)
         try:
             check_reports_success(config, env)
         finally:
@@ -175,14 +184,12 @@ def check_reports_success(config: ExperimentConfig, env) -> None:
 
 def check_memory_all(configs, copies: int = 1) -> None:
     """``check_memory`` for several configs (a study's candidates), one env built per env id."""
-    from rllib_shm.rllib import make_env
-
     built: dict = {}
     try:
         for config in configs:
             key = (config.env.id, repr(sorted(config.env.config.items())))
             if key not in built:
-                built[key] = make_env(config.env.id, config.env.config)
+                built[key] = played_env(config)
             check_memory(config, _meta_module(config, built[key]), copies)
     finally:
         for env in built.values():

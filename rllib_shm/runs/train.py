@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from rllib_shm.config import ExperimentConfig
+from rllib_shm.files import write_text
 from rllib_shm.ray_session import ensure_ray
 from rllib_shm.runs.checkpoints import write_checkpoint
 from rllib_shm.runs.loop import Iteration, run_iterations
@@ -76,7 +77,7 @@ def train(
     run_dir = output_dir / f"{config.run.name}-{datetime.now():%Y%m%d-%H%M%S-%f}"
     run_dir.mkdir(parents=True, exist_ok=False)
     config_text = yaml.safe_dump(config.to_dict(), sort_keys=False)
-    (run_dir / "config.yaml").write_text(config_text)
+    write_text(run_dir / "config.yaml", config_text)
     client = mlflow.MlflowClient(tracking_uri=tracking_uri)
     mlflow_run = client.create_run(experiment_id(client, config.run.mlflow_experiment), run_name=run_dir.name,
                                    tags={**run_tags(config), **provenance(), "run_dir": str(run_dir)})

@@ -33,6 +33,7 @@ runs go. ``run.name`` and
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ from rllib_shm.config.typed import build
 from rllib_shm.studies.search_space import VARIANTS, split_search_space, trial_config
 
 METRICS = ("episode_return_max_mean", "episode_return_mean")
+STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # a directory, an Optuna study, an MLflow run name
 #: run keys a study cannot honour, and why (every other key means in a trial what it means in ``train``;
 #: ``run.stop_return`` / ``run.stop_success`` end a trial early, ``run.mlflow_uri`` /
 #: ``run.mlflow_experiment`` say where the study's runs go)
@@ -70,8 +72,11 @@ class TuneSection:
     keep_checkpoints: int = 2
 
     def __post_init__(self) -> None:
-        if not self.name or "/" in self.name:
-            raise ValueError(f"tune.name must be a non-empty name without '/', got {self.name!r}")
+        if not isinstance(self.name, str) or not STUDY_NAME.fullmatch(self.name):
+            raise ValueError(f"tune.name must be 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or "
+                             f"digit (it names a directory, an Optuna study and an MLflow run), got {self.name!r}")
+        if self.seed < 0:
+            raise ValueError(f"tune.seed must be ≥ 0, got {self.seed}")
         for key in ("num_samples", "max_concurrent", "grace_period", "reduction_factor", "keep_checkpoints"):
             if getattr(self, key) < 1:
                 raise ValueError(f"tune.{key} must be ≥ 1, got {getattr(self, key)}")
