@@ -177,6 +177,10 @@ def test_a_read_only_store_is_refused_before_any_episode_or_training(tmp_path, t
                         "--mlflow-uri", uri)
         assert train.finish(300) == 2, train.output
         assert "read-only" in train.output and not (tmp_path / "run").exists()
+        new_store = Command("train", *[f"--set={value}" for value in TINY + [f"run.output_dir={tmp_path / 'run'}"]],
+                            "--mlflow-uri", f"sqlite:///{store / 'new' / 'mlflow.db'}")  # (MLflow retried 107 s)
+        assert new_store.finish(300) == 2, new_store.output
+        assert "not a writable directory" in new_store.output
         assert time.time() - started < 120  # at once, not after MLflow's connection retries
         assert snapshot(store) == before
     finally:
@@ -191,6 +195,36 @@ def test_a_stale_ray_address_is_refused_before_anything_is_written(tmp_path):
     assert command.finish(120) == 2, command.output
     assert "RAY_ADDRESS='127.0.0.1:9'" in command.output
     assert not out.exists()
+
+
+HOLD = """
+import sys, time
+from pathlib import Path
+from rllib_shm.locking import DriverLock
+DriverLock(Path(sys.argv[1]), "s").acquire("study 's'")
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_driver_lock_names_its_holder_and_is_taken_over_once_the_holder_is_gone(tmp_path):
+    from rllib_shm.locking import DriverLock, LockHeld
+
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(LockHeld, match=f"pid {holder.pid} on .*, since "):
+            DriverLock(tmp_path, "s").acquire("study 's'")
+    finally:
+        holder.kill()  # SIGKILL: no release, the file stays
+        holder.wait(timeout=30)
+    assert (tmp_path / "s.driver.lock").exists()
+    said = []
+    with DriverLock(tmp_path, "s") as lock:
+        lock.acquire("study 's'", log=said.append)
+        assert json.loads((tmp_path / "s.driver.lock").read_text())["pid"] == os.getpid()
+    assert len(said) == 1 and f"pid {holder.pid}" in said[0] and "taking it over" in said[0]
+    assert not (tmp_path / "s.driver.lock").exists()
 
 
 # --- train: Ctrl-C and SIGTERM ------------------------------------------------------------------
@@ -219,6 +253,7 @@ def test_an_interrupted_train_ends_its_run_killed(tmp_path, moment, signals, cod
         command.process.send_signal(sig)
     assert command.finish(120) == code, command.output
     assert "Fatal Python error" not in command.output and "Traceback" not in command.output
+    assert "SIGTERM received" not in command.output  # (Ray's native handler: a stack dump, then abort)
     assert list(statuses(f"sqlite:///{out / 'mlflow.db'}").values()) == ["KILLED"]
 
 
@@ -292,6 +327,7 @@ def test_sigterm_to_a_tune_driver_ends_its_runs_killed_and_resumable(tmp_path):
     driver.process.send_signal(signal.SIGTERM)
     assert driver.finish(300) == 143, driver.output
     assert "--resume" in driver.output and "Fatal Python error" not in driver.output
+    assert "SIGTERM received" not in driver.output
     ended = statuses(f"sqlite:///{storage / 'mlflow.db'}")
     assert set(ended.values()) == {"KILLED"} and len(ended) == 2, ended
     assert not (storage / "terminated.driver.lock").exists()
