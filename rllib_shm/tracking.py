@@ -67,7 +67,7 @@ def check_tracking_uri(uri: str, *, create: bool = True, write: bool = True) -> 
             while not ancestor.exists() and ancestor != ancestor.parent:
                 ancestor = ancestor.parent
             if not (ancestor.is_dir() and _writable(ancestor)):
-                raise ValueError(f"MLflow store {uri!r}: directory {str(ancestor)!r} is not a writable directory")
+                raise ValueError(f"MLflow store {uri!r} is read-only: {str(ancestor)!r} is not a writable directory")
             if database.is_file() and (tables := sqlite_tables(uri, database)) and "experiments" not in tables:
                 check_sqlite_store(uri, database, create=True, write=True)  # refused before the lock file exists
             database.parent.mkdir(parents=True, exist_ok=True)
