@@ -9,6 +9,7 @@ opens on their runs rather than on the GenAI traces view."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -44,20 +45,112 @@ def resolve_tracking_uri(cli_uri: str | None, config: ExperimentConfig, output_d
     return f"sqlite:///{output_dir.resolve() / 'mlflow.db'}"
 
 
-def check_tracking_uri(uri: str) -> None:
-    """Fail fast (ValueError naming the URI) when the store cannot be reached or created."""
+def check_tracking_uri(uri: str, *, create: bool = True, write: bool = True) -> None:
+    """Fail fast (ValueError naming the URI) when the store cannot be reached, created or written.
+
+    A local SQLite store is inspected before MLflow opens it (MLflow writes its tables into any
+    database it opens): a file that is not an MLflow store is refused untouched; a missing one is
+    refused with ``create=False`` (``evaluate`` and ``report`` never create a store). With
+    ``create`` (``train``, ``tune``), inspection and first opening happen under a file lock beside
+    the database (``locking.store_creation_lock``), since MLflow's schema migration cannot run twice
+    at once. With ``write`` (implied by ``create``), the file and its directory must be writable
+    (SQLite writes a journal beside the database), checked at once rather than after MLflow's ~2
+    minutes of connection retries or after the work that was to be logged."""
     import mlflow
 
     if uri.startswith("sqlite:///"):
-        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        database = Path(uri[len("sqlite:///"):])
+        if create:
+            from rllib_shm.locking import store_creation_lock
+
+            ancestor = database.parent
+            while not ancestor.exists() and ancestor != ancestor.parent:
+                ancestor = ancestor.parent
+            if not (ancestor.is_dir() and _writable(ancestor)):
+                raise ValueError(f"MLflow store {uri!r} is read-only: {str(ancestor)!r} is not a writable directory")
+            if database.is_file() and (tables := sqlite_tables(uri, database)) and "experiments" not in tables:
+                check_sqlite_store(uri, database, create=True, write=True)  # refused before the lock file exists
+            database.parent.mkdir(parents=True, exist_ok=True)
+            with store_creation_lock(database):
+                check_sqlite_store(uri, database, create=True, write=True)
+                _reach(uri, mlflow)
+            return
+        check_sqlite_store(uri, database, create=False, write=write)
     elif uri.startswith(("http://", "https://")):
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    _reach(uri, mlflow)
+
+
+def _reach(uri: str, mlflow) -> None:
     try:
         mlflow.MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
     except Exception as error:  # noqa: BLE001 - any failure means "unusable"
         raise ValueError(f"MLflow tracking URI {uri!r} is not reachable: {type(error).__name__}: "
                          f"{str(error).splitlines()[0] if str(error) else ''}") from None
+
+
+def check_sqlite_store(uri: str, database: Path, *, create: bool, write: bool) -> bool:
+    """The checks of ``check_tracking_uri`` on a local SQLite file, made without writing anything
+    (the file is opened read-only); True for a store still to be created (no file, or no tables)."""
+    if database.is_dir():
+        raise ValueError(f"MLflow store {uri!r}: {str(database)!r} is a directory, expected a SQLite file "
+                         "(e.g. sqlite:///<dir>/mlflow.db)")
+    if not database.exists():
+        if not create:
+            raise ValueError(f"MLflow store {uri!r} does not exist (evaluate and report never create a store: "
+                             "pass the --mlflow-uri the runs were logged to)")
+        return True
+    tables = sqlite_tables(uri, database)
+    if tables and not MLFLOW_TABLES <= tables:
+        raise ValueError(f"MLflow store {uri!r}: {str(database)!r} is a SQLite database but not an MLflow store "
+                         f"(its tables: {sorted(tables)[:6]}); nothing was written to it")
+    if write and not (_writable(database.parent) and os.access(database, os.W_OK) and _appendable(database)):
+        raise ValueError(f"MLflow store {uri!r} is read-only (the file {str(database)!r} or its directory); "
+                         "nothing can be logged to it")
+    if not tables and not create:
+        raise ValueError(f"MLflow store {uri!r}: {str(database)!r} is an empty database, not an MLflow store "
+                         "(evaluate and report never create a store)")
+    return not tables
+
+
+MLFLOW_TABLES = frozenset({"alembic_version", "experiments", "runs"})
+
+
+def sqlite_tables(uri: str, database: Path) -> set[str]:
+    """The table names of SQLite file ``database``, read through a read-only connection."""
+    import sqlite3
+
+    try:
+        with open(database, "rb") as file:
+            if not file.read(16):
+                return set()  # an empty file: a database with no tables
+        with contextlib.closing(sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True,
+                                                timeout=30)) as db:
+            return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except (OSError, sqlite3.Error) as error:
+        raise ValueError(f"MLflow store {uri!r}: {str(database)!r} is not a readable SQLite database "
+                         f"({error}); nothing was written to it") from None
+
+
+def _writable(directory: Path) -> bool:
+    """By creating (and at once removing) an empty directory: permission bits say little to root."""
+    import tempfile
+
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".rllib-shm-probe-", dir=directory))
+    except OSError:
+        return False
+    return True
+
+
+def _appendable(path: Path) -> bool:
+    """Opened for appending (nothing written, its contents and modification time unchanged)."""
+    try:
+        with open(path, "ab"):
+            return True
+    except OSError:
+        return False
 
 
 def local_artifact_root(uri: str) -> str | None:

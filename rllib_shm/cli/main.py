@@ -6,7 +6,9 @@ dependencies (ray, mlflow) are imported only by the sub-command that needs them,
 
 The error boundary: an anticipated failure (``ANTICIPATED``: bad values, unreadable files, full
 disks, corrupt pickles, memory) ends in one line on stderr and exit code 2; anything else in one
-line and exit code 1. ``--debug`` shows the full traceback instead.
+line and exit code 1. ``--debug`` shows the full traceback instead. Ctrl-C exits 130, and SIGTERM
+to ``train`` or ``tune`` 143 (128 + the signal's number), after the runs they opened were closed
+KILLED.
 """
 
 from __future__ import annotations
@@ -55,9 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(SUBCOMMANDS[args.command][0])
     try:
         return int(module.run(args) or 0)
-    except KeyboardInterrupt:
-        print(f"rllib-shm {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:  # Ctrl-C: 130; SIGTERM (train, tune): 143
+        from rllib_shm.interrupts import exit_code
+
+        code = exit_code(interrupt)
+        print(f"rllib-shm {args.command}: {'terminated' if code == 143 else 'interrupted'}", file=sys.stderr)
+        return code
     except Exception as error:
         if args.debug:
             raise

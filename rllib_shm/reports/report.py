@@ -116,9 +116,10 @@ def tracking_uri(request: ReportRequest, study: Study | None) -> str:
             raise ValueError(f"no MLflow store at {str(database)!r} (the SQLite file `rllib-shm tune` writes beside "
                              "its storage): pass --storage DIR or --mlflow-uri URI")
         uri = f"sqlite:///{database}"
-    elif uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
-        raise ValueError(f"MLflow store {uri!r} does not exist")
-    check_tracking_uri(uri)
+    try:  # a file that is not an MLflow store is refused untouched; a read-only one unless nothing is logged
+        check_tracking_uri(uri, create=False, write=request.log_to_mlflow)
+    except ValueError as error:
+        raise ValueError(f"{error} (pass --no-mlflow-log)" if "read-only" in str(error) else str(error)) from None
     return uri
 
 

@@ -76,7 +76,7 @@ def evaluate(
         episodes, tasks = episode_tasks(env, env_id, episodes, each_task)
         if record_memory is not None and not module.has_memory_state:
             raise ValueError(f"--record-memory: the {module.memory_kind!r} memory has no state to draw")
-        client, parent = _tracking(loaded, mlflow_uri) if use_mlflow else (None, None)
+        client, parent = _tracking(loaded, mlflow_uri, log) if use_mlflow else (None, None)
         record = EpisodeLog() if record_memory is not None else None
         with ExitStack() as claim:  # one writer per drawing directory, from the first episode to the last file
             if record_memory is not None:
@@ -135,13 +135,16 @@ def _trial_run(client, study: str, trial_id: str):
     return found[0] if found else None
 
 
-def _tracking(loaded: LoadedCheckpoint, cli_uri: str | None):
-    """(client, training run or None) for the evaluation run; checked before any episode runs.
+def _tracking(loaded: LoadedCheckpoint, cli_uri: str | None, log: Callable[[str], None] = print):
+    """(client, training run or None) for the evaluation run; checked (reachable, an MLflow store,
+    writable) before any episode runs.
 
     The store: ``--mlflow-uri``, else the training run's (``train`` checkpoints record it). A study
     trial's checkpoint records none; its store is found as ``rllib-shm tune`` chose it
     ($MLFLOW_TRACKING_URI, the config's ``run.mlflow_uri``, else the SQLite file beside the Tune
-    storage, if it exists), and its training run by the study's and the trial's tags."""
+    storage, if it exists), and its training run by the study's and the trial's tags. A store is
+    never created: a recorded local store that is gone (a checkpoint moved to another machine)
+    means no MLflow run, said in one line; a ``--mlflow-uri`` store that does not exist is refused."""
     import os
 
     mlflow_meta = loaded.meta.get("mlflow", {})
@@ -153,11 +156,15 @@ def _tracking(loaded: LoadedCheckpoint, cli_uri: str | None):
             uri = f"sqlite:///{trial[2] / 'mlflow.db'}"
     if uri is None:
         return None, None
+    if uri != cli_uri and uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
+        log(f"not logging to MLflow: the checkpoint's store {uri} does not exist any more (pass --mlflow-uri to log "
+            "the evaluation elsewhere)")
+        return None, None
     import mlflow
 
     from rllib_shm.tracking import check_tracking_uri
 
-    check_tracking_uri(uri)
+    check_tracking_uri(uri, create=False)
     client = mlflow.MlflowClient(tracking_uri=uri)
     parent = None
     if mlflow_meta.get("run_id") and uri == mlflow_meta.get("tracking_uri"):

@@ -16,7 +16,8 @@ import yaml
 
 from rllib_shm.config import ExperimentConfig
 from rllib_shm.files import write_text
-from rllib_shm.ray_session import ensure_ray
+from rllib_shm.interrupts import SignalGuard
+from rllib_shm.ray_session import check_ray_address, ensure_ray
 from rllib_shm.runs.checkpoints import write_checkpoint
 from rllib_shm.runs.loop import Iteration, run_iterations
 from rllib_shm.runs.outputs import check_new_files_in
@@ -61,10 +62,7 @@ def train(
     log: Callable[[str], None] = print,
 ) -> TrainResult:
     """Run PPO for ``run.stop_iters`` iterations (or until ``run.stop_return``)."""
-    import mlflow
     import ray
-
-    from rllib_shm.config.ppo import build_ppo_config
 
     if smoke_test:
         config = smoke_config(config)
@@ -72,33 +70,51 @@ def train(
     tracking_uri = resolve_tracking_uri(mlflow_uri, config, output_dir)
     preflight(config)
     check_new_files_in(output_dir, (), "run.output_dir")
+    check_ray_address()  # a stale RAY_ADDRESS is refused before the store is created
     check_tracking_uri(tracking_uri)
+
+    started_ray = ensure_ray()  # reached (with a timeout) before anything is created
+    with SignalGuard() as guard:  # (ray.shutdown inside: a second Ctrl-C must not break into it)
+        try:
+            return _train(config, output_dir, tracking_uri, guard, log)
+        finally:
+            if started_ray:
+                ray.shutdown()
+
+
+def _train(config: ExperimentConfig, output_dir: Path, tracking_uri: str, guard: SignalGuard,
+           log: Callable[[str], None]) -> TrainResult:
+    """The run itself, once Ray is up: its directory, its MLflow run, the iterations. The run's final
+    status is written before any slow cleanup, with signals held meanwhile (``SignalGuard``)."""
+    import mlflow
+
+    from rllib_shm.config.ppo import build_ppo_config
 
     run_dir = output_dir / f"{config.run.name}-{datetime.now():%Y%m%d-%H%M%S-%f}"
     run_dir.mkdir(parents=True, exist_ok=False)
     config_text = yaml.safe_dump(config.to_dict(), sort_keys=False)
     write_text(run_dir / "config.yaml", config_text)
     client = mlflow.MlflowClient(tracking_uri=tracking_uri)
-    mlflow_run = client.create_run(experiment_id(client, config.run.mlflow_experiment), run_name=run_dir.name,
-                                   tags={**run_tags(config), **provenance(), "run_dir": str(run_dir)})
-    run_id = mlflow_run.info.run_id
-    log_params(client, run_id, curated_params(config))
-    client.log_text(run_id, config_text, "config.yaml")
-    log(f"run {run_dir}\nMLflow run {run_id} at {tracking_uri}")
-
-    def on_iteration(iteration: Iteration) -> None:
-        nonlocal checkpoint
-        log_metrics(client, run_id, {k: v for k, v in iteration.metrics.items() if k != "iteration"},
-                    step=iteration.progress.iteration)
-        if iteration.checkpoint_due:
-            checkpoint = write_checkpoint(
-                algo, run_dir / "checkpoints" / f"iter_{iteration.progress.iteration:05d}", config,
-                iteration.progress.iteration, iteration.progress.env_steps,
-                {"tracking_uri": tracking_uri, "run_id": run_id})
-
-    started_ray = ensure_ray()
     status, algo, checkpoint = "FAILED", None, run_dir
+    run_id = None
     try:
+        mlflow_run = client.create_run(experiment_id(client, config.run.mlflow_experiment), run_name=run_dir.name,
+                                       tags={**run_tags(config), **provenance(), "run_dir": str(run_dir)})
+        run_id = mlflow_run.info.run_id
+        log_params(client, run_id, curated_params(config))
+        client.log_text(run_id, config_text, "config.yaml")
+        log(f"run {run_dir}\nMLflow run {run_id} at {tracking_uri}")
+
+        def on_iteration(iteration: Iteration) -> None:
+            nonlocal checkpoint
+            log_metrics(client, run_id, {k: v for k, v in iteration.metrics.items() if k != "iteration"},
+                        step=iteration.progress.iteration)
+            if iteration.checkpoint_due:
+                checkpoint = write_checkpoint(
+                    algo, run_dir / "checkpoints" / f"iter_{iteration.progress.iteration:05d}", config,
+                    iteration.progress.iteration, iteration.progress.env_steps,
+                    {"tracking_uri": tracking_uri, "run_id": run_id})
+
         algo = build_ppo_config(config).build_algo()
         progress = run_iterations(algo, config.run, on_iteration, log=log)
         status = "FINISHED"
@@ -106,12 +122,14 @@ def train(
         status = "KILLED"
         raise
     finally:
+        with guard.final_state():  # the status first: a second Ctrl-C can only cut the cleanup short
+            if run_id is not None:
+                if guard.received is not None:
+                    status = "KILLED"
+                client.set_tag(run_id, "checkpoint", str(checkpoint))
+                client.set_terminated(run_id, status=status)
         if algo is not None:
             algo.stop()
-        if started_ray:
-            ray.shutdown()
-        client.set_tag(run_id, "checkpoint", str(checkpoint))
-        client.set_terminated(run_id, status=status)
     summary = TrainResult(run_dir, checkpoint, progress.iteration, progress.env_steps, progress.mean_return,
                           progress.best, run_id, tracking_uri)
     log(f"done: {progress.iteration} iterations, {progress.env_steps:,} env steps, final return "

@@ -90,7 +90,9 @@ class StudyTracker(Callback):
 
     def close_open_runs(self, status: str = "FAILED") -> None:
         """End every run of this study still RUNNING (the parent and unfinished trials) with
-        ``status``: a study whose driver fails leaves nothing RUNNING behind."""
+        ``status``: a study whose driver fails leaves nothing RUNNING behind. Called only by the driver
+        holding the study's lock (``locking.DriverLock``), so those runs are this driver's, or those of a
+        killed one whose trials it resumed: a refused second driver never gets here."""
         runs = self.client.search_runs([self.experiment_id()],
                                        f"tags.`{STUDY_TAG}` = '{self.study}' and attributes.status = 'RUNNING'")
         for run in runs:

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import yaml
 
-from rllib_shm.ray_session import ensure_ray
+from rllib_shm.ray_session import check_ray_address, ensure_ray
 from rllib_shm.runs.outputs import check_new_files_in
 from rllib_shm.studies.leaderboard import format_leaderboard, leaderboard, log_study_results
 from rllib_shm.studies.search_space import VARIANTS, to_optuna, trial_config
-from rllib_shm.studies.study import Study, first_config, grid_values
+from rllib_shm.studies.study import Study, TuneSection, first_config, grid_values
 from rllib_shm.tracking import check_tracking_uri, resolve_tracking_uri
 
 
@@ -56,26 +56,69 @@ def candidate_configs(study: Study) -> list:
 
 
 def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = None,
-              log: Callable[[str], None] = print) -> StudyResult:
+              log: Callable[[str], None] = print) -> StudyResult | None:
+    """Run (or with ``resume`` continue) ``study`` as its one driver; None when ``resume`` finds the study
+    finished already (said in one line; nothing is written).
+
+    A local study is locked while its driver runs (``locking.DriverLock``, ``<storage>/<name>.driver.lock``):
+    a second driver, fresh or resumed, is refused (``LockHeld``, exit 2) naming the running one, before
+    it opens any MLflow run. So every run of the study still RUNNING when the driver ends belongs to this
+    driver, or to a dead one whose trials it resumed: those are the runs it closes."""
     from ray import tune
 
-    from rllib_shm.config.ppo import build_ppo_config
+    from rllib_shm.locking import DriverLock
+
+    settings = study.tune
+    experiment_dir = settings.experiment_dir()
+    local = "://" not in experiment_dir
+    if local:
+        check_new_files_in(Path(settings.storage_path).resolve(), (), "tune.storage_path (--storage)")
+    if resume and not tune.Tuner.can_restore(experiment_dir):
+        raise ValueError(f"--resume: there is no study to resume at {experiment_dir}")
+    if resume and local and (done := finished_trials(Path(experiment_dir))) is not None:
+        log(f"study {settings.name} has finished already ({done}): nothing to resume, nothing written; "
+            f"see `rllib-shm report {settings.name}`")
+        return None
+    lock = DriverLock(Path(settings.storage_path).resolve(), settings.name) if local else None
+    if lock is not None:
+        lock.acquire(f"study {settings.name!r}", log)
+    try:
+        return _run_study(study, resume, mlflow_uri, log)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def finished_trials(experiment_dir: Path) -> str | None:
+    """"<n> of <n> trials ended" when every trial of the study at ``experiment_dir`` ended for good
+    (``ended_trials``; as many as its ``study.yaml`` asks for), read from Tune's saved experiment state
+    without writing; None while any is unfinished (or the state cannot be read)."""
+    from ray.tune import ExperimentAnalysis
+
+    try:
+        saved = yaml.safe_load((experiment_dir / "study.yaml").read_text()).get("tune") or {}
+        num_samples = int(saved.get("num_samples", TuneSection.num_samples))
+        trials = ExperimentAnalysis(str(experiment_dir)).trials
+    except Exception:  # noqa: BLE001 - an unreadable state is left to Tune's restore to report
+        return None
+    ended = sum(1 for trial in trials if trial.status == "ERROR" or (trial.last_result or {}).get("done") is True)
+    if ended < num_samples:
+        return None
+    return f"{ended} of {num_samples} trials ended"
+
+
+def _run_study(study: Study, resume: bool, mlflow_uri: str | None, log: Callable[[str], None]) -> StudyResult:
+    """``run_study`` once the driver holds the study's lock."""
+    from rllib_shm.interrupts import SignalGuard
     from rllib_shm.runs.preflight import check_memory_all, check_success_reported, preflight
-    from rllib_shm.studies.mlflow_runs import StudyTracker
-    from rllib_shm.studies.progress import StudyProgress
-    from rllib_shm.studies.trainable import train_trial
 
     settings = study.tune
     experiment_dir = settings.experiment_dir()
     local = "://" not in experiment_dir
     # --- every check before anything is written --------------------------------------------
-    if resume and not tune.Tuner.can_restore(experiment_dir):
-        raise ValueError(f"--resume: there is no study to resume at {experiment_dir}")
     if not resume and local and Path(experiment_dir).exists():
         raise ValueError(f"a study already exists at {experiment_dir}: pass --resume to continue it, "
                          "or choose another tune.name")
-    if local:
-        check_new_files_in(Path(settings.storage_path).resolve(), (), "tune.storage_path (--storage)")
     first = first_config(study)
     uri = tracking_uri_for(study, first, mlflow_uri)
     optuna_url = settings.optuna_storage()
@@ -83,58 +126,79 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
     candidates = candidate_configs(study)
     check_memory_all(candidates, copies=settings.max_concurrent)  # every combination, all at once
     check_success_reported(candidates)  # run.stop_success: every searched env reports info["success"]
+    check_ray_address()  # a stale RAY_ADDRESS is refused before the store is created
     check_tracking_uri(uri)
 
     started_ray = ensure_ray()  # a Ray this call started is stopped when the study ends
-    try:
-        ppo = build_ppo_config(first)
-        resources = ppo.algo_class.default_resource_request(ppo)
-        trainable = tune.with_resources(tune.with_parameters(train_trial, base=study.base, space=study.space),
-                                        resources=resources)
-        tracker = StudyTracker(uri, first.run.mlflow_experiment, settings.name, study.base, study.space)
-        space_text = {path: {kind: args} for path, (kind, args) in study.space.items()}
+    with SignalGuard(sigterm_as_sigint=True) as guard:  # SIGTERM: Tune's graceful stop, as Ctrl-C
+        try:
+            return _drive(study, resume, first, uri, optuna_url, guard, log)
+        finally:
+            if started_ray:
+                import ray
+
+                ray.shutdown()
+
+
+def _drive(study: Study, resume: bool, first, uri: str, optuna_url: str, guard, log: Callable[[str], None]
+           ) -> StudyResult:
+    """The study's parent run, ``Tuner.fit`` and the results; every run this driver leaves is closed
+    (KILLED on a signal, FAILED on an error) before any slow cleanup."""
+    from ray import tune
+
+    from rllib_shm.config.ppo import build_ppo_config
+    from rllib_shm.studies.mlflow_runs import StudyTracker
+    from rllib_shm.studies.progress import StudyProgress
+    from rllib_shm.studies.trainable import train_trial
+
+    settings = study.tune
+    experiment_dir = settings.experiment_dir()
+    local = "://" not in experiment_dir
+    ppo = build_ppo_config(first)
+    resources = ppo.algo_class.default_resource_request(ppo)
+    trainable = tune.with_resources(tune.with_parameters(train_trial, base=study.base, space=study.space),
+                                    resources=resources)
+    tracker = StudyTracker(uri, first.run.mlflow_experiment, settings.name, study.base, study.space)
+    space_text = {path: {kind: args} for path, (kind, args) in study.space.items()}
+    try:  # from here on, a study that dies leaves no MLflow run RUNNING
         parent = tracker.ensure_parent(
             params={"num_samples": settings.num_samples, "metric": settings.metric, "seed": settings.seed,
                     "scheduler": settings.scheduler, **{f"space.{k}": str(v) for k, v in space_text.items()},
                     **{f"variants.{k}": str(v) for k, v in study.base.get(VARIANTS, {}).items()}},
             tags={"env": first.env.id, "algorithm": "PPO"},
         )
-        try:  # from here on, a study that dies leaves no MLflow run RUNNING
-            if resume:
-                log(f"resuming study {settings.name} at {experiment_dir}")
-                tuner = tune.Tuner.restore(experiment_dir, trainable=trainable, resume_errored=True)
-            else:
-                log_file = str(Path(experiment_dir) / "study.log") if local else None
-                progress = StudyProgress(settings.name, settings.num_samples, study.space, settings.metric,
-                                         settings.mode, log_file=log_file)
-                tuner = _new_tuner(study, trainable, [tracker, progress], first.run.stop_iters, optuna_url)
-            log(f"study {settings.name}: {settings.num_samples} trials, {settings.max_concurrent} at once; "
-                f"Tune at {experiment_dir}; Optuna at {optuna_url}; MLflow parent run {parent} at {uri}")
-            results = tuner.fit()
-            unfinished = settings.num_samples - ended_trials(results)
-            if unfinished > 0:  # Tune caught SIGINT / SIGTERM, saved its state and returned
-                log(f"study {settings.name} interrupted with {unfinished} of {settings.num_samples} trials "
-                    f"unfinished; Tune saved its state: continue with `rllib-shm tune <study file> --resume`")
-                raise KeyboardInterrupt
-        except BaseException as error:
-            tracker.close_open_runs("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
-            raise
-        dropped = tracker.close_dropped_children() + close_dropped_optuna_trials(settings.name, optuna_url)
-        if dropped:
-            log(f"closed {len(dropped)} MLflow run(s) / Optuna trial(s) of trials that a killed driver had started "
-                "and the resumed study ran again (marked FAILED)")
-        board = leaderboard(results, study)
-        best = board[0]["checkpoint"] if board else None
-        log_study_results(tracker.client, tracker.parent_run_id, results, board, study)
-        log(format_leaderboard(board, settings.metric))
-        log(f"best checkpoint: {best}\nevaluate: rllib-shm evaluate {best}\n"
-            f"compare runs: mlflow ui --backend-store-uri {uri}")
-        return StudyResult(experiment_dir, board, best, uri, parent)
-    finally:
-        if started_ray:
-            import ray
-
-            ray.shutdown()
+        if resume:
+            log(f"resuming study {settings.name} at {experiment_dir}")
+            tuner = tune.Tuner.restore(experiment_dir, trainable=trainable, resume_errored=True)
+        else:
+            log_file = str(Path(experiment_dir) / "study.log") if local else None
+            progress = StudyProgress(settings.name, settings.num_samples, study.space, settings.metric,
+                                     settings.mode, log_file=log_file)
+            tuner = _new_tuner(study, trainable, [tracker, progress], first.run.stop_iters, optuna_url)
+        log(f"study {settings.name}: {settings.num_samples} trials, {settings.max_concurrent} at once; "
+            f"Tune at {experiment_dir}; Optuna at {optuna_url}; MLflow parent run {parent} at {uri}")
+        results = tuner.fit()
+        unfinished = settings.num_samples - ended_trials(results)
+        if unfinished > 0:  # Tune caught SIGINT (or our SIGTERM as SIGINT), saved its state and returned
+            log(f"study {settings.name} interrupted with {unfinished} of {settings.num_samples} trials "
+                f"unfinished; Tune saved its state: continue with `rllib-shm tune <study file> --resume`")
+            raise guard.interrupted() or KeyboardInterrupt()
+    except BaseException as error:
+        with guard.final_state():
+            tracker.close_open_runs("KILLED" if isinstance(error, KeyboardInterrupt) or guard.received
+                                    else "FAILED")
+        raise
+    dropped = tracker.close_dropped_children() + close_dropped_optuna_trials(settings.name, optuna_url)
+    if dropped:
+        log(f"closed {len(dropped)} MLflow run(s) / Optuna trial(s) of trials that a killed driver had started "
+            "and the resumed study ran again (marked FAILED)")
+    board = leaderboard(results, study)
+    best = board[0]["checkpoint"] if board else None
+    log_study_results(tracker.client, tracker.parent_run_id, results, board, study)
+    log(format_leaderboard(board, settings.metric))
+    log(f"best checkpoint: {best}\nevaluate: rllib-shm evaluate {best}\n"
+        f"compare runs: mlflow ui --backend-store-uri {uri}")
+    return StudyResult(experiment_dir, board, best, uri, parent)
 
 
 def ended_trials(results) -> int:
