@@ -61,7 +61,7 @@ def study(tmp_path_factory):
 def mlflow_truth(uri):
     """Per (env, memory kind): the final MMER and the metric histories of every finished trial run."""
     client = mlflow.MlflowClient(tracking_uri=uri)
-    experiment = client.get_experiment_by_name("rllib-shm")
+    experiment = client.get_experiment_by_name("tiny")  # the study's own experiment
     runs = client.search_runs([experiment.experiment_id], "tags.`rllib_shm.study` = 'tiny' and tags.kind = 'trial'")
     parents = client.search_runs([experiment.experiment_id], "tags.`rllib_shm.study` = 'tiny' and tags.kind = 'study'")
     truth = {}
@@ -69,7 +69,7 @@ def mlflow_truth(uri):
         assert run.info.status == "FINISHED"
         histories = {key: {m.step: m.value for m in client.get_metric_history(run.info.run_id, key)}
                      for key in ("episode_return_mean", "env_steps", "success_rate")}
-        truth.setdefault((run.data.params["env"], run.data.params["memory"]), []).append(
+        truth.setdefault((run.data.params["env.id"], run.data.params["module.memory.kind"]), []).append(
             (run.data.metrics["episode_return_max_mean"], histories))
     return truth, parents[0].info.run_id, [run.info.run_id for run in runs]
 

@@ -113,7 +113,8 @@ def test_study_tune_optuna_and_mlflow_agree(tmp_path, mlflow_server):
     assert all(c.info.status == "FINISHED" and "episode_return_max_mean" in c.data.metrics for c in children)
     # Optuna's suggestions are the trials' configurations
     suggested = sorted(t.params["algo.lr"] for t in completed)
-    logged = sorted(float(c.data.params["lr"]) for c in children)
+    logged = sorted(float(c.data.params["algo.lr"]) for c in children)  # once, under its config path
+    assert not any(key.startswith("searched.") or key == "lr" for c in children for key in c.data.params)
     assert suggested == pytest.approx(logged)
     artifacts = {a.path for a in mlflow.MlflowClient(mlflow_server).list_artifacts(parents[0].info.run_id)}
     assert {"leaderboard.csv", "learning_curves.png", "best_config.yaml"} <= artifacts

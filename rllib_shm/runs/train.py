@@ -15,7 +15,9 @@ from pathlib import Path
 import yaml
 
 from rllib_shm.config import ExperimentConfig
+from rllib_shm.mlflow_ui import where_to_look
 from rllib_shm.ray_session import ensure_ray
+from rllib_shm.run_names import run_name
 from rllib_shm.runs.checkpoints import write_checkpoint
 from rllib_shm.runs.loop import Iteration, run_iterations
 from rllib_shm.runs.outputs import check_new_files_in
@@ -24,6 +26,7 @@ from rllib_shm.tracking import (
     check_tracking_uri,
     curated_params,
     experiment_id,
+    experiment_name,
     log_metrics,
     log_params,
     provenance,
@@ -78,7 +81,8 @@ def train(
     config_text = yaml.safe_dump(config.to_dict(), sort_keys=False)
     (run_dir / "config.yaml").write_text(config_text)
     client = mlflow.MlflowClient(tracking_uri=tracking_uri)
-    mlflow_run = client.create_run(experiment_id(client, config.run.mlflow_experiment), run_name=run_dir.name,
+    experiment = experiment_id(client, experiment_name(config))
+    mlflow_run = client.create_run(experiment, run_name=run_name(config, prefix=config.run.name),
                                    tags={**run_tags(config), **provenance(), "run_dir": str(run_dir)})
     run_id = mlflow_run.info.run_id
     log_params(client, run_id, curated_params(config))
@@ -87,8 +91,7 @@ def train(
 
     def on_iteration(iteration: Iteration) -> None:
         nonlocal checkpoint
-        log_metrics(client, run_id, {k: v for k, v in iteration.metrics.items() if k != "iteration"},
-                    step=iteration.progress.iteration)
+        log_metrics(client, run_id, iteration.metrics, step=iteration.progress.env_steps)  # Step: env steps
         if iteration.checkpoint_due:
             checkpoint = write_checkpoint(
                 algo, run_dir / "checkpoints" / f"iter_{iteration.progress.iteration:05d}", config,
@@ -116,6 +119,6 @@ def train(
     log(f"done: {progress.iteration} iterations, {progress.env_steps:,} env steps, final return "
         f"{progress.mean_return:.3f}, best {progress.best:.3f}\n"
         f"checkpoint: {checkpoint}\n"
-        f"compare runs: mlflow ui --backend-store-uri {tracking_uri}\n"
-        f"evaluate: rllib-shm evaluate {checkpoint}")
+        f"evaluate: rllib-shm evaluate {checkpoint}\n"
+        + where_to_look(tracking_uri, experiment, f"this run with the experiment's others ({experiment_name(config)})"))
     return summary
