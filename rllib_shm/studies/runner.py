@@ -133,7 +133,7 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
         storage = "" if settings.storage_path == "results/tune" else f" --storage {settings.storage_path}"
         log(f"best checkpoint: {best}\nevaluate: rllib-shm evaluate {best}\n"
             f"report (tables and curves against env steps, by variant): rllib-shm report {settings.name}{storage}\n"
-            + where_to_look(uri, tracker.experiment_id(), f"the {len(board)} trials"))
+            + where_to_look(uri, tracker.experiment_id(), f"the trials of study {settings.name}"))
         return StudyResult(experiment_dir, board, best, uri, parent)
     finally:
         if started_ray:
