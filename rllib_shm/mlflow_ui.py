@@ -10,6 +10,8 @@ its charts (one chart per metric, every run overlaid, against MLflow's Step: env
 
     >>> runs_url("http://127.0.0.1:5000", "3")
     'http://127.0.0.1:5000/#/experiments/3/runs?workflowType=machine_learning&compareRunsMode=CHART'
+    >>> runs_url("http://127.0.0.1:5000", "3", best_first="episode_return_max_mean").split("&", 2)[2]
+    'orderByKey=metrics.%60episode_return_max_mean%60&orderByAsc=false'
     >>> serve_command("sqlite:////tmp/results/tune/mlflow.db")
     'rllib-shm ui /tmp/results/tune/mlflow.db'
 """
@@ -17,6 +19,7 @@ its charts (one chart per metric, every run overlaid, against MLflow's Step: env
 from __future__ import annotations
 
 import shlex
+import urllib.parse
 from pathlib import Path
 
 HOST = "127.0.0.1"  # the server binds here unless told otherwise (ARCHITECTURE: no open ports by default)
@@ -33,10 +36,15 @@ def server_base(tracking_uri: str, host: str = HOST, port: int = PORT) -> str:
     return f"http://{host}:{port}"
 
 
-def runs_url(base: str, experiment_id: str, charts: bool = True) -> str:
-    """The experiment's runs in the model-training view (on its charts, or its table)."""
+def runs_url(base: str, experiment_id: str, charts: bool = True, best_first: str | None = None) -> str:
+    """The experiment's runs in the model-training view (on its charts, or its table), ordered by
+    the metric ``best_first`` (highest first; the charts show the first ten runs) where given."""
     mode = "CHART" if charts else "TABLE"
-    return f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning&compareRunsMode={mode}"
+    url = f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning&compareRunsMode={mode}"
+    if best_first:
+        url += "&" + urllib.parse.urlencode({"orderByKey": f"metrics.`{best_first}`", "orderByAsc": "false"},
+                                            quote_via=urllib.parse.quote)
+    return url
 
 
 def serve_command(tracking_uri: str) -> str | None:
@@ -48,9 +56,9 @@ def serve_command(tracking_uri: str) -> str | None:
     return f"rllib-shm ui {shlex.quote(tracking_uri)}"
 
 
-def where_to_look(tracking_uri: str, experiment_id: str, what: str) -> str:
+def where_to_look(tracking_uri: str, experiment_id: str, what: str, best_first: str | None = None) -> str:
     """Two lines: the one URL that opens ``what`` in MLflow, and the command serving it."""
-    url = runs_url(server_base(tracking_uri), experiment_id)
+    url = runs_url(server_base(tracking_uri), experiment_id, best_first=best_first)
     command = serve_command(tracking_uri)
     served = f"\n  (serve it first: {command})" if command else ""
     return f"compare {what} in MLflow: {url}{served}"

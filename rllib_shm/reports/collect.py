@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rllib_shm.studies.search_space import indexed
-from rllib_shm.tracking import LEGACY_PARAMS, SEARCHED_TAG, STUDY_TAG, TRIAL_TAG
+from rllib_shm.tracking import LEGACY_PARAMS, SEARCHED_TAG, STUDY_RUN_TAG, STUDY_TAG, TRIAL_TAG
 
 MMER = "episode_return_max_mean"
 RETURN = "episode_return_mean"
@@ -353,7 +353,7 @@ def collect_run_ids(client, run_ids: list[str], log: Callable[[str], None] = pri
 
 def _collect_runs(client, description: str, runs: list, log: Callable[[str], None]) -> Collection:
     """Runs of one study parent get its search space, and the parent takes the report's artifacts."""
-    parents = {run.data.tags.get("mlflow.parentRunId") for run in runs}
+    parents = {run.data.tags.get(STUDY_RUN_TAG) or run.data.tags.get("mlflow.parentRunId") for run in runs}
     parent, space = None, None
     if len(parents) == 1 and None not in parents:
         from mlflow.exceptions import MlflowException

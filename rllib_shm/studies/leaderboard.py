@@ -10,6 +10,7 @@ import math
 import yaml
 from matplotlib.figure import Figure
 
+from rllib_shm.run_names import run_name
 from rllib_shm.studies.search_space import decode, trial_config
 from rllib_shm.studies.study import Study
 
@@ -32,9 +33,11 @@ def leaderboard(results, study: Study) -> list[dict]:
         values = frame[metric].dropna()
         score = (values.max() if mode == "max" else values.min()) if len(values) else float("nan")
         checkpoint = result.get_best_checkpoint(metric, mode) if result.best_checkpoints else result.checkpoint
+        searched = _searched(result, study)
         rows.append({
             "trial": result.path.rstrip("/").split("/")[-1] if result.path else "",
-            **_searched(result, study),
+            "run": run_name(trial_config(study.base, searched), searched),  # its MLflow run's name
+            **searched,
             metric: float(score),
             "final_return": float(frame["episode_return_mean"].iloc[-1]),
             "final_success": _last(frame, "success_rate"),
@@ -124,7 +127,7 @@ def log_study_results(client, run_id: str, results, board: list[dict], study: St
         writer.writerows(board)
         client.log_text(run_id, table.getvalue(), "leaderboard.csv")
         client.log_text(run_id, format_leaderboard(board, metric), "leaderboard.md")
-        best_values = {k: v for k, v in board[0].items() if k in study.space}
+        best_values = {k: v for k, v in board[0].items() if k in study.space}  # ("run" is no searched path)
         best_config = trial_config(study.base, best_values).to_dict()
         client.log_text(run_id, yaml.safe_dump(best_config, sort_keys=False), "best_config.yaml")
         client.log_metric(run_id, f"best_{metric}", board[0][metric])

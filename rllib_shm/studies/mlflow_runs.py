@@ -6,6 +6,9 @@ logs each parameter once under its config path (``tracking.curated_params``), an
 at MLflow step = env steps so far (``iteration`` is a metric), so runs with different batch sizes
 overlay honestly in MLflow's charts.
 
+Trial runs are top-level rows beside the parent run (tag ``rllib_shm.study_run``), not nested
+under it: MLflow's UI folds nested runs away and leaves them out of its charts.
+
 Runs are found again by tags (``rllib_shm.study``, ``rllib_shm.trial_id``), so a resumed study
 reuses its parent and never creates a second child for a trial. The client is created lazily and
 not pickled (Tune stores callbacks with the experiment state).
@@ -23,6 +26,7 @@ from rllib_shm.studies.search_space import VARIANTS, decode, trial_config
 from rllib_shm.tracking import (
     NOTE_TAG,
     SEARCHED_TAG,
+    STUDY_RUN_TAG,
     STUDY_TAG,
     TRIAL_TAG,
     curated_params,
@@ -92,7 +96,7 @@ class StudyTracker(Callback):
             config = trial_config(self.base, values)
             name = run_name(config, values)
             tags = {STUDY_TAG: self.study, TRIAL_TAG: trial.trial_id, "kind": "trial", SEARCHED_TAG: ",".join(values),
-                    "mlflow.parentRunId": self.parent_run_id or "", **run_tags(config), **provenance(),
+                    STUDY_RUN_TAG: self.parent_run_id or "", **run_tags(config), **provenance(),
                     NOTE_TAG: f"Trial `{trial.trial_id}` of study `{self.study}`: {name}. Searched: "
                               + ", ".join(f"`{path}` = {value}" for path, value in values.items())}
             run = self.client.create_run(self.experiment_id(), run_name=name, tags=tags)

@@ -101,6 +101,9 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
                     **{f"variants.{k}": str(v) for k, v in study.base.get(VARIANTS, {}).items()}},
             tags={"env": first.env.id, "algorithm": "PPO", NOTE_TAG: study_note(study)},
         )
+        experiment = tracker.client.get_experiment(tracker.experiment_id())
+        if NOTE_TAG not in experiment.tags:  # the experiments list's "Description" (kept once written)
+            tracker.client.set_experiment_tag(experiment.experiment_id, NOTE_TAG, study_note(study).split("\n")[0])
         try:  # from here on, a study that dies leaves no MLflow run RUNNING
             if resume:
                 log(f"resuming study {settings.name} at {experiment_dir}")
@@ -108,7 +111,7 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
             else:
                 log_file = str(Path(experiment_dir) / "study.log") if local else None
                 progress = StudyProgress(settings.name, settings.num_samples, study.space, settings.metric,
-                                         settings.mode, log_file=log_file)
+                                         settings.mode, log_file=log_file, base=study.base)
                 tuner = _new_tuner(study, trainable, [tracker, progress], first.run.stop_iters, optuna_url)
             log(f"study {settings.name}: {settings.num_samples} trials, {settings.max_concurrent} at once; "
                 f"Tune at {experiment_dir}; Optuna at {optuna_url}; MLflow parent run {parent} at {uri}")
@@ -133,7 +136,8 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
         storage = "" if settings.storage_path == "results/tune" else f" --storage {settings.storage_path}"
         log(f"best checkpoint: {best}\nevaluate: rllib-shm evaluate {best}\n"
             f"report (tables and curves against env steps, by variant): rllib-shm report {settings.name}{storage}\n"
-            + where_to_look(uri, tracker.experiment_id(), f"the trials of study {settings.name}"))
+            + where_to_look(uri, tracker.experiment_id(), f"the trials of study {settings.name}",
+                            best_first=settings.metric if settings.mode == "max" else None))
         return StudyResult(experiment_dir, board, best, uri, parent)
     finally:
         if started_ray:
