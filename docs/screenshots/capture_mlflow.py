@@ -58,7 +58,7 @@ def main() -> int:
     import mlflow
     from playwright.sync_api import sync_playwright
 
-    from rllib_shm.mlflow_ui import runs_url
+    from rllib_shm.tracking.ui import runs_url
 
     client = mlflow.MlflowClient(f"sqlite:///{Path(args.store).resolve()}")
     experiment = client.get_experiment_by_name(args.study)

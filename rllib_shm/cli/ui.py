@@ -1,5 +1,5 @@
 """``rllib-shm ui [STORE]``: serve an MLflow store on 127.0.0.1 and print the link to each
-experiment's runs in MLflow's model-training view (``mlflow_ui.py`` says why the link carries
+experiment's runs in MLflow's model-training view (``tracking/ui.py`` says why the link carries
 ``workflowType=machine_learning``). Ctrl-C stops the server."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import argparse
 import subprocess
 import sys
 
-from rllib_shm.mlflow_ui import HOST, PORT
+from rllib_shm.tracking.ui import HOST, PORT
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,8 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import mlflow
 
-    from rllib_shm.mlflow_ui import runs_url, server_base, store_uri
     from rllib_shm.tracking import check_tracking_uri
+    from rllib_shm.tracking.ui import runs_url, server_base, store_uri
 
     uri = store_uri(args.store)
     check_tracking_uri(uri)

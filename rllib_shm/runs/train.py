@@ -15,9 +15,7 @@ from pathlib import Path
 import yaml
 
 from rllib_shm.config import ExperimentConfig
-from rllib_shm.mlflow_ui import where_to_look
 from rllib_shm.ray_session import ensure_ray
-from rllib_shm.run_names import run_name
 from rllib_shm.runs.checkpoints import write_checkpoint
 from rllib_shm.runs.loop import Iteration, run_iterations
 from rllib_shm.runs.outputs import check_new_files_in
@@ -33,6 +31,8 @@ from rllib_shm.tracking import (
     resolve_tracking_uri,
     run_tags,
 )
+from rllib_shm.tracking.run_names import run_name
+from rllib_shm.tracking.ui import where_to_look
 
 
 @dataclass(frozen=True)

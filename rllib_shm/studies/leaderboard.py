@@ -10,9 +10,9 @@ import math
 import yaml
 from matplotlib.figure import Figure
 
-from rllib_shm.run_names import run_name
 from rllib_shm.studies.search_space import decode, trial_config
 from rllib_shm.studies.study import Study
+from rllib_shm.tracking.run_names import run_name
 
 
 def _searched(result, study: Study) -> dict:

@@ -1,7 +1,7 @@
 """MLflow for a study: one parent run, one child run per trial, from the Tune driver.
 
 Each study has its own MLflow experiment (named by ``tune.name`` unless ``run.mlflow_experiment``
-says otherwise). A trial's run is named by what varies (``run_names.py``: ``shm-H32 lr=1e-3 s0``),
+says otherwise). A trial's run is named by what varies (``tracking/run_names.py``: ``shm-H32 lr=1e-3 s0``),
 logs each parameter once under its config path (``tracking.curated_params``), and logs its metrics
 at MLflow step = env steps so far (``iteration`` is a metric), so runs with different batch sizes
 overlay honestly in MLflow's charts.
@@ -20,7 +20,6 @@ from typing import Any
 
 from ray.tune import Callback
 
-from rllib_shm.run_names import run_name
 from rllib_shm.runs.results import METRICS
 from rllib_shm.studies.search_space import VARIANTS, decode, trial_config
 from rllib_shm.tracking import (
@@ -37,6 +36,7 @@ from rllib_shm.tracking import (
     run_tags,
     trial_run_filter,
 )
+from rllib_shm.tracking.run_names import run_name
 
 
 class StudyTracker(Callback):

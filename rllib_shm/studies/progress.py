@@ -1,6 +1,6 @@
 """Compact console progress for a study (Tune's own output is silenced: ``RunConfig(verbose=0)``).
 
-On the console: one line when a trial starts (with its MLflow run name, ``run_names.py``, given
+On the console: one line when a trial starts (with its MLflow run name, ``tracking/run_names.py``, given
 the study's ``base`` config), one when it ends (its score, its last success rate
 where the env reports one, iterations, env steps, time), and a status line at most every
 ``interval_s`` seconds while results arrive (trials done / running, the best score so far). The
@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 
 from ray.tune import Callback
 
-from rllib_shm.run_names import run_name
 from rllib_shm.studies.search_space import decode, trial_config
+from rllib_shm.tracking.run_names import run_name
 
 
 class StudyProgress(Callback):

@@ -22,8 +22,8 @@ from rllib_shm.runs.outputs import check_new_files_in
 from rllib_shm.studies.leaderboard import format_leaderboard, leaderboard, log_study_results
 from rllib_shm.studies.search_space import VARIANTS, to_optuna, trial_config
 from rllib_shm.studies.study import Study, first_config, grid_values
-from rllib_shm.mlflow_ui import where_to_look
 from rllib_shm.tracking import NOTE_TAG, check_tracking_uri, experiment_name, resolve_tracking_uri
+from rllib_shm.tracking.ui import where_to_look
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,8 @@ SEARCHED_TAG = "rllib_shm.searched"  # on a trial run: the searched paths, comma
 NOTE_TAG = "mlflow.note.content"  # a run's description in MLflow's UI (markdown)
 
 
-DEFAULT_EXPERIMENT = "rllib-shm"  # `rllib-shm train` runs (and evaluations of unknown runs) without run.mlflow_experiment
+#: `rllib-shm train` runs (and evaluations of unknown runs) without run.mlflow_experiment
+DEFAULT_EXPERIMENT = "rllib-shm"
 
 
 def experiment_name(config: ExperimentConfig, study: str | None = None) -> str:
@@ -217,7 +218,7 @@ def provenance() -> dict[str, str]:
 
 def git_revision() -> str:
     """``git rev-parse HEAD`` of the project checkout (+ "-dirty"), or "unknown"."""
-    root = Path(__file__).resolve().parents[1]  # the checkout holding rllib_shm/
+    root = Path(__file__).resolve().parents[2]  # the checkout holding rllib_shm/
     try:
         revision = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                                   timeout=10, check=True).stdout.strip()
