@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -71,40 +72,74 @@ def main() -> int:
             browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
 
+            def buttons_right_of(text: str, within: float = 10_000):
+                """The buttons on the line of the first visible ``text``, right of it, left to right."""
+                box = page.get_by_text(text, exact=True).first.bounding_box()
+                found = [b for b in page.get_by_role("button").all()
+                         if (r := b.bounding_box()) and abs(r["y"] + r["height"] / 2 - box["y"] - box["height"] / 2) < 12
+                         and box["x"] < r["x"] < box["x"] + within]
+                return sorted(found, key=lambda b: b.bounding_box()["x"])
+
             def close_assistant() -> None:
                 """MLflow 3.17 opens its "MLflow Assistant" side panel; close it (its X, right of its title)."""
-                title = page.get_by_text("MLflow Assistant")
-                if title.count():
-                    box = title.first.bounding_box()
-                    buttons = [b for b in page.get_by_role("button").all()
-                               if (r := b.bounding_box()) and abs(r["y"] - box["y"]) < 20 and r["x"] > box["x"]]
+                if page.get_by_text("MLflow Assistant", exact=True).count():
+                    buttons = buttons_right_of("MLflow Assistant")
                     if buttons:
-                        max(buttons, key=lambda b: b.bounding_box()["x"]).click()
+                        buttons[-1].click()
 
             def shot(url: str, name: str, wait_for: str, prepare=None) -> None:
                 page.goto(url)
                 page.get_by_text(wait_for).first.wait_for(timeout=60_000)
+                time.sleep(2)
                 close_assistant()
                 if prepare:
                     prepare()
                 time.sleep(4)  # charts animate in
+                close_assistant()
                 page.screenshot(path=str(args.out / name))
                 print(f"wrote {args.out / name}")
 
             metric = "episode_return_max_mean"
             shot(f"{base}/#/experiments?workflowType=machine_learning", "experiments.png", args.study)
-            shot(runs_url(base, experiment.experiment_id, charts=False, best_first=metric), "runs_table.png",
-                 trials[0].info.run_name)
 
-            def only_return_charts():
+            def columns():
+                """The runs table with the searched values and the score as columns (the Columns menu)."""
+                page.get_by_role("button", name="Columns").first.click()
+                for name in ("Dataset", "Source", "Models"):  # off: empty for these runs
+                    page.get_by_text(name, exact=True).last.click()
+                for name in ("module.memory.kind", "algo.lr", "run.seed", metric):
+                    page.get_by_placeholder("Search columns").fill(name)
+                    time.sleep(0.5)
+                    for group in page.get_by_text(re.compile(r"^(Metrics|Parameters) \(\d+\)$")).all():
+                        box = group.bounding_box()  # its chevron, left of its checkbox, unfolds it
+                        page.mouse.click(box["x"] - 48, box["y"] + box["height"] / 2)
+                    time.sleep(0.5)
+                    page.get_by_text(name, exact=True).first.click()
+                page.keyboard.press("Escape")
+                page.mouse.move(5, 500)  # no tooltip
+
+            shot(runs_url(base, experiment.experiment_id, charts=False, best_first=metric), "runs_table.png",
+                 trials[0].info.run_name, columns)
+
+            def return_chart():
+                """Only the return charts, and episode_return_mean enlarged (its legend names every run)."""
                 page.get_by_placeholder("Search metric charts").first.fill("episode_return")
+                time.sleep(2)
+                buttons_right_of("episode_return_mean", within=400)[0].click()
 
             shot(runs_url(base, experiment.experiment_id, best_first=metric), "charts.png", trials[0].info.run_name,
-                 only_return_charts)
+                 return_chart)
             ids = json.dumps([run.info.run_id for run in trials])
             query = urllib.parse.urlencode({"runs": ids, "experiments": json.dumps([experiment.experiment_id]),
                                             "workflowType": "machine_learning"})
-            shot(f"{base}/#/compare-runs?{query}", "compare.png", trials[0].info.run_name)
+
+            def parameters_that_differ():
+                toggle = page.get_by_text("Show diff only", exact=True).first
+                toggle.click()
+                time.sleep(1)
+                toggle.scroll_into_view_if_needed()
+
+            shot(f"{base}/#/compare-runs?{query}", "compare.png", "Run details", parameters_that_differ)
             browser.close()
     finally:
         os.killpg(server.pid, signal.SIGTERM)
