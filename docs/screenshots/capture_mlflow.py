@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -75,8 +74,9 @@ def main() -> int:
             def buttons_right_of(text: str, within: float = 10_000):
                 """The buttons on the line of the first visible ``text``, right of it, left to right."""
                 box = page.get_by_text(text, exact=True).first.bounding_box()
+                middle = box["y"] + box["height"] / 2
                 found = [b for b in page.get_by_role("button").all()
-                         if (r := b.bounding_box()) and abs(r["y"] + r["height"] / 2 - box["y"] - box["height"] / 2) < 12
+                         if (r := b.bounding_box()) and abs(r["y"] + r["height"] / 2 - middle) < 12
                          and box["x"] < r["x"] < box["x"] + within]
                 return sorted(found, key=lambda b: b.bounding_box()["x"])
 
@@ -102,24 +102,8 @@ def main() -> int:
             metric = "episode_return_max_mean"
             shot(f"{base}/#/experiments?workflowType=machine_learning", "experiments.png", args.study)
 
-            def columns():
-                """The runs table with the searched values and the score as columns (the Columns menu)."""
-                page.get_by_role("button", name="Columns").first.click()
-                for name in ("Dataset", "Source", "Models"):  # off: empty for these runs
-                    page.get_by_text(name, exact=True).last.click()
-                for name in ("module.memory.kind", "algo.lr", "run.seed", metric):
-                    page.get_by_placeholder("Search columns").fill(name)
-                    time.sleep(0.5)
-                    for group in page.get_by_text(re.compile(r"^(Metrics|Parameters) \(\d+\)$")).all():
-                        box = group.bounding_box()  # its chevron, left of its checkbox, unfolds it
-                        page.mouse.click(box["x"] - 48, box["y"] + box["height"] / 2)
-                    time.sleep(0.5)
-                    page.get_by_text(name, exact=True).first.click()
-                page.keyboard.press("Escape")
-                page.mouse.move(5, 500)  # no tooltip
-
             shot(runs_url(base, experiment.experiment_id, charts=False, best_first=metric), "runs_table.png",
-                 trials[0].info.run_name, columns)
+                 trials[0].info.run_name)
 
             def return_chart():
                 """Only the return charts, and episode_return_mean enlarged (its legend names every run)."""

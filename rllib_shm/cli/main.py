@@ -27,7 +27,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("rllib_shm.cli.train", "train one PPO run from a YAML config"),
     "tune": ("rllib_shm.cli.tune", "run a Tune + Optuna search (a study)"),
     "report": ("rllib_shm.cli.report", "a study's results as markdown + PNG: Table-1 view, learning curves, budget"),
-    "evaluate": ("rllib_shm.cli.evaluate", "evaluate a checkpoint, draw its memory"),
+    "evaluate": ("rllib_shm.cli.evaluate", "evaluate a checkpoint (of `train` or a study trial) or an ONNX policy, "
+                 "draw its memory"),
     "bench": ("rllib_shm.cli.bench", f"performance harnesses: {', '.join(HARNESSES)}"),
     "envs": ("rllib_shm.cli.envs", "list the registered memory environments"),
     "export": ("rllib_shm.cli.export", "export a checkpoint's acting step to ONNX (recurrent state explicit)"),
