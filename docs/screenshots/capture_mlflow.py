@@ -81,11 +81,17 @@ def main() -> int:
                 return sorted(found, key=lambda b: b.bounding_box()["x"])
 
             def close_assistant() -> None:
-                """MLflow 3.17 opens its "MLflow Assistant" side panel; close it (its X, right of its title)."""
-                if page.get_by_text("MLflow Assistant", exact=True).count():
-                    buttons = buttons_right_of("MLflow Assistant")
-                    if buttons:
-                        buttons[-1].click()
+                """MLflow 3.17 opens its "MLflow Assistant" side panel; close it (the X right of its title)."""
+                titles = [t for t in page.get_by_text("MLflow Assistant", exact=True).all() if t.is_visible()]
+                if not titles:
+                    return
+                box = titles[0].bounding_box()
+                buttons = [b for b in page.get_by_role("button").all()
+                           if b.is_visible() and (r := b.bounding_box()) and abs(r["y"] - box["y"]) < 25
+                           and r["x"] > box["x"]]
+                if buttons:
+                    max(buttons, key=lambda b: b.bounding_box()["x"]).click()
+                    time.sleep(1)
 
             def shot(url: str, name: str, wait_for: str, prepare=None) -> None:
                 page.goto(url)
