@@ -43,7 +43,7 @@ def tune_cli(*args, **kwargs):
 
 def runs_of(uri, study):
     client = mlflow.MlflowClient(tracking_uri=uri)
-    experiment = client.get_experiment_by_name("rllib-shm")
+    experiment = client.get_experiment_by_name(study)  # each study has its own experiment
     runs = client.search_runs([experiment.experiment_id], f"tags.`rllib_shm.study` = '{study}'")
     parents = [r for r in runs if r.data.tags.get("kind") == "study"]
     children = [r for r in runs if r.data.tags.get("kind") == "trial"]
