@@ -4,8 +4,8 @@ provenance every run records.
 
 A local store is a SQLite file (MLflow ≥ 3.13 refuses the plain file store); the artifacts of an
 experiment created here lie beside it, in ``<dir of mlflow.db>/mlartifacts``, wherever the command
-ran. Experiments are marked as model-training ones (``mlflow.experimentKind``), so ``mlflow ui``
-opens on their runs rather than on the GenAI traces view."""
+ran. Experiments are marked as model-training ones (``mlflow.experimentKind``); which view MLflow
+3.17's UI opens is decided by the link (``tracking/ui.py``). Runs are named by ``run_names.py``."""
 
 from __future__ import annotations
 
