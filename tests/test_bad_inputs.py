@@ -267,7 +267,13 @@ CASES = [
      "--experiment 'empty' holds no training runs"),
     (["report", "--runs", "0123abc", "--storage", f"{W}/mlstore", "--out", f"{W}/rep"],
      "--runs: unknown MLflow run id(s) ['0123abc']"),
+    (["train", "--set", "env.id=my_cue:MyCue"], "cannot import module 'my_cue' of env 'my_cue:MyCue': it is neither "
+     "installed nor in the current directory '{w}' (entry points resolve against the directory rllib-shm runs in"),
     (["report", "--out", f"{W}/rep"], "give exactly one of a study name, --experiment NAME or --runs ID"),
+    (["report", "--runs", "0123abc", "--storage", f"{W}/mlstore"], "report: pass --out DIR (there is no default"),
+    (["report", "orphan", "--storage", f"{W}/mlstore"], "study 'orphan' has no MLflow parent run"),
+    (["ui", f"{W}/adir"], "MLflow store '{w}/adir': expected a tracking URI, an mlflow.db file"),
+    (["ui", "http://127.0.0.1:9"], "MLflow tracking URI 'http://127.0.0.1:9' is not reachable"),
     (["report", "orphan", "--experiment", "empty", "--out", f"{W}/rep"], "give exactly one of a study name"),
     (["report", "orphan", "--storage", f"{W}/mlstore", "--out", f"{W}/rep", "--threshold", "high"],
      "--threshold 'high': expected a finite number"),

@@ -94,7 +94,7 @@ def test_job_submit_runs_a_study_across_both_nodes(cluster, mlflow_server):
     assert len(nodes) == 2, nodes  # one trial on the head, one on the worker
 
     client = mlflow.MlflowClient(mlflow_server)
-    experiment = client.get_experiment_by_name("rllib-shm")
+    experiment = client.get_experiment_by_name("cluster_smoke")  # a study's own experiment
     runs = client.search_runs([experiment.experiment_id], "tags.`rllib_shm.study` = 'cluster_smoke'")
     parents = [r for r in runs if r.data.tags.get("kind") == "study"]
     children = [r for r in runs if r.data.tags.get("kind") == "trial"]

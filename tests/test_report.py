@@ -30,8 +30,8 @@ SIZES = {"shm": "128", "gru": "256", "ffm": "32", "mlp": "256"}
 
 def record(task, kind, seed, mmer, *, status="FINISHED", returns=None, searched=None, params=None):
     returns = returns or (mmer,)
-    params = params or {"env": task, "memory": kind, "memory.H": SIZES[kind], "seed": str(seed),
-                        **({"ffm.C": "8"} if kind == "ffm" else {})}
+    params = params or {"env.id": task, "module.memory.kind": kind, "module.memory.mem_size": SIZES[kind],
+                        "run.seed": str(seed), **({"module.memory.context_size": "8"} if kind == "ffm" else {})}
     history = History(tuple(range(1, len(returns) + 1)), tuple(256.0 * i for i in range(1, len(returns) + 1)),
                       tuple(returns))
     return RunRecord(f"{task}/{kind}/{seed}/{status}", "run", status, params, {}, 0, 1000, searched or {}, mmer,
@@ -103,7 +103,8 @@ def test_an_ablation_gets_one_variant_per_combination_of_what_varies():
             for seed in (0, 1):
                 searched = {"module.memory": {"kind": "shm", "mem_size": 64, "theta_mode": mode}, "algo.lr": lr,
                             "run.seed": seed, "env.id": CUE, "module.max_seq_len": 8}
-                params = {"env": CUE, "memory": "shm", "memory.H": "64", "seed": str(seed), "lr": str(lr)}
+                params = {"env.id": CUE, "module.memory.kind": "shm", "module.memory.mem_size": "64",
+                          "run.seed": str(seed), "algo.lr": str(lr)}
                 runs.append(record(CUE, "shm", seed, seed + lr, searched=searched, params=params))
     table = build_table(runs)
     assert [v.label for v in table.variants] == [  # ordered by value: numbers ascending, words alphabetically

@@ -61,7 +61,7 @@ def study(tmp_path_factory):
 def mlflow_truth(uri):
     """Per (env, memory kind): the final MMER and the metric histories of every finished trial run."""
     client = mlflow.MlflowClient(tracking_uri=uri)
-    experiment = client.get_experiment_by_name("rllib-shm")
+    experiment = client.get_experiment_by_name("tiny")  # the study's own experiment
     runs = client.search_runs([experiment.experiment_id], "tags.`rllib_shm.study` = 'tiny' and tags.kind = 'trial'")
     parents = client.search_runs([experiment.experiment_id], "tags.`rllib_shm.study` = 'tiny' and tags.kind = 'study'")
     truth = {}
@@ -69,7 +69,7 @@ def mlflow_truth(uri):
         assert run.info.status == "FINISHED"
         histories = {key: {m.step: m.value for m in client.get_metric_history(run.info.run_id, key)}
                      for key in ("episode_return_mean", "env_steps", "success_rate")}
-        truth.setdefault((run.data.params["env"], run.data.params["memory"]), []).append(
+        truth.setdefault((run.data.params["env.id"], run.data.params["module.memory.kind"]), []).append(
             (run.data.metrics["episode_return_max_mean"], histories))
     return truth, parents[0].info.run_id, [run.info.run_id for run in runs]
 
@@ -158,7 +158,7 @@ def test_experiment_and_run_ids_report_the_same_cells_and_output_is_never_overwr
     study, _ = study
     _, parent, run_ids = mlflow_truth(f"sqlite:///{study / 'mlflow.db'}")
     rows = {}
-    for name, source in (("experiment", ["--experiment", "rllib-shm"]), ("runs", ["--runs", *run_ids])):
+    for name, source in (("experiment", ["--experiment", "tiny"]), ("runs", ["--runs", *run_ids])):
         out = tmp_path / name
         assert main(["report", *source, "--storage", str(study), "--out", str(out), "--no-mlflow-log"]) == 0
         rows[name] = list(csv.DictReader((out / "table.csv").open()))
@@ -197,7 +197,7 @@ def test_evaluations_of_study_checkpoints_are_nested_under_their_trials_and_repo
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     uri = f"sqlite:///{storage / 'mlflow.db'}"
     client = mlflow.MlflowClient(tracking_uri=uri)
-    experiment = client.get_experiment_by_name("rllib-shm").experiment_id
+    experiment = client.get_experiment_by_name("tiny").experiment_id  # the study's own experiment
     trials = {run.data.tags["rllib_shm.trial_id"]: run for run in
               client.search_runs([experiment], "tags.`rllib_shm.study` = 'tiny' and tags.kind = 'trial'")}
     checkpoints = {path.parents[1].name.removeprefix("trial_"): path

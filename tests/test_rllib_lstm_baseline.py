@@ -63,7 +63,7 @@ def test_empty_heads_only_for_rllibs_lstm():
 
 def test_mlflow_params_and_tags_tell_it_apart():
     lstm, project = load_config(None, LSTM), load_config(None, ["module.memory.kind=lstm"])
-    assert curated_params(lstm)["rllib_lstm"] is True and curated_params(project)["rllib_lstm"] is False
+    assert curated_params(lstm)["module.rllib_lstm"] is True and curated_params(project)["module.rllib_lstm"] is False
     assert run_tags(lstm)["memory"] == "rllib_lstm" and run_tags(project)["memory"] == "lstm"
 
 
@@ -79,7 +79,7 @@ def test_trains_through_train_and_its_checkpoint_is_refused_by_evaluate_and_expo
     assert meta["iteration"] == 2 and meta["env_steps"] >= 512
     assert meta["module_class"].endswith("DefaultPPOTorchRLModule")
     run = mlflow.MlflowClient(uri).get_run(meta["mlflow"]["run_id"])
-    assert run.info.status == "FINISHED" and run.data.params["rllib_lstm"] == "True"
+    assert run.info.status == "FINISHED" and run.data.params["module.rllib_lstm"] == "True"
     assert run.data.tags["memory"] == "rllib_lstm" and "episode_return_mean" in run.data.metrics
     capsys.readouterr()
     for command in (["evaluate", str(checkpoint), "--no-mlflow"], ["export", str(checkpoint), "--output",
@@ -113,13 +113,14 @@ def test_trains_as_a_study_trial(tmp_path):
     client = mlflow.MlflowClient(uri)
     (experiment,) = [e for e in client.search_experiments() if e.name != "Default"]
     (child,) = client.search_runs([experiment.experiment_id], "tags.kind = 'trial'")
-    assert child.info.status == "FINISHED" and child.data.params["rllib_lstm"] == "True"
+    assert child.info.status == "FINISHED" and child.data.params["module.rllib_lstm"] == "True"
     assert child.data.tags["memory"] == "rllib_lstm" and "episode_return_mean" in child.data.metrics
-    assert child.data.params["searched.variant"] == "rllib-lstm-32" and child.data.params["memory.H"] == "32"
+    assert child.data.params["variant"] == "rllib-lstm-32" and child.data.params["module.memory.mem_size"] == "32"
+    assert child.info.run_name == "rllib-lstm-H32 rllib-lstm-32 s0"  # named by what varies: the variant
     (parent,) = client.search_runs([experiment.experiment_id], "tags.kind = 'study'")
     assert "'module.rllib_lstm': True" in parent.data.params["variants.rllib-lstm-32"]
     leaderboard = Path(client.download_artifacts(parent.info.run_id, "leaderboard.csv", str(tmp_path))).read_text()
-    assert leaderboard.startswith("trial,variant,") and "rllib-lstm-32" in leaderboard
+    assert leaderboard.startswith("trial,run,variant,") and "rllib-lstm-H32 rllib-lstm-32 s0" in leaderboard
 
 
 def test_byte_observations_are_refused_before_training():

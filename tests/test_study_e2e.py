@@ -43,7 +43,7 @@ def tune_cli(*args, **kwargs):
 
 def runs_of(uri, study):
     client = mlflow.MlflowClient(tracking_uri=uri)
-    experiment = client.get_experiment_by_name("rllib-shm")
+    experiment = client.get_experiment_by_name(study)  # each study has its own experiment
     runs = client.search_runs([experiment.experiment_id], f"tags.`rllib_shm.study` = '{study}'")
     parents = [r for r in runs if r.data.tags.get("kind") == "study"]
     children = [r for r in runs if r.data.tags.get("kind") == "trial"]
@@ -109,11 +109,13 @@ def test_study_tune_optuna_and_mlflow_agree(tmp_path, mlflow_server):
     parents, children = runs_of(mlflow_server, "agree")
     assert len(parents) == 1 and len(children) == 3
     assert {c.data.tags["rllib_shm.trial_id"] for c in children} == ids
-    assert all(c.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for c in children)
+    assert all(c.data.tags["rllib_shm.study_run"] == parents[0].info.run_id for c in children)
+    assert not any("mlflow.parentRunId" in c.data.tags for c in children)  # top-level rows in MLflow's UI
     assert all(c.info.status == "FINISHED" and "episode_return_max_mean" in c.data.metrics for c in children)
     # Optuna's suggestions are the trials' configurations
     suggested = sorted(t.params["algo.lr"] for t in completed)
-    logged = sorted(float(c.data.params["lr"]) for c in children)
+    logged = sorted(float(c.data.params["algo.lr"]) for c in children)  # once, under its config path
+    assert not any(key.startswith("searched.") or key == "lr" for c in children for key in c.data.params)
     assert suggested == pytest.approx(logged)
     artifacts = {a.path for a in mlflow.MlflowClient(mlflow_server).list_artifacts(parents[0].info.run_id)}
     assert {"leaderboard.csv", "learning_curves.png", "best_config.yaml"} <= artifacts

@@ -152,7 +152,7 @@ def test_held_out_evaluation_is_one_command_and_recorded(wind, tmp_path):
     (run,) = mlflow.MlflowClient(wind.tracking_uri).search_runs(
         [mlflow.MlflowClient(wind.tracking_uri).get_run(wind.mlflow_run_id).info.experiment_id],
         "tags.kind = 'evaluation'")
-    assert run.data.params["env_config"] == str({"split": "50_150", "subset": "eval"})
+    assert run.data.params["env.config"] == str({"split": "50_150", "subset": "eval"})
     assert run.data.tags["training_run_id"] == wind.mlflow_run_id
 
     trained_tasks = tmp_path / "train.json"

@@ -11,8 +11,9 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", type=Path,
-                        help="checkpoint directory written by `rllib-shm train`, "
-                             "or a policy.onnx from `rllib-shm export`")
+                        help="a checkpoint directory: one `rllib-shm train` wrote (<output_dir>/<run>/checkpoints/"
+                             "iter_N), or a study trial's (<storage>/<study>/trial_<id>/checkpoint_N[/algo]; "
+                             "`rllib-shm tune` prints the best one); or a policy.onnx from `rllib-shm export`")
     parser.add_argument("--episodes", type=int, help="episodes to run (default 20)")
     parser.add_argument("--each-task", action="store_true",
                         help="one episode per task of the env's task pool instead of --episodes (meta-RL: with "

@@ -19,6 +19,8 @@ import os
 import pickle
 import sys
 
+from rllib_shm.cli.bench import HARNESSES
+
 #: failures a user can cause or fix (bad input, files, disk, memory): one line, exit code 2
 ANTICIPATED = (ValueError, OSError, pickle.UnpicklingError, EOFError, MemoryError)
 
@@ -27,17 +29,20 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("rllib_shm.cli.train", "train one PPO run from a YAML config"),
     "tune": ("rllib_shm.cli.tune", "run a Tune + Optuna search (a study)"),
     "report": ("rllib_shm.cli.report", "a study's results as markdown + PNG: Table-1 view, learning curves, budget"),
-    "evaluate": ("rllib_shm.cli.evaluate", "evaluate a checkpoint, draw its memory"),
-    "bench": ("rllib_shm.cli.bench", "performance harnesses (kernel, ...)"),
+    "evaluate": ("rllib_shm.cli.evaluate", "evaluate a checkpoint (of `train` or a study trial) or an ONNX policy, "
+                 "draw its memory"),
+    "bench": ("rllib_shm.cli.bench", f"performance harnesses: {', '.join(HARNESSES)}"),
     "envs": ("rllib_shm.cli.envs", "list the registered memory environments"),
     "export": ("rllib_shm.cli.export", "export a checkpoint's acting step to ONNX (recurrent state explicit)"),
+    "ui": ("rllib_shm.cli.ui", "serve an MLflow store on 127.0.0.1 and print the link to each experiment's runs"),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rllib-shm",
-        description="Stable Hadamard Memory for RLlib: train, tune, report, evaluate, list envs, benchmark, export.",
+        description="Stable Hadamard Memory for RLlib: train, tune, report, evaluate, list envs, benchmark, export, "
+                    "serve MLflow.",
     )
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -13,8 +13,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--experiment", help="instead of a study: every training run of this MLflow experiment")
     parser.add_argument("--runs", nargs="+", metavar="RUN_ID", default=[],
                         help="instead of a study: these MLflow runs")
-    parser.add_argument("--out", required=True, type=Path,
-                        help="directory for report.md, table.csv and curves_<task>.png (created if needed)")
+    parser.add_argument("--out", type=Path,
+                        help="directory for report.md, table.csv and curves_<task>.png (created if needed; default "
+                             "<storage>/<study>/report for a study, results/reports/<experiment> for --experiment; "
+                             "existing report files there are kept unless --force)")
     parser.add_argument("--storage", default="results/tune",
                         help="Tune storage of the study (default results/tune, as tune.storage_path)")
     parser.add_argument("--mlflow-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, then the study's "

@@ -81,7 +81,7 @@ class RunSection:
     checkpoint_every: int = 10  # iterations between checkpoints (and one at the end)
     output_dir: str = "results"  # runs go to <output_dir>/<name>-<time>/
     mlflow_uri: str | None = None  # tracking URI; default sqlite:///<abs output_dir>/mlflow.db
-    mlflow_experiment: str = "rllib-shm"  # MLflow experiment name
+    mlflow_experiment: str | None = None  # MLflow experiment; default: a study's tune.name, "rllib-shm" for train
 
     def __post_init__(self) -> None:
         if self.stop_iters < 1 or self.checkpoint_every < 1:

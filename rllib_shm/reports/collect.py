@@ -5,8 +5,11 @@ per-iteration histories of ``episode_return_mean``, ``env_steps`` and, for envs 
 
 A run's MMER is its ``episode_return_max_mean`` at its last iteration (the loop keeps the best mean
 return so far). Where a resumed trial logged an iteration twice, the value logged last counts.
-Searched values (``searched.<path>`` params, as Optuna suggested them: indices for choices of
-non-scalar values) are decoded with the study's search space.
+Runs log their metrics at MLflow step = env steps, with the ``iteration`` metric; runs logged before
+that (no ``iteration`` metric) used the iteration as the step, and are read as such.
+
+Parameters (named by config path; older runs' names read as today's) and the searched values of a
+study's trials: ``run_params.py``.
 
 Evaluations: the ``rllib-shm evaluate`` runs nested under the collected training runs (tag
 ``training_run_id``), each with its setting (the env config it ran on, greedy or sampled actions,
@@ -16,21 +19,20 @@ run was evaluated more than once with one setting, the evaluation that ended las
 
 from __future__ import annotations
 
-import ast
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from rllib_shm.studies.search_space import indexed
-from rllib_shm.tracking import STUDY_TAG, TRIAL_TAG
+from rllib_shm.reports.run_params import read_params, space_of
+from rllib_shm.tracking import STUDY_RUN_TAG, STUDY_TAG, TRIAL_TAG
 
 MMER = "episode_return_max_mean"
 RETURN = "episode_return_mean"
 ENV_STEPS = "env_steps"
+ITERATION = "iteration"
+ENV_CONFIG = "env.config"  # the training run's env kwargs; an evaluation run's (``env_config`` before)
 SUCCESS = "success_rate"
-SEARCHED = "searched."
-SPACE = "space."
 NOT_TRAINING = ("study", "evaluation")  # run kinds that are not training runs
 
 
@@ -50,7 +52,7 @@ class RunRecord:
     run_id: str
     name: str
     status: str  # MLflow's: RUNNING, FINISHED, FAILED, KILLED
-    params: dict[str, str]  # curated params (``tracking.curated_params``) and ``searched.*``
+    params: dict[str, str]  # by config path (``tracking.curated_params``), legacy names renamed
     tags: dict[str, str]
     start_ms: int | None
     end_ms: int | None
@@ -60,11 +62,11 @@ class RunRecord:
 
     @property
     def task(self) -> str:
-        return self.params.get("env") or self.tags.get("env") or "?"
+        return self.params.get("env.id") or self.tags.get("env") or "?"
 
     @property
     def seed(self) -> str:
-        return self.params.get("seed", "?")
+        return self.params.get("run.seed", "?")
 
     @property
     def trial(self) -> str:
@@ -94,14 +96,14 @@ def evaluation_setting(params: dict[str, str], trained_env_config: str | None = 
     """An evaluation run's setting as a label, from its params (``trained_env_config``: the training
     run's ``env_config`` param; an evaluation on that same config is on the "training env").
 
-    >>> evaluation_setting({"env_config": "{'subset': 'eval'}", "explore": "False", "each_task": "True",
+    >>> evaluation_setting({"env.config": "{'subset': 'eval'}", "explore": "False", "each_task": "True",
     ...                     "episodes": "150", "seed": "0"})
     "env {'subset': 'eval'} · greedy · each task once (150 episodes) · seed 0"
-    >>> evaluation_setting({"env_config": "{'flatten': False}", "explore": "True", "each_task": "False",
+    >>> evaluation_setting({"env.config": "{'flatten': False}", "explore": "True", "each_task": "False",
     ...                     "episodes": "20", "seed": "None"}, trained_env_config="{'flatten': False}")
     'training env · sampled actions · 20 episodes · unseeded'
     """
-    config = params.get("env_config")
+    config = params.get(ENV_CONFIG, params.get("env_config"))
     env = f"env {config}" if config and config != trained_env_config else "training env"
     actions = "sampled actions" if params.get("explore") == "True" else "greedy"
     episodes = params.get("episodes", "?")
@@ -118,7 +120,7 @@ def _metric(run, key: str) -> float:
 def collect_evaluations(client, runs: Iterable[RunRecord], experiment_ids: Iterable[str]) -> tuple[Evaluation, ...]:
     """The evaluation runs of ``runs`` in ``experiment_ids``: per (training run, setting), the one that
     ended last."""
-    trained = {run.run_id: run.params.get("env_config") for run in runs}
+    trained = {run.run_id: run.params.get(ENV_CONFIG) for run in runs}
     experiments = sorted(set(experiment_ids))
     latest: dict[tuple[str, str], Evaluation] = {}
     for run in _search(client, experiments, "tags.kind = 'evaluation'") if experiments else []:
@@ -160,58 +162,25 @@ def _search(client, experiment_ids: list[str], query: str) -> list:
 
 
 def _record(run, space: dict | None = None) -> RunRecord:
-    params = dict(run.data.params)
-    searched = {key[len(SEARCHED):]: decode_value(value, (space or {}).get(key[len(SEARCHED):]))
-                for key, value in params.items() if key.startswith(SEARCHED)}
+    params, searched = read_params(dict(run.data.params), dict(run.data.tags), space)
     return RunRecord(run.info.run_id, run.info.run_name or run.info.run_id, run.info.status, params,
                      dict(run.data.tags), run.info.start_time, run.info.end_time, searched)
 
 
-def decode_value(text: str, spec: tuple[str, list] | None) -> Any:
-    """A ``searched.<path>`` param's text → the config value (``spec``: the path's (kind, args)).
-
-    >>> decode_value("1", ("choice", [{"kind": "shm"}, {"kind": "gru"}]))
-    {'kind': 'gru'}
-    >>> decode_value("True", ("choice", [True, False])), decode_value("0.001", ("loguniform", [1e-4, 1e-2]))
-    (True, 0.001)
-    """
-    if spec is None:
-        return _literal(text)
-    kind, args = spec
-    if kind == "choice":
-        if indexed(args):
-            return args[int(text)]
-        return next((value for value in args if str(value) == text), _literal(text))
-    return int(text) if kind in ("int", "logint") else float(text)
-
-
-def _literal(text: str) -> Any:
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
-def space_of(parent) -> dict[str, tuple[str, list]]:
-    """The search space a study's parent run records as ``space.<path>`` params."""
-    space = {}
-    for key, value in parent.data.params.items():
-        if key.startswith(SPACE):
-            (kind, args), = _literal(value).items()
-            space[key[len(SPACE):]] = (kind, args)
-    return space
-
-
-def _history(client, run_id: str, key: str) -> dict[int, float]:
-    """{step: value}; a step logged twice (a resumed trial) keeps the value logged last."""
+def _history(client, run_id: str, key: str, iterations: dict[int, int] | None = None) -> dict[int, float]:
+    """{iteration: value}, the step read as its iteration through ``iterations`` ({step: iteration},
+    from the ``iteration`` metric; without it the step is the iteration); an iteration logged twice
+    (a resumed trial) keeps the value logged last."""
     values: dict[int, float] = {}
-    for metric in sorted(client.get_metric_history(run_id, key), key=lambda m: (m.step, m.timestamp)):
-        values[int(metric.step)] = float(metric.value)
+    for metric in sorted(client.get_metric_history(run_id, key), key=lambda m: (m.timestamp, m.step)):
+        step = int(metric.step)
+        values[iterations.get(step, step) if iterations else step] = float(metric.value)
     return values
 
 
 def with_metrics(client, record: RunRecord) -> RunRecord:
-    returns, steps, best, success = (_history(client, record.run_id, key)
+    iterations = {step: int(value) for step, value in _history(client, record.run_id, ITERATION).items()}
+    returns, steps, best, success = (_history(client, record.run_id, key, iterations)
                                      for key in (RETURN, ENV_STEPS, MMER, SUCCESS))
     iterations = tuple(sorted(set(steps) | set(returns)))
     history = History(iterations, tuple(steps.get(i, math.nan) for i in iterations),
@@ -290,7 +259,7 @@ def collect_run_ids(client, run_ids: list[str], log: Callable[[str], None] = pri
 
 def _collect_runs(client, description: str, runs: list, log: Callable[[str], None]) -> Collection:
     """Runs of one study parent get its search space, and the parent takes the report's artifacts."""
-    parents = {run.data.tags.get("mlflow.parentRunId") for run in runs}
+    parents = {run.data.tags.get(STUDY_RUN_TAG) or run.data.tags.get("mlflow.parentRunId") for run in runs}
     parent, space = None, None
     if len(parents) == 1 and None not in parents:
         from mlflow.exceptions import MlflowException

@@ -23,7 +23,7 @@ class GridPoint:
 
     @property
     def task(self) -> str:
-        return self.params["env"]
+        return self.params["env.id"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,6 @@ def expected_grid(study: Study) -> Grid:
     points = []
     for combination in itertools.product(*values.values()):
         searched = dict(zip(values, combination, strict=True))
-        params = curated_params(trial_config(study.base, searched))
+        params = curated_params(trial_config(study.base, searched), searched)
         points.append(GridPoint({key: str(value) for key, value in params.items()}, searched))
     return Grid(tuple(points), study.tune.num_samples)

@@ -8,7 +8,7 @@ study's trials) or, for runs outside a study, its curated params; the seed (``ru
 gets averaged over and is never part of a variant.
 
     >>> from types import SimpleNamespace as Run
-    >>> runs = [Run(params={"memory": "shm", "memory.H": "64", "seed": str(s)},
+    >>> runs = [Run(params={"module.memory.kind": "shm", "module.memory.mem_size": "64", "run.seed": str(s)},
     ...             searched={"module.memory.theta_mode": mode, "algo.lr": 1e-3, "run.seed": s})
     ...         for mode in ("random", "fixed") for s in (0, 1)]
     >>> [v.label for v in variants(runs)][::2]
@@ -27,7 +27,7 @@ TASK_PATH = "env.id"
 #: config paths the memory label shows
 MEMORY_PATHS = ("module.memory.kind", "module.memory.mem_size", "module.memory.context_size")
 #: curated params that are not variant settings: the task, the seed and what the memory label shows
-NOT_SETTINGS = ("env", "seed", "memory", "memory.H", "ffm.C")
+NOT_SETTINGS = (TASK_PATH, SEED_PATH, *MEMORY_PATHS)
 KIND_ORDER = ("shm", "gru", "lstm", "ffm", "mlp")
 
 
@@ -59,15 +59,15 @@ def _settings(item: Settings) -> dict[str, Any]:
     if item.searched:
         excluded = (SEED_PATH, TASK_PATH, *MEMORY_PATHS)
         return {k: v for k, v in flatten(item.searched).items() if k not in excluded}
-    return {k: v for k, v in item.params.items() if k not in NOT_SETTINGS and not k.startswith("searched.")}
+    return {k: v for k, v in item.params.items() if k not in NOT_SETTINGS}
 
 
 def _memory(item: Settings) -> tuple[str, str, str | None]:
     """(kind, size, FFM context size) from the curated params, else from the searched values."""
     searched = flatten(item.searched)
-    kind = item.params.get("memory") or str(searched.get("module.memory.kind", "?"))
-    size = item.params.get("memory.H") or str(searched.get("module.memory.mem_size", "?"))
-    context = item.params.get("ffm.C") or searched.get("module.memory.context_size")
+    kind = item.params.get("module.memory.kind") or str(searched.get("module.memory.kind", "?"))
+    size = item.params.get("module.memory.mem_size") or str(searched.get("module.memory.mem_size", "?"))
+    context = item.params.get("module.memory.context_size") or searched.get("module.memory.context_size")
     return kind, size, None if context is None else str(context)
 
 

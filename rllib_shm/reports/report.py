@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ from rllib_shm.reports.markdown import evaluated, render
 from rllib_shm.reports.table import Table, build_table, table_rows
 from rllib_shm.runs.outputs import check_new_files_in
 from rllib_shm.studies.study import Study, first_config, load_study
-from rllib_shm.tracking import check_tracking_uri
+from rllib_shm.tracking import check_tracking_uri, experiment_name
 
 MARKDOWN, CSV, FIGURES, EVALUATIONS = "report.md", "table.csv", "curves_*.png", "evaluations.csv"
 ARTIFACT_DIR = "report"  # in the parent run's artifacts
@@ -46,7 +47,7 @@ ARTIFACT_DIR = "report"  # in the parent run's artifacts
 
 @dataclass(frozen=True)
 class ReportRequest:
-    out: Path
+    out: Path | None = None  # default: ``default_out`` (<storage>/<study>/report, results/reports/<experiment>)
     study: str | None = None  # a study name, under ``storage``
     experiment: str | None = None  # or every training run of an MLflow experiment
     run_ids: tuple[str, ...] = ()  # or these runs
@@ -77,6 +78,22 @@ def threshold_value(text: str) -> float:
     return value
 
 
+REPORTS = Path("results/reports")  # an experiment's report goes to <REPORTS>/<experiment> by default
+
+
+def default_out(request: ReportRequest) -> Path:
+    """``--out``, else ``<storage>/<study>/report`` for a study (beside its Tune directory) and
+    ``results/reports/<experiment>`` for an experiment; runs given by id need ``--out``."""
+    if request.out is not None:
+        return Path(request.out)
+    if request.study and "://" not in request.storage:
+        return Path(request.storage) / request.study / "report"
+    if request.experiment:
+        return REPORTS / re.sub(r"[^A-Za-z0-9_.-]", "_", request.experiment)
+    raise ValueError("report: pass --out DIR (there is no default directory for "
+                     + ("a study on remote storage)" if request.study else "runs given by id)"))
+
+
 def check_request(request: ReportRequest) -> None:
     sources = [bool(request.study), bool(request.experiment), bool(request.run_ids)]
     if sum(sources) != 1:
@@ -87,8 +104,9 @@ def check_request(request: ReportRequest) -> None:
     if request.threshold is not None and not (isinstance(request.threshold, int | float)
                                               and math.isfinite(request.threshold)):
         raise ValueError(f"--threshold {request.threshold!r}: expected a finite number (a mean return, e.g. 0.8)")
-    check_no_report(Path(request.out), request.force)
-    check_new_files_in(Path(request.out), (), "--out")
+    out = default_out(request)
+    check_no_report(out, request.force)
+    check_new_files_in(out, (), "--out")
 
 
 def check_no_report(out: Path, force: bool) -> None:
@@ -145,8 +163,10 @@ def collect(request: ReportRequest, log: Callable[[str], None]) -> tuple[Collect
                       else collect_run_ids(client, list(request.run_ids), log))
         parent = collection.parent
         return collection, _study_from_artifact(client, parent.run_id) if parent else None
-    experiment = client.get_experiment_by_name(first_config(study).run.mlflow_experiment) if study else None
-    parent = find_study_parent(client, request.study, [experiment.experiment_id] if experiment else None)
+    experiment = client.get_experiment_by_name(experiment_name(first_config(study), request.study)) if study else None
+    parent = find_study_parent(client, request.study, [experiment.experiment_id]) if experiment else None
+    if parent is None:  # a study run before studies had their own experiments, or with no study file here
+        parent = find_study_parent(client, request.study)
     if parent is None:
         storage = Path(request.storage)
         local = sorted(p.parent.name for p in storage.glob("*/study.yaml")) if storage.is_dir() else []
@@ -213,7 +233,7 @@ def make_report(request: ReportRequest, log: Callable[[str], None] = print) -> R
     order = space[TASK_PATH][1] if space.get(TASK_PATH, ("",))[0] == "choice" else ()
     table = build_table(collection.runs, grid.points if grid else (), order)
 
-    out = Path(request.out)
+    out = default_out(request)
     success_level = first_config(study).run.stop_success if study else None  # "solved", where the study says
     # one writer at a time in --out; every file is drawn in a scratch directory and all are moved in together
     with claim_directory(out, "--out"), scratch_directory(out, "report") as scratch:

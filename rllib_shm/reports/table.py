@@ -7,8 +7,9 @@ Standard deviations are population ones (numpy's default, ddof = 0) over the run
 
     >>> from rllib_shm.reports.collect import History, RunRecord
     >>> def run(seed, mmer):
-    ...     return RunRecord(f"r{seed}", "r", "FINISHED", {"env": "T", "memory": "gru", "memory.H": "8",
-    ...                      "seed": str(seed)}, {}, 0, 1, mmer=mmer, history=History((1,), (256.0,), (mmer,)))
+    ...     return RunRecord(f"r{seed}", "r", "FINISHED", {"env.id": "T", "module.memory.kind": "gru",
+    ...                      "module.memory.mem_size": "8", "run.seed": str(seed)}, {}, 0, 1, mmer=mmer,
+    ...                      history=History((1,), (256.0,), (mmer,)))
     >>> table = build_table([run(0, 0.5), run(1, 1.0)])
     >>> cell = table.cell("T", table.variants[0])
     >>> cell.variant.label, cell.mean, cell.std, cell.n

@@ -13,7 +13,11 @@ Accepted names:
   installed env package (``ENV_PROVIDERS``: ``MiniGrid-Empty-5x5-v0``, ``popgym-...``), rebuilt in
   workers from its gymnasium ``EnvSpec``;
 - ``package.module:Attr``, a gymnasium.Env class or a function returning an env, called with the
-  env config as keyword arguments (or gymnasium's ``module:EnvId`` form).
+  env config as keyword arguments (or gymnasium's ``module:EnvId`` form). The module is imported
+  from the installed packages and ``PYTHONPATH``, else from the **current directory** (the one
+  ``rllib-shm`` runs in, not the config file's): Ray puts the driver's current directory on its
+  workers' path too, so env runners and trials import it the same way
+  (``docs/examples/my_env``).
 
 Creators build the env with the RLlib ``env_config`` entries as constructor keyword arguments.
 Call :func:`resolve_env` (or :func:`register_envs_with_ray`) in every entry point before building
@@ -26,6 +30,8 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import os
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -76,10 +82,7 @@ def resolve_env(name: str) -> str:
         return name
     if ":" in name:
         module_name, attribute = name.split(":", 1)
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as error:
-            raise ValueError(f"cannot import module {module_name!r} of env {name!r}: {error}") from None
+        module = import_env_module(module_name, name)
         if callable(getattr(module, attribute, None)):
             _register_with_ray(name, functools.partial(make_entry_point_env, name))
             return name
@@ -92,6 +95,37 @@ def resolve_env(name: str) -> str:
         f"unknown environment {name!r}; close matches: {envs.close_matches(name, candidates)}. "
         "Give a project id (`rllib-shm envs`), a gymnasium id or `package.module:Class`."
     )
+
+
+def import_env_module(module_name: str, name: str):
+    """Import the module of an entry point ``name`` (``module:Attr``): from the installed packages
+    and ``PYTHONPATH``, else from the current directory (appended to ``sys.path``, as Ray does for
+    its workers); a ValueError saying how to make it importable otherwise."""
+    here, top = os.getcwd(), module_name.split(".")[0]
+
+    def attempt():
+        try:
+            return importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name in (top, module_name):
+                return None  # the module itself is missing (not something it imports)
+            raise ValueError(f"cannot import module {module_name!r} of env {name!r}: {error}") from None
+        except ImportError as error:
+            raise ValueError(f"cannot import module {module_name!r} of env {name!r}: {error}") from None
+
+    module = attempt()
+    if module is None and here not in sys.path:
+        sys.path.append(here)
+        importlib.invalidate_caches()
+        module = attempt()
+        if module is None:
+            sys.path.remove(here)
+    if module is None:
+        raise ValueError(f"cannot import module {module_name!r} of env {name!r}: it is neither installed nor in the "
+                         f"current directory {here!r} (entry points resolve against the directory rllib-shm runs "
+                         f"in, not the config file's): run from the folder holding {module_name.replace('.', '/')}.py, "
+                         "or make it importable with PYTHONPATH=<that folder> or `pip install -e` of its package")
+    return module
 
 
 #: installed packages that register gymnasium ids when imported (MiniGrid-*, popgym-*)

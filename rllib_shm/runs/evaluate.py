@@ -15,7 +15,6 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from rllib_shm.config import RunSection
 from rllib_shm.drawing import FILES as DRAWN_FILES
 from rllib_shm.drawing import MAX_PANELS
 from rllib_shm.files import claim_directory
@@ -180,13 +179,13 @@ def _tracking(loaded: LoadedCheckpoint, cli_uri: str | None, log: Callable[[str]
 def _log_evaluation(client, parent, loaded: LoadedCheckpoint, payload: dict, files: dict[str, Path]) -> str:
     """An MLflow run for this evaluation: nested under the training run when it is known, else in
     the training config's experiment."""
-    from rllib_shm.tracking import experiment_id, log_metrics, log_params
+    from rllib_shm.config import ExperimentConfig
+    from rllib_shm.tracking import experiment_id, experiment_name, log_metrics, log_params
 
     if parent is not None:
         experiment = parent.info.experiment_id
     else:
-        name = (loaded.config.run if loaded.config else RunSection()).mlflow_experiment
-        experiment = experiment_id(client, name)
+        experiment = experiment_id(client, experiment_name(loaded.config or ExperimentConfig()))
     tags = {"kind": "evaluation", "env": payload["env"], "memory": payload["memory"],
             "checkpoint": payload["checkpoint"]}
     if parent is not None:
@@ -194,7 +193,7 @@ def _log_evaluation(client, parent, loaded: LoadedCheckpoint, payload: dict, fil
     run_id = client.create_run(experiment, run_name=f"eval-{Path(payload['checkpoint']).name}", tags=tags).info.run_id
     params = {key: payload[key] for key in ("episodes", "seed", "explore", "each_task")}
     if payload["env_config"]:
-        params["env_config"] = str(payload["env_config"])  # as the training run's param
+        params["env.config"] = str(payload["env_config"])  # as the training run's param
     log_params(client, run_id, params)
     log_metrics(client, run_id, {f"eval/{key}": payload[key] for key in
                                  ("return_mean", "return_std", "success_rate", "episode_len_mean")

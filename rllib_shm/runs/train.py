@@ -26,12 +26,15 @@ from rllib_shm.tracking import (
     check_tracking_uri,
     curated_params,
     experiment_id,
+    experiment_name,
     log_metrics,
     log_params,
     provenance,
     resolve_tracking_uri,
     run_tags,
 )
+from rllib_shm.tracking.run_names import run_name
+from rllib_shm.tracking.ui import where_to_look
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,8 @@ def _train(config: ExperimentConfig, output_dir: Path, tracking_uri: str, guard:
     status, algo, checkpoint = "FAILED", None, run_dir
     run_id = None
     try:
-        mlflow_run = client.create_run(experiment_id(client, config.run.mlflow_experiment), run_name=run_dir.name,
+        experiment = experiment_id(client, experiment_name(config))
+        mlflow_run = client.create_run(experiment, run_name=run_name(config, prefix=config.run.name),
                                        tags={**run_tags(config), **provenance(), "run_dir": str(run_dir)})
         run_id = mlflow_run.info.run_id
         log_params(client, run_id, curated_params(config))
@@ -107,8 +111,7 @@ def _train(config: ExperimentConfig, output_dir: Path, tracking_uri: str, guard:
 
         def on_iteration(iteration: Iteration) -> None:
             nonlocal checkpoint
-            log_metrics(client, run_id, {k: v for k, v in iteration.metrics.items() if k != "iteration"},
-                        step=iteration.progress.iteration)
+            log_metrics(client, run_id, iteration.metrics, step=iteration.progress.env_steps)  # Step: env steps
             if iteration.checkpoint_due:
                 checkpoint = write_checkpoint(
                     algo, run_dir / "checkpoints" / f"iter_{iteration.progress.iteration:05d}", config,
@@ -135,6 +138,6 @@ def _train(config: ExperimentConfig, output_dir: Path, tracking_uri: str, guard:
     log(f"done: {progress.iteration} iterations, {progress.env_steps:,} env steps, final return "
         f"{progress.mean_return:.3f}, best {progress.best:.3f}\n"
         f"checkpoint: {checkpoint}\n"
-        f"compare runs: mlflow ui --backend-store-uri {tracking_uri}\n"
-        f"evaluate: rllib-shm evaluate {checkpoint}")
+        f"evaluate: rllib-shm evaluate {checkpoint}\n"
+        + where_to_look(tracking_uri, experiment, f"this run with the experiment's others ({experiment_name(config)})"))
     return summary

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 
 from rllib_shm.studies.search_space import decode, trial_config
 from rllib_shm.studies.study import Study
+from rllib_shm.tracking.run_names import run_name
 
 
 def _searched(result, study: Study) -> dict:
@@ -32,9 +33,11 @@ def leaderboard(results, study: Study) -> list[dict]:
         values = frame[metric].dropna()
         score = (values.max() if mode == "max" else values.min()) if len(values) else float("nan")
         checkpoint = result.get_best_checkpoint(metric, mode) if result.best_checkpoints else result.checkpoint
+        searched = _searched(result, study)
         rows.append({
             "trial": result.path.rstrip("/").split("/")[-1] if result.path else "",
-            **_searched(result, study),
+            "run": run_name(trial_config(study.base, searched), searched),  # its MLflow run's name
+            **searched,
             metric: float(score),
             "final_return": float(frame["episode_return_mean"].iloc[-1]),
             "final_success": _last(frame, "success_rate"),
@@ -88,19 +91,43 @@ def learning_curves(results, study: Study) -> Figure:
     return figure
 
 
-def log_study_results(client, run_id: str, results, board: list[dict], study: Study) -> None:
-    """The parent run's artifacts (leaderboard.csv/.md, best_config.yaml, study.yaml,
-    learning_curves.png), its best-trial metric and tags, and its end status (FAILED when a
-    trial errored)."""
+def markdown_table(rows: list[dict], metric: str) -> str:
+    """The leaderboard as a markdown table (for the parent run's description).
+
+    >>> print(markdown_table([{"trial": "trial_a", "algo.lr": 0.001, "episode_return_max_mean": 0.5,
+    ...                        "checkpoint": "/x"}], "episode_return_max_mean"))
+    | trial | algo.lr | episode_return_max_mean |
+    |---|---|---|
+    | trial_a | 0.001 | 0.5 |
+    """
+    if not rows:
+        return "no trial reported a result"
+    keys = [k for k in rows[0] if k not in ("checkpoint", "error")]
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(_fmt(row.get(k)) for k in keys) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def log_study_results(client, run_id: str, results, board: list[dict], study: Study, note: str = "") -> None:
+    """The parent run's artifacts (leaderboard.csv/.md, the leaderboard as MLflow's table artifact
+    leaderboard.json, best_config.yaml, study.yaml, learning_curves.png), its description (``note``
+    and the leaderboard), its best-trial metric and tags, and its end status (FAILED when a trial
+    errored)."""
+    from rllib_shm.tracking import NOTE_TAG
+
     metric = study.tune.metric
+    client.set_tag(run_id, NOTE_TAG, f"{note}\n\nLeaderboard (by `{metric}`, best first):\n\n"
+                   f"{markdown_table(board, metric)}\n\nCurves: the artifact `learning_curves.png`.")
     if board:
+        client.log_table(run_id, {key: [row.get(key) if not isinstance(row.get(key), dict) else str(row.get(key))
+                                        for row in board] for key in board[0]}, "leaderboard.json")
         table = io.StringIO()
         writer = csv.DictWriter(table, fieldnames=list(board[0]))
         writer.writeheader()
         writer.writerows(board)
         client.log_text(run_id, table.getvalue(), "leaderboard.csv")
         client.log_text(run_id, format_leaderboard(board, metric), "leaderboard.md")
-        best_values = {k: v for k, v in board[0].items() if k in study.space}
+        best_values = {k: v for k, v in board[0].items() if k in study.space}  # ("run" is no searched path)
         best_config = trial_config(study.base, best_values).to_dict()
         client.log_text(run_id, yaml.safe_dump(best_config, sort_keys=False), "best_config.yaml")
         client.log_metric(run_id, f"best_{metric}", board[0][metric])

@@ -1,5 +1,14 @@
 """MLflow for a study: one parent run, one child run per trial, from the Tune driver.
 
+Each study has its own MLflow experiment (named by ``tune.name`` unless ``run.mlflow_experiment``
+says otherwise). A trial's run is named by what varies (``tracking/run_names.py``: ``shm-H32 lr=1e-3 s0``),
+logs each parameter once under its config path (``tracking.curated_params``), and logs its metrics
+at MLflow step = env steps so far (``iteration`` is a metric), so runs with different batch sizes
+overlay honestly in MLflow's charts.
+
+Trial runs are top-level rows beside the parent run (tag ``rllib_shm.study_run``), not nested
+under it: MLflow's UI folds nested runs away and leaves them out of its charts.
+
 Runs are found again by tags (``rllib_shm.study``, ``rllib_shm.trial_id``), so a resumed study
 reuses its parent and never creates a second child for a trial. The client is created lazily and
 not pickled (Tune stores callbacks with the experiment state).
@@ -12,8 +21,11 @@ from typing import Any
 from ray.tune import Callback
 
 from rllib_shm.runs.results import METRICS
-from rllib_shm.studies.search_space import decode, trial_config
+from rllib_shm.studies.search_space import VARIANTS, decode, trial_config
 from rllib_shm.tracking import (
+    NOTE_TAG,
+    SEARCHED_TAG,
+    STUDY_RUN_TAG,
     STUDY_TAG,
     TRIAL_TAG,
     curated_params,
@@ -24,6 +36,7 @@ from rllib_shm.tracking import (
     run_tags,
     trial_run_filter,
 )
+from rllib_shm.tracking.run_names import run_name
 
 
 class StudyTracker(Callback):
@@ -57,12 +70,14 @@ class StudyTracker(Callback):
         return self._experiment_id
 
     def ensure_parent(self, params: dict[str, Any], tags: dict[str, str]) -> str:
-        """The study's parent run: found by tag, or created."""
+        """The study's parent run: found by tag in any experiment (a study begun before studies had
+        experiments of their own stays where it began), or created in the study's experiment."""
         if self.parent_run_id is None:
-            found = self.client.search_runs([self.experiment_id()],
-                                            f"tags.`{STUDY_TAG}` = '{self.study}' and tags.kind = 'study'")
+            experiments = [e.experiment_id for e in self.client.search_experiments()]
+            found = self.client.search_runs(experiments, f"tags.`{STUDY_TAG}` = '{self.study}' and tags.kind = 'study'")
             if found:
                 self.parent_run_id = found[0].info.run_id
+                self._experiment_id = found[0].info.experiment_id
             else:
                 run = self.client.create_run(self.experiment_id(), run_name=self.study,
                                              tags={STUDY_TAG: self.study, "kind": "study", **tags, **provenance()})
@@ -77,14 +92,17 @@ class StudyTracker(Callback):
         if found:
             run_id = found[0].info.run_id
         else:
-            suggested = {k: v for k, v in trial.config.items() if k in self.space}
-            config = trial_config(self.base, decode(self.space, suggested))
-            tags = {STUDY_TAG: self.study, TRIAL_TAG: trial.trial_id, "kind": "trial",
-                    "mlflow.parentRunId": self.parent_run_id or "", **run_tags(config), **provenance()}
-            run = self.client.create_run(self.experiment_id(), run_name=f"{self.study}-{trial.trial_id}", tags=tags)
+            values = decode(self.space, {k: v for k, v in trial.config.items() if k in self.space})
+            config = trial_config(self.base, values)
+            name = run_name(config, values)
+            tags = {STUDY_TAG: self.study, TRIAL_TAG: trial.trial_id, "kind": "trial", SEARCHED_TAG: ",".join(values),
+                    STUDY_RUN_TAG: self.parent_run_id or "", **run_tags(config), **provenance(),
+                    NOTE_TAG: f"Trial `{trial.trial_id}` of study `{self.study}`: {name}. Searched: "
+                              + ", ".join(f"`{path}` = {value}" for path, value in values.items())}
+            run = self.client.create_run(self.experiment_id(), run_name=name, tags=tags)
             run_id = run.info.run_id
-            log_params(self.client, run_id, {**curated_params(config),
-                                             **{f"searched.{key}": value for key, value in suggested.items()}})
+            overrides = tuple(path for variant in self.base.get(VARIANTS, {}).values() for path in variant)
+            log_params(self.client, run_id, curated_params(config, values, overrides))
         self.children[trial.trial_id] = run_id
         return run_id
 
@@ -117,8 +135,8 @@ class StudyTracker(Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         run_id = self.child(trial)
-        step = int(result.get("iteration", result.get("training_iteration", 0)))
-        log_metrics(self.client, run_id, {key: result[key] for key in METRICS if key in result}, step)
+        log_metrics(self.client, run_id, {key: result[key] for key in (*METRICS, "iteration") if key in result},
+                    step=int(result.get("env_steps", 0)))
         if result.get("node_id"):
             self.client.set_tag(run_id, "node_id", result["node_id"])
 

@@ -1,6 +1,7 @@
 """Compact console progress for a study (Tune's own output is silenced: ``RunConfig(verbose=0)``).
 
-On the console: one line when a trial starts, one when it ends (its score, its last success rate
+On the console: one line when a trial starts (with its MLflow run name, ``tracking/run_names.py``, given
+the study's ``base`` config), one when it ends (its score, its last success rate
 where the env reports one, iterations, env steps, time), and a status line at most every
 ``interval_s`` seconds while results arrive (trials done / running, the best score so far). The
 full detail, one line per reported iteration of every trial, goes to ``<experiment dir>/study.log``
@@ -16,15 +17,17 @@ from datetime import datetime, timedelta
 
 from ray.tune import Callback
 
-from rllib_shm.studies.search_space import decode
+from rllib_shm.studies.search_space import decode, trial_config
+from rllib_shm.tracking.run_names import run_name
 
 
 class StudyProgress(Callback):
     def __init__(self, name: str, num_samples: int, space: dict, metric: str, mode: str,
-                 log_file: str | None = None, interval_s: float = 30.0) -> None:
+                 log_file: str | None = None, interval_s: float = 30.0, base: dict | None = None) -> None:
         self.name = name
         self.num_samples = num_samples
         self.space = space
+        self.base = base
         self.metric = metric
         self.mode = mode
         self.log_file = log_file
@@ -37,6 +40,8 @@ class StudyProgress(Callback):
     # -- helpers ------------------------------------------------------------------------------
     def _label(self, trial) -> str:
         values = decode(self.space, {k: v for k, v in trial.config.items() if k in self.space})
+        if getattr(self, "base", None) is not None:  # (absent in callbacks pickled by older versions)
+            return run_name(trial_config(self.base, values), values)
         return ", ".join(f"{path.split('.')[-1]}={value:.4g}" if isinstance(value, float)
                          else f"{path.split('.')[-1]}={value}" for path, value in values.items())
 

@@ -8,6 +8,7 @@ MLflow runs are found again.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from collections.abc import Callable
@@ -21,7 +22,8 @@ from rllib_shm.runs.outputs import check_new_files_in
 from rllib_shm.studies.leaderboard import format_leaderboard, leaderboard, log_study_results
 from rllib_shm.studies.search_space import VARIANTS, to_optuna, trial_config
 from rllib_shm.studies.study import Study, TuneSection, first_config, grid_values
-from rllib_shm.tracking import check_tracking_uri, resolve_tracking_uri
+from rllib_shm.tracking import NOTE_TAG, check_tracking_uri, experiment_name, resolve_tracking_uri
+from rllib_shm.tracking.ui import where_to_look
 
 
 @dataclass(frozen=True)
@@ -158,26 +160,30 @@ def _drive(study: Study, resume: bool, first, uri: str, optuna_url: str, guard, 
     resources = ppo.algo_class.default_resource_request(ppo)
     trainable = tune.with_resources(tune.with_parameters(train_trial, base=study.base, space=study.space),
                                     resources=resources)
-    tracker = StudyTracker(uri, first.run.mlflow_experiment, settings.name, study.base, study.space)
+    tracker = StudyTracker(uri, experiment_name(first, settings.name), settings.name, study.base, study.space)
     space_text = {path: {kind: args} for path, (kind, args) in study.space.items()}
     try:  # from here on, a study that dies leaves no MLflow run RUNNING
         parent = tracker.ensure_parent(
             params={"num_samples": settings.num_samples, "metric": settings.metric, "seed": settings.seed,
                     "scheduler": settings.scheduler, **{f"space.{k}": str(v) for k, v in space_text.items()},
                     **{f"variants.{k}": str(v) for k, v in study.base.get(VARIANTS, {}).items()}},
-            tags={"env": first.env.id, "algorithm": "PPO"},
+            tags={"env": first.env.id, "algorithm": "PPO", NOTE_TAG: study_note(study)},
         )
+        experiment = tracker.client.get_experiment(tracker.experiment_id())
+        if NOTE_TAG not in experiment.tags:  # the experiments list's "Description" (kept once written)
+            tracker.client.set_experiment_tag(experiment.experiment_id, NOTE_TAG, study_note(study).split("\n")[0])
         if resume:
             log(f"resuming study {settings.name} at {experiment_dir}")
             tuner = tune.Tuner.restore(experiment_dir, trainable=trainable, resume_errored=True)
         else:
             log_file = str(Path(experiment_dir) / "study.log") if local else None
             progress = StudyProgress(settings.name, settings.num_samples, study.space, settings.metric,
-                                     settings.mode, log_file=log_file)
+                                     settings.mode, log_file=log_file, base=study.base)
             tuner = _new_tuner(study, trainable, [tracker, progress], first.run.stop_iters, optuna_url)
         log(f"study {settings.name}: {settings.num_samples} trials, {settings.max_concurrent} at once; "
             f"Tune at {experiment_dir}; Optuna at {optuna_url}; MLflow parent run {parent} at {uri}")
-        results = tuner.fit()
+        with no_tensorboard(enabled=not resume):
+            results = tuner.fit()
         unfinished = settings.num_samples - ended_trials(results)
         if unfinished > 0:  # Tune caught SIGINT (or our SIGTERM as SIGINT), saved its state and returned
             log(f"study {settings.name} interrupted with {unfinished} of {settings.num_samples} trials "
@@ -194,11 +200,47 @@ def _drive(study: Study, resume: bool, first, uri: str, optuna_url: str, guard, 
             "and the resumed study ran again (marked FAILED)")
     board = leaderboard(results, study)
     best = board[0]["checkpoint"] if board else None
-    log_study_results(tracker.client, tracker.parent_run_id, results, board, study)
+    log_study_results(tracker.client, tracker.parent_run_id, results, board, study, study_note(study))
     log(format_leaderboard(board, settings.metric))
+    storage = "" if settings.storage_path == "results/tune" else f" --storage {settings.storage_path}"
     log(f"best checkpoint: {best}\nevaluate: rllib-shm evaluate {best}\n"
-        f"compare runs: mlflow ui --backend-store-uri {uri}")
+        f"report (tables and curves against env steps, by variant): rllib-shm report {settings.name}{storage}\n"
+        + where_to_look(uri, tracker.experiment_id(), f"the trials of study {settings.name}",
+                        best_first=settings.metric if settings.mode == "max" else None))
     return StudyResult(experiment_dir, board, best, uri, parent)
+
+
+def study_note(study: Study) -> str:
+    """The parent run's description (markdown): what the study searched, how, and where its report is."""
+    settings = study.tune
+    lines = [f"Study `{settings.name}`: {settings.num_samples} trials ({settings.sampler} sampler, seed "
+             f"{settings.seed}), ranked by `{settings.metric}` ({settings.mode}).", "", "Searched:", ""]
+    lines += [f"- `{path}`: {kind} {args}" for path, (kind, args) in study.space.items()]
+    for name, overrides in study.base.get(VARIANTS, {}).items():
+        lines.append(f"  - variant `{name}`: {overrides or 'the config as written'}")
+    lines += ["", f"Trials are the child runs, named by what varies. Report: `rllib-shm report {settings.name}`."]
+    return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def no_tensorboard(enabled: bool = True):
+    """Tune adds a TensorBoard logger to every run (and prints "To visualize your results with
+    TensorBoard, run ..."), though tensorboard is not installed here: this turns Tune's default
+    loggers off for the ``fit`` (``TUNE_DISABLE_AUTO_CALLBACK_LOGGERS``), and ``_new_tuner`` passes
+    the CSV and JSON loggers (``progress.csv``, ``result.json``) itself. A resumed study keeps Tune's
+    defaults: one begun by an older version has no CSV / JSON loggers of its own."""
+    key = "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"
+    before = os.environ.get(key)
+    if enabled:
+        os.environ[key] = "1"
+    try:
+        yield
+    finally:
+        if enabled:
+            if before is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = before
 
 
 def ended_trials(results) -> int:
@@ -235,6 +277,7 @@ def _new_tuner(study: Study, trainable, callbacks: list, stop_iters: int, optuna
     durable storage, optional ASHA, retries, checkpoints kept by score, the project's callbacks."""
     import optuna
     from ray import tune
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
     from ray.tune.schedulers import ASHAScheduler
 
     from rllib_shm.studies.durable_search import DurableOptunaSearch
@@ -269,7 +312,7 @@ def _new_tuner(study: Study, trainable, callbacks: list, stop_iters: int, optuna
             checkpoint_config=tune.CheckpointConfig(num_to_keep=settings.keep_checkpoints,
                                                     checkpoint_score_attribute=settings.metric,
                                                     checkpoint_score_order=settings.mode),
-            callbacks=callbacks,
+            callbacks=[*callbacks, CSVLoggerCallback(), JsonLoggerCallback()],  # no TensorBoard (no_tensorboard)
             verbose=0,  # studies/progress.py prints a compact account instead
         ),
     )

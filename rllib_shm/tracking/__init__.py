@@ -4,8 +4,8 @@ provenance every run records.
 
 A local store is a SQLite file (MLflow ≥ 3.13 refuses the plain file store); the artifacts of an
 experiment created here lie beside it, in ``<dir of mlflow.db>/mlartifacts``, wherever the command
-ran. Experiments are marked as model-training ones (``mlflow.experimentKind``), so ``mlflow ui``
-opens on their runs rather than on the GenAI traces view."""
+ran. Experiments are marked as model-training ones (``mlflow.experimentKind``); which view MLflow
+3.17's UI opens is decided by the link (``tracking/ui.py``). Runs are named by ``run_names.py``."""
 
 from __future__ import annotations
 
@@ -23,11 +23,27 @@ from pathlib import Path
 from typing import Any
 
 from rllib_shm.config import ExperimentConfig
+from rllib_shm.config.paths import get_path
 
 _INVALID = re.compile(r"[^A-Za-z0-9_\-. :/]")
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 STUDY_TAG = "rllib_shm.study"  # on a study's parent and trial runs: the study's name
 TRIAL_TAG = "rllib_shm.trial_id"  # on a trial run: Tune's trial id
+#: on a trial run: its study's parent run id. Not MLflow's ``mlflow.parentRunId``: the UI folds nested runs
+#: under their parent's row (collapsed) and leaves them out of its charts, hiding the trials
+STUDY_RUN_TAG = "rllib_shm.study_run"
+SEARCHED_TAG = "rllib_shm.searched"  # on a trial run: the searched paths, comma-separated (params by those names)
+NOTE_TAG = "mlflow.note.content"  # a run's description in MLflow's UI (markdown)
+
+
+#: `rllib-shm train` runs (and evaluations of unknown runs) without run.mlflow_experiment
+DEFAULT_EXPERIMENT = "rllib-shm"
+
+
+def experiment_name(config: ExperimentConfig, study: str | None = None) -> str:
+    """Where a run goes: ``run.mlflow_experiment`` when set, else its study's own experiment (named
+    by ``tune.name``), else ``rllib-shm``."""
+    return config.run.mlflow_experiment or study or DEFAULT_EXPERIMENT
 
 
 def trial_run_filter(study: str, trial_id: str) -> str:
@@ -210,40 +226,63 @@ def metric_name(name: str) -> str:
     return _INVALID.sub("_", name)
 
 
-def curated_params(config: ExperimentConfig) -> dict[str, Any]:
-    """The parameters worth comparing across runs, with readable names."""
-    memory, module, algo, run = config.module.memory, config.module, config.algo, config.run
-    params = {
-        "env": config.env.id,
-        "memory": memory.kind,
-        "memory.H": memory.mem_size,
-        "rllib_lstm": module.rllib_lstm,  # True: RLlib's built-in LSTM module, not the project's
-        "encoder": f"{module.encoder} {list(module.encoder_hiddens)}",
-        "memory_output": module.memory_output,
-        "head_hiddens": str(list(module.head_hiddens)),
-        "shared_trunk": module.shared_trunk,
-        "positional_embedding": module.positional_embedding,
-        "max_seq_len": module.max_seq_len,
-        "lr": algo.lr,
-        "gamma": algo.gamma,
-        "lambda": algo.lambda_,
-        "clip_param": algo.clip_param,
-        "entropy_coeff": algo.entropy_coeff,
-        "vf_loss_coeff": algo.vf_loss_coeff,
-        "num_epochs": algo.num_epochs,
-        "train_batch_size": algo.train_batch_size,
-        "minibatch_size": algo.minibatch_size,
-        "num_envs": max(algo.num_env_runners, 1) * algo.num_envs_per_env_runner,
-        "seed": run.seed,
-        "stop_iters": run.stop_iters,
-    }
+#: the curated parameters every training run logs, by config path (the YAML keys): one name each
+PARAMS = ("env.id", "module.memory.kind", "module.memory.mem_size", "module.rllib_lstm", "module.encoder",
+          "module.encoder_hiddens", "module.memory_output", "module.head_hiddens", "module.shared_trunk",
+          "module.positional_embedding", "module.max_seq_len", "algo.lr", "algo.gamma", "algo.lambda_",
+          "algo.clip_param", "algo.entropy_coeff", "algo.vf_loss_coeff", "algo.num_epochs", "algo.train_batch_size",
+          "algo.minibatch_size", "algo.num_env_runners", "algo.num_envs_per_env_runner", "run.seed", "run.stop_iters")
+#: logged only for that memory kind (or when non-empty, for ``env.config``)
+KIND_PARAMS = {"ffm": ("module.memory.context_size",),
+               "shm": ("module.memory.num_thetas", "module.memory.theta_mode", "module.memory.calibration",
+                       "module.memory.eval_theta")}
+VARIANT_PARAM = "variant"  # a study with ``variants``: the variant's name (its overrides are logged by path)
+#: the names runs logged before the parameters were named by config path → today's name (reports read both)
+LEGACY_PARAMS = {"env": "env.id", "env_config": "env.config", "memory": "module.memory.kind",
+                 "memory.H": "module.memory.mem_size", "rllib_lstm": "module.rllib_lstm",
+                 "memory_output": "module.memory_output", "head_hiddens": "module.head_hiddens",
+                 "shared_trunk": "module.shared_trunk", "positional_embedding": "module.positional_embedding",
+                 "max_seq_len": "module.max_seq_len", "lr": "algo.lr", "gamma": "algo.gamma", "lambda": "algo.lambda_",
+                 "clip_param": "algo.clip_param", "entropy_coeff": "algo.entropy_coeff",
+                 "vf_loss_coeff": "algo.vf_loss_coeff", "num_epochs": "algo.num_epochs",
+                 "train_batch_size": "algo.train_batch_size", "minibatch_size": "algo.minibatch_size",
+                 "seed": "run.seed", "stop_iters": "run.stop_iters", "ffm.C": "module.memory.context_size",
+                 "shm.L": "module.memory.num_thetas", "shm.theta_mode": "module.memory.theta_mode",
+                 "shm.calibration": "module.memory.calibration", "shm.eval_theta": "module.memory.eval_theta"}
+
+
+def _leaves(value: Any, prefix: str) -> list[str]:
+    """The dotted paths of the plain values in ``value`` (a mapping is walked, anything else is a leaf)."""
+    if isinstance(value, Mapping) and value:
+        return [leaf for key, item in value.items() for leaf in _leaves(item, f"{prefix}.{key}")]
+    return [prefix]
+
+
+def curated_params(config: ExperimentConfig, searched: Mapping[str, Any] | None = None,
+                   extra_paths: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The parameters worth comparing across runs, each once, named by its config path (``PARAMS``,
+    ``KIND_PARAMS``, ``env.config`` when set), with the values of ``config``; plus, for a study's
+    trial, every plain value under its ``searched`` paths (a searched ``module.memory`` mapping logs
+    its leaves), the ``variant`` name and ``extra_paths`` (the variants' overrides).
+
+    >>> config = ExperimentConfig.from_dict({"algo": {"lr": 1e-3}, "module": {"memory": {"mem_size": 32}}})
+    >>> params = curated_params(config, {"algo.lr": 1e-3, "variant": "baseline"}, ("algo.gamma",))
+    >>> params["algo.lr"], params["module.memory.mem_size"], params["variant"], params["algo.gamma"]
+    (0.001, 32, 'baseline', 0.99)
+    """
+    data = config.to_dict()
+    paths = [*PARAMS, *KIND_PARAMS.get(config.module.memory.kind, ())]
     if config.env.config:
-        params["env_config"] = str(config.env.config)
-    if memory.kind == "ffm":
-        params["ffm.C"] = memory.context_size
-    if memory.kind == "shm":
-        params.update({"shm.L": memory.num_thetas, "shm.theta_mode": memory.theta_mode,
-                       "shm.calibration": memory.calibration, "shm.eval_theta": memory.eval_theta})
+        paths.append("env.config")
+    params: dict[str, Any] = {}
+    for path, value in (searched or {}).items():
+        if path == VARIANT_PARAM:
+            params[VARIANT_PARAM] = value
+        else:
+            paths += _leaves(value, path)
+    for path in dict.fromkeys([*paths, *extra_paths]):
+        value = get_path(data, path, None)
+        params[path] = str(value) if isinstance(value, list | dict) else value
     return params
 
 
@@ -272,7 +311,7 @@ def provenance() -> dict[str, str]:
 
 def git_revision() -> str:
     """``git rev-parse HEAD`` of the project checkout (+ "-dirty"), or "unknown"."""
-    root = Path(__file__).resolve().parents[1]  # the checkout holding rllib_shm/
+    root = Path(__file__).resolve().parents[2]  # the checkout holding rllib_shm/
     try:
         revision = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                                   timeout=10, check=True).stdout.strip()

@@ -1,0 +1,88 @@
+"""What a training run is called in MLflow: the memory, what else varies, the seed.
+
+A study's trial is named by its memory (kind and size ``H``), the other values its study searched
+(the last part of each path, ``=`` its value; a variant by its name; an env by its short id) and
+its seed, so runs can be told apart in MLflow's runs table and chart legends:
+
+    >>> from rllib_shm.config import ExperimentConfig
+    >>> config = ExperimentConfig.from_dict({"module": {"memory": {"kind": "shm", "mem_size": 32}},
+    ...                                      "algo": {"lr": 1e-3}, "run": {"seed": 0}})
+    >>> run_name(config, {"module.memory.kind": "shm", "algo.lr": 1e-3, "run.seed": 0})
+    'shm-H32 lr=1e-3 s0'
+    >>> run_name(config, {"env.id": config.env.id, "variant": "theta-fixed"})  # (popgym-RepeatFirstEasy-v0)
+    'RepeatFirstEasy shm-H32 theta-fixed s0'
+    >>> run_name(config, prefix="quickstart")  # a `rllib-shm train` run: its run.name first
+    'quickstart shm-H32 s0'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rllib_shm.config import ExperimentConfig
+
+#: searched paths the memory label or the seed already shows
+SHOWN = ("module.memory.kind", "module.memory.mem_size", "module.memory.context_size", "module.rllib_lstm",
+         "run.seed", "env.id")
+MAX_LENGTH = 200
+
+
+def memory_label(config: ExperimentConfig) -> str:
+    """``shm-H32``, ``gru-H64``, ``ffm-H32x8`` (size × context), ``mlp``, ``rllib-lstm-H32``."""
+    memory = config.module.memory
+    if config.module.rllib_lstm:
+        return f"rllib-lstm-H{memory.mem_size}"
+    if memory.kind == "mlp":
+        return "mlp"
+    if memory.kind == "ffm":
+        return f"ffm-H{memory.mem_size}x{memory.context_size}"
+    return f"{memory.kind}-H{memory.mem_size}"
+
+
+def short_env(env_id: str) -> str:
+    """``rllib_shm/popgym-AutoencodeEasy-v0`` → ``AutoencodeEasy``; ``module:Class`` → ``Class``."""
+    name = env_id.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+    name = name.removeprefix("popgym-")
+    head, _, version = name.rpartition("-v")
+    return head if head and version.isdigit() else name
+
+
+def short_value(value: Any) -> str:
+    """Numbers as short as they read: ``1e-3``, ``2.5e-4``, ``0.95``, ``128``."""
+    if isinstance(value, float):
+        if value != 0 and not 1e-2 <= abs(value) < 1e4:
+            mantissa, exponent = f"{value:.3e}".split("e")
+            return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _flat(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(_flat(value, f"{path}."))
+        else:
+            flat[path] = value
+    return flat
+
+
+def run_name(config: ExperimentConfig, searched: Mapping[str, Any] | None = None, prefix: str = "") -> str:
+    """The run's name: ``prefix``, the short env id where searched, the memory label, the other
+    searched values (``name=value``; a variant by its name), ``s<seed>``."""
+    flat = _flat(searched or {})
+    extras = {path: value for path, value in flat.items() if path not in SHOWN}
+    leaves = {path: path.rsplit(".", 1)[-1] for path in extras}
+    if len(set(leaves.values())) < len(leaves):  # two paths end alike: show them whole
+        leaves = {path: path for path in extras}
+    parts = [prefix] if prefix else []
+    if "env.id" in flat:
+        parts.append(short_env(config.env.id))
+    parts.append(memory_label(config))
+    for path, value in extras.items():
+        parts.append(str(value) if path == "variant" else f"{leaves[path]}={short_value(value)}")
+    parts.append(f"s{config.run.seed}")
+    name = " ".join(parts)
+    return name if len(name) <= MAX_LENGTH else name[: MAX_LENGTH - 1] + "…"
