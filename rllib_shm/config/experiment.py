@@ -47,6 +47,13 @@ class AlgoSection:
     num_gpus_per_learner: float = 0.0  # fractions let several trials share a GPU
     restart_failed_env_runners: bool = True  # a crashed env runner is restarted; the run goes on
     max_env_runner_restarts: int = 100  # then the run fails
+    # Whole-episode BPTT (docs/memory-length.md; the official SHM runs: complete_episodes, max_seq_len =
+    # horizon): complete episodes only, each one learning sequence from the initial state, no rollout or
+    # gradient cut inside an episode; module.max_seq_len becomes the env's longest episode + 1
+    # (config/episodes.py), and an env without a bound is refused.
+    whole_episodes: bool = False
+    kl_coeff: float = 0.2  # initial KL penalty coefficient (RLlib's default; official SHM: 0.2); 0: no KL term
+    kl_target: float = 0.01  # KL the coefficient adapts to (RLlib's default; official SHM: 0.01)
 
     def __post_init__(self) -> None:
         for name in ("lr", "gamma", "clip_param"):
@@ -61,12 +68,14 @@ class AlgoSection:
         if self.minibatch_size > self.train_batch_size:
             raise ValueError(f"algo.minibatch_size ({self.minibatch_size}) must not exceed "
                              f"algo.train_batch_size ({self.train_batch_size})")
-        if not isinstance(self.restart_failed_env_runners, bool):
-            raise ValueError(f"algo.restart_failed_env_runners must be true or false, got "
-                             f"{self.restart_failed_env_runners!r}")
+        for name in ("restart_failed_env_runners", "whole_episodes"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"algo.{name} must be true or false, got {getattr(self, name)!r}")
+        if not self.kl_target > 0:
+            raise ValueError(f"algo.kl_target must be > 0, got {self.kl_target}")
         for name in ("max_env_runner_restarts", "num_env_runners", "num_learners", "num_gpus_per_learner",
                      "num_cpus_per_env_runner",
-                     "vf_loss_coeff", "entropy_coeff"):
+                     "vf_loss_coeff", "entropy_coeff", "kl_coeff"):
             if getattr(self, name) < 0:
                 raise ValueError(f"algo.{name} must be ≥ 0, got {getattr(self, name)}")
 
