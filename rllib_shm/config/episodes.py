@@ -26,8 +26,7 @@ from rllib_shm.config.experiment import ExperimentConfig
 def whole_episode_length(config: ExperimentConfig, env=None) -> int:
     """The longest episode L of ``config.env`` (built here unless ``env`` is given); ValueError
     naming the env when it declares no bound."""
-    from envs import episode_bound
-    from rllib_shm.rllib import make_env
+    from rllib_shm.rllib import episode_bound, make_env
 
     built = env is None
     if built:
