@@ -117,7 +117,7 @@ def _other_specs() -> list[EnvSpec]:
                 fixed_length=False,
             )
         )
-    for delay in (5, 30, 200):
+    for delay in (5, 10, 30, 100, 200, 300, 1000):  # 10…1000: the memory-length benchmark (docs/memory-length.md)
         specs.append(
             EnvSpec(
                 id=f"{NAMESPACE}/CueRecall-D{delay}-v0",
