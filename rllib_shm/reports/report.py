@@ -1,5 +1,6 @@
 """``make_report``: check the request, read the runs from MLflow, build the table and figures, write
-``report.md``, ``table.csv``, ``curves_<task>.png`` and, where trained runs were evaluated,
+``report.md``, ``table.csv``, ``curves_<task>.png``, where tasks have a memory length
+``memory_length.png`` (shown first: ``memory_length.py``) and, where trained runs were evaluated,
 ``evaluations.csv`` to the output directory, and log them as artifacts (under ``report/``) of the
 study's MLflow parent run.
 
@@ -32,6 +33,8 @@ from rllib_shm.reports.curves import figure_name, task_figure
 from rllib_shm.reports.grid import Grid, expected_grid
 from rllib_shm.reports.grouping import TASK_PATH
 from rllib_shm.reports.markdown import evaluated, render
+from rllib_shm.reports.memory_length import FIGURE as MEMORY_FIGURE
+from rllib_shm.reports.memory_length import memory_length_figure, memory_length_section
 from rllib_shm.reports.table import Table, build_table, table_rows
 from rllib_shm.runs.outputs import check_new_files_in
 from rllib_shm.studies.study import Study, first_config, load_study
@@ -86,7 +89,8 @@ def check_request(request: ReportRequest) -> None:
         raise ValueError(f"--threshold {request.threshold!r}: expected a finite number (a mean return, e.g. 0.8)")
     out = Path(request.out)
     if out.is_dir() and not request.force:
-        taken = [p.name for p in (out / MARKDOWN, out / CSV, out / EVALUATIONS, *sorted(out.glob(FIGURES)))
+        taken = [p.name for p in (out / MARKDOWN, out / CSV, out / EVALUATIONS, out / MEMORY_FIGURE,
+                                  *sorted(out.glob(FIGURES)))
                  if p.exists()]
         if taken:
             raise ValueError(f"--out {str(out)!r} already holds report files {taken}: pass --force to overwrite "
@@ -209,12 +213,17 @@ def make_report(request: ReportRequest, log: Callable[[str], None] = print) -> R
     out.mkdir(parents=True, exist_ok=True)
     success_level = first_config(study).run.stop_success if study else None  # "solved", where the study says
     figures = write_figures(table, out, request.threshold, log)
+    lengths = memory_length_figure(table)
+    if lengths is not None:
+        lengths.savefig(out / MEMORY_FIGURE)
+    lead = memory_length_section(table, MEMORY_FIGURE if lengths is not None else None, success_level,
+                                 request.threshold)
     markdown = render(collection, table, grid, budget(collection, table),
                       {task: path.name for task, path in figures.items()}, request.threshold,
-                      success_level=success_level)
+                      success_level=success_level, lead=lead)
     (out / MARKDOWN).write_text(markdown, encoding="utf-8")
     write_csv(table, out / CSV, request.threshold, success_level)
-    files = (out / MARKDOWN, out / CSV, *figures.values())
+    files = (out / MARKDOWN, out / CSV, *((out / MEMORY_FIGURE,) if lengths is not None else ()), *figures.values())
     evaluations = evaluation_rows(table, collection.evaluations)
     if evaluations:
         write_rows(out / EVALUATIONS, evaluations)
