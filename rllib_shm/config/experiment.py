@@ -87,6 +87,8 @@ class RunSection:
     stop_iters: int = 50  # training iterations
     stop_return: float | None = None  # stop early once the mean return reaches this
     stop_success: float | None = None  # stop early once success_rate (envs reporting info["success"]) reaches this
+    # stop once this many env steps are sampled (a budget in env steps: whole-episode iterations vary in size)
+    stop_env_steps: int | None = None
     checkpoint_every: int = 10  # iterations between checkpoints (and one at the end)
     output_dir: str = "results"  # runs go to <output_dir>/<name>-<time>/
     mlflow_uri: str | None = None  # tracking URI; default sqlite:///<abs output_dir>/mlflow.db
@@ -96,6 +98,8 @@ class RunSection:
         if self.stop_iters < 1 or self.checkpoint_every < 1:
             raise ValueError(f"run.stop_iters and run.checkpoint_every must be ≥ 1, got "
                              f"{self.stop_iters}, {self.checkpoint_every}")
+        if self.stop_env_steps is not None and (isinstance(self.stop_env_steps, bool) or self.stop_env_steps < 1):
+            raise ValueError(f"run.stop_env_steps must be a positive number of env steps, got {self.stop_env_steps!r}")
         if self.stop_success is not None and not 0 <= self.stop_success <= 1:
             raise ValueError(f"run.stop_success is a success rate in [0, 1] (e.g. 0.95), got {self.stop_success}")
         if not self.name or "/" in self.name:
