@@ -146,6 +146,13 @@ def curated_params(config: ExperimentConfig) -> dict[str, Any]:
     }
     if config.env.config:
         params["env_config"] = str(config.env.config)
+    if algo.whole_episodes:  # BPTT over whole episodes (max_seq_len above is then replaced per env)
+        params["whole_episodes"] = True
+    if run.stop_env_steps is not None:
+        params["stop_env_steps"] = run.stop_env_steps
+    if module.init != "torch" or not module.encoder_norm_affine or module.head_linear:  # official-agent switches
+        params.update({"init": module.init, "encoder_norm_affine": module.encoder_norm_affine,
+                       "head_linear": module.head_linear, "grad_clip": algo.grad_clip})
     if memory.kind == "ffm":
         params["ffm.C"] = memory.context_size
     if memory.kind == "shm":
