@@ -150,3 +150,25 @@ def test_the_embedding_is_mixed_into_the_normalised_first_layer():
     assert trunk.mixed.strength.item() == 1.0  # clamped to [0, 1] before use, as the official code does
     state = module.initial_state(2)
     assert torch.equal(state[STEP], torch.zeros(2, 1))  # positions count from the episode's start
+
+
+def test_the_official_agent_exports_to_onnx_with_the_same_outputs(tmp_path):
+    """The embedding's in-place clamp stays out of the traced graph (it crashed the exporter)."""
+    import numpy as np
+    import onnxruntime
+
+    from rllib_shm.export.onnx_export import example_inputs
+    from rllib_shm.export.policy import OneStepPolicy, acting_module
+
+    _, module = official_module()
+    policy = OneStepPolicy(acting_module(module, "expected"), "expected").eval()
+    inputs = example_inputs(policy, module.observation_space)
+    names = ["obs", *policy.state_names, *policy.theta_names]
+    with torch.no_grad():
+        expected = policy(*inputs)
+        torch.onnx.export(policy, inputs, str(tmp_path / "agent.onnx"), dynamo=True, input_names=names,
+                          optimize=True, external_data=False, verbose=False)
+    session = onnxruntime.InferenceSession(str(tmp_path / "agent.onnx"))
+    got = session.run(None, {name: tensor.numpy() for name, tensor in zip(names, inputs, strict=True)})
+    for value, reference in zip(got, expected, strict=True):
+        np.testing.assert_allclose(value, reference.numpy(), atol=1e-5)

@@ -77,6 +77,8 @@ class MixedSineEmbedding(nn.Module):
         self.strength = nn.Parameter(torch.tensor([0.5]))
 
     def forward(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        self.strength.data.clamp_(0.0, 1.0)  # .data: outside autograd (no version bump), as the official code
+        if not torch.compiler.is_compiling():  # the official in-place clamp of the stored value (not traceable)
+            self.strength.data.clamp_(0.0, 1.0)  # .data: outside autograd (no version bump), as the official code
+        strength = self.strength.clamp(0.0, 1.0)  # the same value, traceable (ONNX export)
         embedding = sine_embedding(positions, self.width, base=OFFICIAL_BASE).to(x.dtype)
-        return x * (1.0 - self.strength) + embedding * self.strength
+        return x * (1.0 - strength) + embedding * strength
