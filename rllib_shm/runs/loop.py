@@ -3,8 +3,8 @@
 ``run_iterations`` calls ``algo.train()`` until ``run.stop_iters`` (or until the mean return reaches
 ``run.stop_return``, the success rate ``run.stop_success``, or the env steps ``run.stop_env_steps``),
 keeps the MMER (best mean return so far), prints one progress line per iteration (with the success
-rate where the env reports one), and hands each iteration's metrics (``runs/results.py`` names) to a callback together with whether a
-checkpoint is due: every ``run.checkpoint_every`` iterations and at the last one.
+rate where the env reports one), and hands each iteration's metrics (``runs/results.py`` names) to a
+callback together with whether a checkpoint is due: every ``run.checkpoint_every`` iterations and at the last one.
 What the callback does with them is the caller's: ``train`` logs to MLflow and writes checkpoints
 into its run directory; a study's trainable reports to Tune with a checkpoint attached.
 A resumed trial passes the ``Progress`` it had reached.
