@@ -28,6 +28,7 @@ Example::
     observation, info = env.reset(seed=0)  # uint8 [75]: the 5x5 RGB crop around the agent
 """
 
+from envs.episode_bound import episode_bound
 from envs.navigation import task_split
 from envs.registry import ENV_SPECS, NAMESPACE, EnvSpec, close_matches, get_spec, make, register, spec_table
 
@@ -36,6 +37,7 @@ __all__ = [
     "NAMESPACE",
     "EnvSpec",
     "close_matches",
+    "episode_bound",
     "get_spec",
     "make",
     "register",

@@ -35,7 +35,8 @@ class CueRecall(gym.Env):
     answers it). ``info["success"]`` on the last step: the answer was right.
 
     ## Registered ids
-    ``rllib_shm/CueRecall-D5-v0``, ``-D30-v0``, ``-D200-v0`` (delay 5, 30, 200; two cues).
+    ``rllib_shm/CueRecall-D<d>-v0`` for d = 5, 10, 30, 100, 200, 300, 1000 (two cues; 10…1000 are
+    the memory-length benchmark's delays).
     """
 
     metadata = {"render_modes": []}

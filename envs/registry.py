@@ -33,6 +33,11 @@ class EnvSpec:
     origin: str = ""  # where the task comes from
     episode_length: int = 0  # steps per episode: exact, or the maximum when not fixed_length
     fixed_length: bool = True  # every episode lasts exactly episode_length steps
+    # the memory-length benchmark's x axis (docs/memory-length.md): the most steps between an observation
+    # and the step that needs it (None: not one number, e.g. Autoencode, Battleship); family groups the
+    # ids that differ only in that length (CueRecall, RepeatFirst, RepeatPrevious)
+    memory_length: int | None = None
+    family: str = ""
 
     @property
     def length_text(self) -> str:
@@ -60,6 +65,9 @@ def _tvt_specs() -> list[EnvSpec]:
 
 
 # POPGym: name, episode length at Easy / Medium / Hard, fixed length?, description
+# memory length per level: RepeatPrevious recalls the card k = 4 / 32 / 64 steps back; RepeatFirst the
+# first card, up to episode length − 1 steps back
+_MEMORY_LENGTHS = {"RepeatPrevious": (4, 32, 64), "RepeatFirst": (50, 414, 830)}
 _POPGYM = (
     ("Autoencode", (103, 207, 311), True, "repeat a card sequence in reverse"),
     ("Battleship", (64, 100, 144), False, "sink hidden ships, one shot per step"),
@@ -73,7 +81,8 @@ _POPGYM = (
 def _popgym_specs() -> list[EnvSpec]:
     specs = []
     for name, lengths, fixed, what in _POPGYM:
-        for level, length in zip(("Easy", "Medium", "Hard"), lengths, strict=True):
+        for index, (level, length) in enumerate(zip(("Easy", "Medium", "Hard"), lengths, strict=True)):
+            memory = _MEMORY_LENGTHS.get(name)
             specs.append(
                 EnvSpec(
                     id=f"{NAMESPACE}/popgym-{name}{level}-v0",
@@ -83,6 +92,8 @@ def _popgym_specs() -> list[EnvSpec]:
                     origin=POPGYM_ORIGIN,
                     episode_length=length,
                     fixed_length=fixed,
+                    memory_length=memory[index] if memory else None,
+                    family=name if memory else "",
                 )
             )
     return specs
@@ -117,7 +128,7 @@ def _other_specs() -> list[EnvSpec]:
                 fixed_length=False,
             )
         )
-    for delay in (5, 30, 200):
+    for delay in (5, 10, 30, 100, 200, 300, 1000):  # 10…1000: the memory-length benchmark (docs/memory-length.md)
         specs.append(
             EnvSpec(
                 id=f"{NAMESPACE}/CueRecall-D{delay}-v0",
@@ -126,6 +137,8 @@ def _other_specs() -> list[EnvSpec]:
                 description=f"cue recall: answer the cue shown {delay} blank steps earlier",
                 origin=OWN_ORIGIN,
                 episode_length=delay + 2,
+                memory_length=delay + 1,  # cue at t = 0, query at t = delay + 1
+                family="CueRecall",
             )
         )
     return specs

@@ -19,7 +19,7 @@ def cue_recall_return(env, answer) -> tuple[float, int, dict, list]:
     return total, steps, info, observations
 
 
-@pytest.mark.parametrize("delay", [5, 30, 200])
+@pytest.mark.parametrize("delay", [5, 10, 30, 100, 200, 300, 1000])
 def test_perfect_memory_scores_one_on_cue_recall(delay):
     env = envs.make(f"rllib_shm/CueRecall-D{delay}-v0")
     env.reset(seed=0)

@@ -21,7 +21,7 @@ UINT8_IMAGE_IDS = {i for i in IDS if "VisualMatch" in i or "KeyToDoor" in i}  # 
 
 
 def test_table_ids_are_unique_namespaced_and_complete():
-    assert len(IDS) == len(set(IDS)) == 37
+    assert len(IDS) == len(set(IDS)) == 41
     assert all(i.startswith("rllib_shm/") and i.endswith("-v0") for i in IDS)
     paper_popgym = {
         f"rllib_shm/popgym-{name}{level}-v0"

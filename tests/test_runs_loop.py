@@ -79,6 +79,15 @@ def test_stop_success_ends_early_with_a_checkpoint():
     assert lines[-1] == "success rate 0.960 ≥ run.stop_success 0.95: stopping"
 
 
+def test_stop_env_steps_ends_at_the_budget_in_env_steps():
+    algo, final, seen, lines = run([0.1] * 10, stop_iters=10, checkpoint_every=5, stop_env_steps=250)
+    assert algo.calls == 3 and final.env_steps == 300  # the first iteration that reaches 250 steps is the last
+    assert seen[-1].last and seen[-1].checkpoint_due
+    assert lines[-1] == "env steps 300 ≥ run.stop_env_steps 250: stopping"
+    with pytest.raises(ValueError, match="run.stop_env_steps"):
+        RunSection(stop_env_steps=0)
+
+
 def test_stop_success_never_stops_without_a_success_rate():
     algo, _, seen, lines = run([0.1, 0.2], successes=[None, float("nan")], stop_iters=2, stop_success=0.0)
     assert algo.calls == 2 and math.isnan(seen[1].metrics["success_rate"])

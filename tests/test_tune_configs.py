@@ -17,12 +17,13 @@ def test_the_studies_the_project_promises_exist():
     names = {p.stem for p in STUDIES}
     assert {"quickstart", "popgym_easy", "popgym_hard", "visual_match_250", "visual_match_500",
             "key_to_door_250", "key_to_door_500", "ablation_calibration", "memory_size", "replicate",
-            *LOCAL} <= names
+            "popgym_reference", *LOCAL} <= names
 
 
 #: studies sized for the 2-core development machine (1 CPU per trial, two at a time, no GPU)
 LOCAL = ("popgym_easy_scaled", "repeat_previous_sample_efficiency", "repeat_previous_slow", "visual_match_100",
-         "wind_meta")
+         "wind_meta", "memory_length_cue_recall", "memory_length_repeat_first", "memory_length_repeat_previous",
+         "popgym_easy_fair", "popgym_reference_scaled")
 
 
 @pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.stem)
@@ -41,6 +42,7 @@ def test_local_studies_fit_the_development_machine(name):
     text = path.read_text()
     assert f"# Run: rllib-shm tune tune_configs/{name}.yaml" in text
     assert f"# Report: rllib-shm report {name} --storage results/tune" in text and "--out docs/results/" in text
+    assert "@COST@" not in text  # the measured cost is filled in
     study = load_study(path)
     assert study.tune.sampler == "grid" and study.tune.num_samples == grid_size(study.space)  # every trial once
     assert study.tune.max_concurrent == 2 and study.tune.storage_path == "results/tune"

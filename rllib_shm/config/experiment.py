@@ -47,6 +47,13 @@ class AlgoSection:
     num_gpus_per_learner: float = 0.0  # fractions let several trials share a GPU
     restart_failed_env_runners: bool = True  # a crashed env runner is restarted; the run goes on
     max_env_runner_restarts: int = 100  # then the run fails
+    # Whole-episode BPTT (docs/memory-length.md; the official SHM runs: complete_episodes, max_seq_len =
+    # horizon): complete episodes only, each one learning sequence from the initial state, no rollout or
+    # gradient cut inside an episode; module.max_seq_len becomes the env's longest episode + 1
+    # (config/episodes.py), and an env without a bound is refused.
+    whole_episodes: bool = False
+    kl_coeff: float = 0.2  # initial KL penalty coefficient (RLlib's default; official SHM: 0.2); 0: no KL term
+    kl_target: float = 0.01  # KL the coefficient adapts to (RLlib's default; official SHM: 0.01)
 
     def __post_init__(self) -> None:
         for name in ("lr", "gamma", "clip_param"):
@@ -61,12 +68,14 @@ class AlgoSection:
         if self.minibatch_size > self.train_batch_size:
             raise ValueError(f"algo.minibatch_size ({self.minibatch_size}) must not exceed "
                              f"algo.train_batch_size ({self.train_batch_size})")
-        if not isinstance(self.restart_failed_env_runners, bool):
-            raise ValueError(f"algo.restart_failed_env_runners must be true or false, got "
-                             f"{self.restart_failed_env_runners!r}")
+        for name in ("restart_failed_env_runners", "whole_episodes"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"algo.{name} must be true or false, got {getattr(self, name)!r}")
+        if not self.kl_target > 0:
+            raise ValueError(f"algo.kl_target must be > 0, got {self.kl_target}")
         for name in ("max_env_runner_restarts", "num_env_runners", "num_learners", "num_gpus_per_learner",
                      "num_cpus_per_env_runner",
-                     "vf_loss_coeff", "entropy_coeff"):
+                     "vf_loss_coeff", "entropy_coeff", "kl_coeff"):
             if getattr(self, name) < 0:
                 raise ValueError(f"algo.{name} must be ≥ 0, got {getattr(self, name)}")
 
@@ -78,6 +87,8 @@ class RunSection:
     stop_iters: int = 50  # training iterations
     stop_return: float | None = None  # stop early once the mean return reaches this
     stop_success: float | None = None  # stop early once success_rate (envs reporting info["success"]) reaches this
+    # stop once this many env steps are sampled (a budget in env steps: whole-episode iterations vary in size)
+    stop_env_steps: int | None = None
     checkpoint_every: int = 10  # iterations between checkpoints (and one at the end)
     output_dir: str = "results"  # runs go to <output_dir>/<name>-<time>/
     mlflow_uri: str | None = None  # tracking URI; default sqlite:///<abs output_dir>/mlflow.db
@@ -87,6 +98,8 @@ class RunSection:
         if self.stop_iters < 1 or self.checkpoint_every < 1:
             raise ValueError(f"run.stop_iters and run.checkpoint_every must be ≥ 1, got "
                              f"{self.stop_iters}, {self.checkpoint_every}")
+        if self.stop_env_steps is not None and (isinstance(self.stop_env_steps, bool) or self.stop_env_steps < 1):
+            raise ValueError(f"run.stop_env_steps must be a positive number of env steps, got {self.stop_env_steps!r}")
         if self.stop_success is not None and not 0 <= self.stop_success <= 1:
             raise ValueError(f"run.stop_success is a success rate in [0, 1] (e.g. 0.95), got {self.stop_success}")
         if not self.name or "/" in self.name:

@@ -8,6 +8,7 @@ from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 from ray.rllib.core.rl_module.rl_module import RLModule, RLModuleSpec
 
 from rllib_shm.config import ExperimentConfig
+from rllib_shm.config.episodes import resolve_whole_episodes
 from rllib_shm.rllib import resolve_env
 from rllib_shm.rllib.connectors import MemoryPPOConfig
 from rllib_shm.rllib.module import MemoryRLModule
@@ -59,8 +60,11 @@ def build_ppo_config(config: ExperimentConfig, *, lean_states: bool = True) -> P
     runners are restarted (``algo.restart_failed_env_runners``); the run goes on with the others
     meanwhile. Every env runner logs the episodes' ``info["success"]`` (``SuccessMetric``,
     ``rllib/success.py``), where the env reports it. Registers the env with Ray first
-    (``resolve_env``), so call it where Ray can be initialised.
+    (``resolve_env``), so call it where Ray can be initialised. With ``algo.whole_episodes`` the env
+    runners sample complete episodes and ``module.max_seq_len`` covers the longest
+    (``config/episodes.py``).
     """
+    config = resolve_whole_episodes(config)
     algo = config.algo
     if config.module.rllib_lstm:
         ppo = PPOConfig()
@@ -77,6 +81,7 @@ def build_ppo_config(config: ExperimentConfig, *, lean_states: bool = True) -> P
             num_envs_per_env_runner=algo.num_envs_per_env_runner,
             num_cpus_per_env_runner=algo.num_cpus_per_env_runner,
             rollout_fragment_length="auto",
+            batch_mode="complete_episodes" if algo.whole_episodes else "truncate_episodes",
         )
         .fault_tolerance(
             restart_failed_env_runners=algo.restart_failed_env_runners,
@@ -93,6 +98,9 @@ def build_ppo_config(config: ExperimentConfig, *, lean_states: bool = True) -> P
             vf_loss_coeff=algo.vf_loss_coeff,
             entropy_coeff=algo.entropy_coeff,
             grad_clip=algo.grad_clip,
+            use_kl_loss=algo.kl_coeff > 0,
+            kl_coeff=algo.kl_coeff,
+            kl_target=algo.kl_target,
             num_epochs=algo.num_epochs,
             train_batch_size_per_learner=algo.train_batch_size,
             minibatch_size=algo.minibatch_size,

@@ -307,9 +307,10 @@ def incomplete(collection: Collection, table: Table, grid: Grid | None) -> list[
 
 def render(collection: Collection, table: Table, grid: Grid | None, result: Budget,
            figures: Mapping[str, str], threshold: float | None = None, now: datetime | None = None,
-           success_level: float | None = None) -> str:
+           success_level: float | None = None, lead: Sequence[str] = ()) -> str:
     """The whole report; ``figures``: task -> PNG file name (beside the markdown); a success section where
-    runs logged a success rate (``success_level``: also the env steps until it was reached)."""
+    runs logged a success rate (``success_level``: also the env steps until it was reached); ``lead``: lines
+    shown first, before the MMER table (the memory-length view, ``memory_length.py``)."""
     runs = collection.runs
     count = {s: sum(r.status == s for r in runs) for s in (FINISHED, "RUNNING", "FAILED", "KILLED")}
     parent = collection.parent
@@ -321,6 +322,8 @@ def render(collection: Collection, table: Table, grid: Grid | None, result: Budg
     reasons = incomplete(collection, table, grid)
     if reasons:
         lines += ["", f"**Incomplete**: {'; '.join(reasons)} (see Completeness)."]
+    if lead:
+        lines += ["", *lead]
     lines += ["", *mmer_section(table)]
     if threshold is not None:
         lines += ["", *threshold_section(table, threshold)]

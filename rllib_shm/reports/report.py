@@ -1,5 +1,6 @@
 """``make_report``: check the request, read the runs from MLflow, build the table and figures, write
-``report.md``, ``table.csv``, ``curves_<task>.png`` and, where trained runs were evaluated,
+``report.md``, ``table.csv``, ``curves_<task>.png``, where tasks have a memory length
+``memory_length.png`` (shown first: ``memory_length.py``) and, where trained runs were evaluated,
 ``evaluations.csv`` to the output directory, and log them as artifacts (under ``report/``) of the
 study's MLflow parent run.
 
@@ -36,6 +37,8 @@ from rllib_shm.reports.curves import figure_name, task_figure
 from rllib_shm.reports.grid import Grid, expected_grid
 from rllib_shm.reports.grouping import TASK_PATH
 from rllib_shm.reports.markdown import evaluated, render
+from rllib_shm.reports.memory_length import FIGURE as MEMORY_FIGURE
+from rllib_shm.reports.memory_length import memory_length_figure, memory_length_section
 from rllib_shm.reports.table import Table, build_table, table_rows
 from rllib_shm.runs.outputs import check_new_files_in
 from rllib_shm.studies.study import Study, first_config, load_study
@@ -112,7 +115,8 @@ def check_request(request: ReportRequest) -> None:
 def check_no_report(out: Path, force: bool) -> None:
     """Unless ``force``: ValueError if ``out`` holds report files."""
     if out.is_dir() and not force:
-        taken = [p.name for p in (out / MARKDOWN, out / CSV, out / EVALUATIONS, *sorted(out.glob(FIGURES)))
+        taken = [p.name for p in (out / MARKDOWN, out / CSV, out / EVALUATIONS, out / MEMORY_FIGURE,
+                                  *sorted(out.glob(FIGURES)))
                  if p.exists()]
         if taken:
             raise ValueError(f"--out {str(out)!r} already holds report files {taken}: pass --force to overwrite "
@@ -239,12 +243,18 @@ def make_report(request: ReportRequest, log: Callable[[str], None] = print) -> R
     with claim_directory(out, "--out"), scratch_directory(out, "report") as scratch:
         check_no_report(out, request.force)  # again: a report may have been written since the first check
         figures = write_figures(table, scratch, request.threshold, log)
+        lengths = memory_length_figure(table)
+        if lengths is not None:
+            lengths.savefig(scratch / MEMORY_FIGURE)
+        lead = memory_length_section(table, MEMORY_FIGURE if lengths is not None else None, success_level,
+                                     request.threshold)
         markdown = render(collection, table, grid, budget(collection, table),
                           {task: path.name for task, path in figures.items()}, request.threshold,
-                          success_level=success_level)
+                          success_level=success_level, lead=lead)
         (scratch / MARKDOWN).write_text(markdown, encoding="utf-8")
         write_csv(table, scratch / CSV, request.threshold, success_level)
-        drafts = (scratch / MARKDOWN, scratch / CSV, *figures.values())
+        drafts = (scratch / MARKDOWN, scratch / CSV, *((scratch / MEMORY_FIGURE,) if lengths is not None else ()),
+                  *figures.values())
         evaluations = evaluation_rows(table, collection.evaluations)
         if evaluations:
             write_rows(scratch / EVALUATIONS, evaluations)

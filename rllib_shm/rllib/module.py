@@ -6,6 +6,12 @@ width, P post-MLP width (the last of ``head_hiddens``), A action-distribution in
     obs [B,T,F] → encoder [B,T,E] (+ sine embedding of the episode step) → memory [B,T,O]
                 → post MLP [B,T,P] → policy head [B,T,A] and value head [B,T]
 
+The official SHM POPGym agent's variations are switches of ``ModuleConfig``
+(docs/official-agent.md): ``positional_embedding: official`` mixes the embedding into the first
+encoder layer's output instead (``encoders.MixedSineEmbedding``), ``head_linear`` puts a
+Linear(P, P) before each head, ``init: official`` re-initialises the non-memory Linears
+(``official_init``), ``encoder_norm_affine: false`` drops the encoder LayerNorm's scale and shift.
+
 Everything but the memory is identical across memories, so a comparison changes one thing.
 ``model_config`` is :meth:`ModuleConfig.to_model_config` (``max_seq_len`` is mandatory for RLlib's
 chunking of episodes). State (without batch dim, as RLlib wants it): ``step`` [1] (the episode
@@ -43,7 +49,7 @@ from ray.rllib.core.rl_module.torch import TorchRLModule
 from torch import nn
 
 from rllib_shm.memory import MemoryCell, build_memory
-from rllib_shm.rllib.encoders import CNNEncoder, mlp_encoder, sine_embedding
+from rllib_shm.rllib.encoders import CNNEncoder, MixedSineEmbedding, mlp_encoder, sine_embedding
 from rllib_shm.rllib.module_config import ModuleConfig
 
 THETA_COLUMN = "theta_indices"
@@ -57,11 +63,14 @@ class Trunk(nn.Module):
     def __init__(self, config: ModuleConfig, obs_size: int, image_shape) -> None:
         super().__init__()
         if config.encoder == "cnn":
-            self.encoder = CNNEncoder(image_shape, config.encoder_hiddens)
+            self.encoder = CNNEncoder(image_shape, config.encoder_hiddens, config.encoder_norm_affine)
         else:
-            self.encoder = mlp_encoder(obs_size, config.encoder_hiddens)
+            self.encoder = mlp_encoder(obs_size, config.encoder_hiddens, config.encoder_norm_affine)
         width = config.encoder_hiddens[-1]
         self.positional = config.positional_embedding == "sine"
+        # official: mixed into the first encoder layer's (Linear + LayerNorm) output, E₀ = encoder_hiddens[0]
+        self.mixed = MixedSineEmbedding(config.encoder_hiddens[0]) \
+            if config.positional_embedding == "official" else None
         self.memory: MemoryCell = build_memory(config.memory, width, config.memory_output)
         layers: list[nn.Module] = []
         for width_in, width_out in zip((config.memory_output, *config.head_hiddens), config.head_hiddens,
@@ -70,12 +79,20 @@ class Trunk(nn.Module):
         self.post = nn.Sequential(*layers)
 
     def features(self, obs, start):
-        """The memory's input: encoder(obs) [B,T,E] (+ sine embedding of steps start, start+1, …)."""
+        """The memory's input: encoder(obs) [B,T,E] (+ sine embedding of steps start, start+1, …;
+        official form: mixed in after the encoder's first Linear + LayerNorm)."""
+        if not self.positional and self.mixed is None:
+            return self.encoder(obs)
+        positions = start.unsqueeze(1) + torch.arange(obs.shape[1], device=obs.device, dtype=start.dtype)
+        if self.mixed is not None:
+            features = obs
+            for index, layer in enumerate(self.encoder):
+                features = layer(features)
+                if index == 1:  # after Linear(F, E₀) + LayerNorm
+                    features = self.mixed(features, positions)
+            return features
         features = self.encoder(obs)
-        if self.positional:
-            positions = start.unsqueeze(1) + torch.arange(obs.shape[1], device=obs.device, dtype=start.dtype)
-            features = features + sine_embedding(positions, features.shape[-1])
-        return features
+        return features + sine_embedding(positions, features.shape[-1])
 
     def _split(self, obs, state):
         """(features [B,T,E], episode-step start [B], the cell's own state)."""
@@ -143,8 +160,37 @@ class MemoryRLModule(TorchRLModule, ValueFunctionAPI):
         action_inputs = int(self.action_dist_cls.required_input_dim(self.action_space))
         self.trunk = Trunk(config, obs_size, image_shape)
         self.vf_trunk = None if config.shared_trunk else Trunk(config, obs_size, image_shape)
-        self.pi_head = nn.Linear(config.head_hiddens[-1], action_inputs)
-        self.vf_head = nn.Linear(config.head_hiddens[-1], 1)
+        width = config.head_hiddens[-1]
+        self.pi_pre = nn.Linear(width, width) if config.head_linear else nn.Identity()
+        self.vf_pre = nn.Linear(width, width) if config.head_linear else nn.Identity()
+        self.pi_head = nn.Linear(width, action_inputs)
+        self.vf_head = nn.Linear(width, 1)
+        if config.init == "official":
+            self.official_init()
+
+    def official_init(self) -> None:
+        """The official agent's init (popgym ``BaseModel.__init__``): orthogonal weights (gain 1) on
+        every Linear of the encoder(s), post MLP(s) and ``head_linear`` layers; the final policy and
+        value Linears' weights ~ N(0, 0.01²). Biases, the embedding strength and the memory cell
+        (SHM's own Linears, θ table) keep their defaults, as there."""
+        for trunk in self._trunks().values():
+            for part in (trunk.encoder, trunk.post):
+                for layer in part.modules():
+                    if isinstance(layer, nn.Linear):
+                        nn.init.orthogonal_(layer.weight)
+        for layer in (self.pi_pre, self.vf_pre):
+            if isinstance(layer, nn.Linear):
+                nn.init.orthogonal_(layer.weight)
+        nn.init.normal_(self.pi_head.weight, std=0.01)
+        nn.init.normal_(self.vf_head.weight, std=0.01)
+
+    def policy_outputs(self, features: torch.Tensor) -> torch.Tensor:
+        """Post-MLP features [B,T,P] → action distribution inputs [B,T,A]."""
+        return self.pi_head(self.pi_pre(features))
+
+    def value_outputs(self, features: torch.Tensor) -> torch.Tensor:
+        """Post-MLP features [B,T,P] → values [B,T]."""
+        return self.vf_head(self.vf_pre(features)).squeeze(-1)
 
     # -- state -------------------------------------------------------------------------------
     def _trunks(self) -> dict[str, Trunk]:
@@ -265,15 +311,16 @@ class MemoryRLModule(TorchRLModule, ValueFunctionAPI):
 
     def _act(self, batch, evaluation: bool, values: bool = False) -> dict[str, Any]:
         features, state_out, columns = self._run_trunks(batch, evaluation)
-        out = {Columns.ACTION_DIST_INPUTS: self.pi_head(features["pi"]), Columns.STATE_OUT: state_out, **columns}
+        out = {Columns.ACTION_DIST_INPUTS: self.policy_outputs(features["pi"]), Columns.STATE_OUT: state_out,
+               **columns}
         if values:
-            out[Columns.VF_PREDS] = self.vf_head(features["vf"]).squeeze(-1)
+            out[Columns.VF_PREDS] = self.value_outputs(features["vf"])
         return out
 
     def _forward_train(self, batch, **kwargs) -> dict[str, Any]:
         features, state_out, _ = self._run_trunks(batch, evaluation=False)
         return {
-            Columns.ACTION_DIST_INPUTS: self.pi_head(features["pi"]),
+            Columns.ACTION_DIST_INPUTS: self.policy_outputs(features["pi"]),
             Columns.STATE_OUT: state_out,
             Columns.EMBEDDINGS: features["vf"],
         }
@@ -283,4 +330,4 @@ class MemoryRLModule(TorchRLModule, ValueFunctionAPI):
         if embeddings is None:
             features, _, _ = self._run_trunks(batch, evaluation=False, which=("vf",))
             embeddings = features["vf"]
-        return self.vf_head(embeddings).squeeze(-1)
+        return self.value_outputs(embeddings)

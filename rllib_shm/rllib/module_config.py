@@ -11,8 +11,14 @@ settings, loop, studies and MLflow records. The fields that map onto it (``confi
 ``fcnet_hiddens`` (RLlib's tanh MLP before the LSTM), ``head_hiddens`` → ``head_fcnet_hiddens``
 (may be empty here: RLlib's default puts the heads straight on the LSTM output),
 ``shared_trunk`` → ``vf_share_layers``, ``max_seq_len``. ``memory.kind`` must say ``lstm``;
-the project's encoder options (``cnn``, ``image_shape``) and the ``sine`` embedding have no
-counterpart and are refused; ``memory_output`` and the memory's other fields are unused.
+the project's encoder options (``cnn``, ``image_shape``), the positional embeddings and the
+official-agent switches have no counterpart and are refused; ``memory_output`` and the memory's
+other fields are unused.
+
+The official SHM POPGym agent (thaihungle/SHM ``train_popgym.py`` + popgym's ``BaseModel``;
+docs/official-agent.md) is this config: ``encoder_hiddens: [128, 64]``, ``memory_output: 1024``,
+``head_hiddens: [64]``, ``positional_embedding: official``, ``init: official``,
+``encoder_norm_affine: false``, ``head_linear: true``, ``memory: {kind: shm, theta_mode: fixed}``.
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ from rllib_shm.memory import MemoryConfig
 from rllib_shm.memory.validation import check_choice, check_positive_int
 
 ENCODERS = ("mlp", "cnn")
-POSITIONAL_EMBEDDINGS = ("none", "sine")
+POSITIONAL_EMBEDDINGS = ("none", "sine", "official")
+INITS = ("torch", "official")
 
 
 @dataclass(frozen=True)
@@ -42,18 +49,34 @@ class ModuleConfig:
     memory_output: int = 256  # O: width of the memory cell's output projection
     head_hiddens: tuple[int, ...] = (64,)  # post MLP (ReLU) shared by the policy and value heads
     shared_trunk: bool = True  # one encoder+memory for policy and value (paper), or one each
-    positional_embedding: str = "none"  # none | sine (the paper's SHM model added one)
+    # none | sine: transformer sine (base 10,000) added to the encoder output | official: the official
+    # SHM agent's (base 1,024, mixed into the first encoder layer's LayerNorm'd output as x(1−s) + s·emb,
+    # s learned, init 0.5, clamped to [0, 1]; encoders.MixedSineEmbedding)
+    positional_embedding: str = "none"
     max_seq_len: int = 64  # RLlib's chunk length for learning (must cover the BPTT horizon)
     image_shape: tuple[int, int, int] | None = None  # (C, H, W) of flat image observations (cnn)
     rllib_lstm: bool = False  # RLlib's built-in LSTM PPO module instead (a baseline; module docstring)
+    # torch: PyTorch's default init everywhere | official (the official SHM agent's, popgym BaseModel):
+    # orthogonal weights (gain 1) on the encoder, post-MLP and head Linears, the final policy and value
+    # Linears' weights N(0, 0.01²); biases and the memory cell keep PyTorch's defaults
+    init: str = "torch"
+    encoder_norm_affine: bool = True  # the encoder LayerNorm's learned scale/shift (official agent: false)
+    # an extra Linear(P, P) before each of the policy and value heads, no activation between
+    # (official agent: true, train_popgym.py's actor = critic = Linear(64, 64))
+    head_linear: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.memory, MemoryConfig):
             raise ValueError(f"memory must be a MemoryConfig, got {type(self.memory).__name__}")
         check_choice("encoder", self.encoder, ENCODERS)
         check_choice("positional_embedding", self.positional_embedding, POSITIONAL_EMBEDDINGS)
-        if not isinstance(self.rllib_lstm, bool):
-            raise ValueError(f"rllib_lstm must be true or false, got {self.rllib_lstm!r}")
+        check_choice("init", self.init, INITS)
+        for name in ("rllib_lstm", "encoder_norm_affine", "head_linear"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.positional_embedding == "official" and self.encoder != "mlp":
+            raise ValueError("positional_embedding 'official' mixes into the mlp encoder's first layer; "
+                             f"encoder is {self.encoder!r}")
         for name in ("encoder_hiddens", "head_hiddens"):
             values = getattr(self, name)
             if isinstance(values, tuple | list) and not values and name == "head_hiddens" and self.rllib_lstm:
@@ -89,6 +112,8 @@ class ModuleConfig:
             problems.append("image_shape must be null")
         if self.positional_embedding != "none":
             problems.append(f"positional_embedding must be 'none' (got {self.positional_embedding!r})")
+        if self.init != "torch" or not self.encoder_norm_affine or self.head_linear:
+            problems.append("init, encoder_norm_affine and head_linear must keep their defaults")
         if problems:
             raise ValueError("rllib_lstm: true builds RLlib's built-in LSTM module, where " + "; ".join(problems))
 

@@ -1,10 +1,10 @@
 """The one PPO iteration loop, shared by ``rllib-shm train`` and every trial of a study.
 
 ``run_iterations`` calls ``algo.train()`` until ``run.stop_iters`` (or until the mean return reaches
-``run.stop_return``, or the success rate ``run.stop_success``), keeps the MMER (best mean return so
-far), prints one progress line per iteration (with the success rate where the env reports one), and
-hands each iteration's metrics (``runs/results.py`` names) to a callback together with whether a
-checkpoint is due: every ``run.checkpoint_every`` iterations and at the last one.
+``run.stop_return``, the success rate ``run.stop_success``, or the env steps ``run.stop_env_steps``),
+keeps the MMER (best mean return so far), prints one progress line per iteration (with the success
+rate where the env reports one), and hands each iteration's metrics (``runs/results.py`` names) to a
+callback together with whether a checkpoint is due: every ``run.checkpoint_every`` iterations and at the last one.
 What the callback does with them is the caller's: ``train`` logs to MLflow and writes checkpoints
 into its run directory; a study's trainable reports to Tune with a checkpoint attached.
 A resumed trial passes the ``Progress`` it had reached.
@@ -100,8 +100,11 @@ def progress_line(iteration: Iteration, stop_iters: int, eta: timedelta) -> str:
 
 def stop_reason(run: RunSection, metrics: dict[str, float]) -> str | None:
     """Why the run stops early after an iteration with ``metrics``: ``run.stop_return`` or
-    ``run.stop_success`` reached (a missing or NaN value never reaches either), else None."""
+    ``run.stop_success`` reached (a missing or NaN value never reaches either), or the env-step budget
+    ``run.stop_env_steps`` spent, else None."""
     mean, success = metrics["episode_return_mean"], metrics.get("success_rate", math.nan)
+    if run.stop_env_steps is not None and metrics.get("env_steps", 0) >= run.stop_env_steps:
+        return f"env steps {int(metrics['env_steps']):,} ≥ run.stop_env_steps {run.stop_env_steps:,}"
     if run.stop_return is not None and mean >= run.stop_return:
         return f"mean return {mean:.3f} ≥ run.stop_return {run.stop_return}"
     if run.stop_success is not None and success >= run.stop_success:

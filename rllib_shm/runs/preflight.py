@@ -19,6 +19,12 @@ while measuring: float32 bytes of
   boundaries + one recomputed chunk) and six (C_t, U_t, M_t and their gradients) where the
   calibration is materialised (``fixed_matrix``, ``random_matrix``, ``memory_clamp``).
 
+With whole-episode BPTT (``algo.whole_episodes``, ``config/episodes.py``) the estimate is taken
+with ``max_seq_len`` = the longest episode L + 1: a train batch holds up to one more episode per
+env (complete episodes overshoot ``train_batch_size``), and a minibatch holds whole sequences, each
+zero-padded to L + 1 steps, so its activations grow to ⌈minibatch / (L + 1)⌉ · (L + 1) steps.
+An env with unbounded episodes, or episodes longer than a minibatch, is refused with the reason.
+
 A local run whose estimate exceeds the memory available now is refused with the breakdown. On a
 cluster (``RAY_ADDRESS`` or a Ray job) the trials run elsewhere and the check is skipped.
 
@@ -34,6 +40,7 @@ import math
 import os
 
 from rllib_shm.config import ExperimentConfig
+from rllib_shm.config.episodes import resolve_whole_episodes
 from rllib_shm.runs.env_probe import open_env, play
 
 GIB = 2**30
@@ -53,7 +60,7 @@ def _meta_module(config: ExperimentConfig, env):
 
 def memory_estimate(config: ExperimentConfig, module) -> dict[str, int]:
     """Estimated peak bytes of one run by component (see the module docstring); ``module`` may
-    live on the meta device."""
+    live on the meta device. ``config`` as resolved by ``resolve_whole_episodes``."""
     algo, memory = config.algo, config.module.memory
     parameters = sum(p.numel() for p in module.parameters()) + sum(b.numel() for b in module.buffers())
     if config.module.rllib_lstm:  # RLlib's LSTM: h and c
@@ -63,13 +70,18 @@ def memory_estimate(config: ExperimentConfig, module) -> dict[str, int]:
         state = sum(1 + sum(math.prod(shape) for shape in trunk.memory.state_shapes().values()) for trunk in trunks)
     envs = max(algo.num_env_runners, 1) * algo.num_envs_per_env_runner
     learners = max(algo.num_learners, 1)
+    batch, minibatch = algo.train_batch_size, algo.minibatch_size
+    if algo.whole_episodes:  # config resolved: max_seq_len = L + 1 (config/episodes.py)
+        sequence = config.module.max_seq_len
+        batch += envs * sequence  # complete episodes: each env finishes the one it is in
+        minibatch = math.ceil(minibatch / sequence) * sequence  # whole sequences, zero-padded
     materialised = memory.kind == "shm" and (memory.calibration in ("fixed_matrix", "random_matrix")
                                              or memory.memory_clamp is not None)
     return {
         "weights, gradients and Adam moments": FLOAT * parameters * (4 * learners + max(algo.num_env_runners, 1)),
         "recurrent states while acting": FLOAT * state * envs * 2,
-        "states stored with a train batch": FLOAT * state * algo.train_batch_size,
-        "learner activations per minibatch": FLOAT * state * algo.minibatch_size * (6 if materialised else 1)
+        "states stored with a train batch": FLOAT * state * batch,
+        "learner activations per minibatch": FLOAT * state * minibatch * (6 if materialised else 1)
         * learners,
     }
 
@@ -99,8 +111,10 @@ def check_memory(config: ExperimentConfig, module, copies: int = 1) -> None:
     parts = ", ".join(f"{name} {size / GIB:.1f} GiB" for name, size in
                       sorted(estimate.items(), key=lambda item: -item[1]) if size >= 0.05 * total)
     runs = "the run needs" if copies == 1 else f"{copies} trials at once need"
+    whole = (f"; whole-episode BPTT over episodes of up to {config.module.max_seq_len - 1} steps "
+             "(algo.whole_episodes: false learns on shorter chunks)") if config.algo.whole_episodes else ""
     raise ValueError(f"{runs} an estimated {total / GIB:.1f} GiB of memory but {available / GIB:.1f} GiB is "
-                     f"available ({parts}; module.memory.mem_size={config.module.memory.mem_size}); lower "
+                     f"available ({parts}; module.memory.mem_size={config.module.memory.mem_size}{whole}); lower "
                      "module.memory.mem_size, algo.train_batch_size, algo.minibatch_size or the number of envs")
 
 
@@ -111,6 +125,7 @@ def preflight(config: ExperimentConfig) -> None:
 
     env = played_env(config)
     try:
+        config = resolve_whole_episodes(config, env)
         if config.module.rllib_lstm:
             check_float_observations(config, env.observation_space)
         check_memory(config, _meta_module(config, env))
@@ -190,6 +205,7 @@ def check_memory_all(configs, copies: int = 1) -> None:
             key = (config.env.id, repr(sorted(config.env.config.items())))
             if key not in built:
                 built[key] = played_env(config)
+            config = resolve_whole_episodes(config, built[key])
             check_memory(config, _meta_module(config, built[key]), copies)
     finally:
         for env in built.values():

@@ -274,6 +274,13 @@ def curated_params(config: ExperimentConfig, searched: Mapping[str, Any] | None 
     paths = [*PARAMS, *KIND_PARAMS.get(config.module.memory.kind, ())]
     if config.env.config:
         paths.append("env.config")
+    if config.algo.whole_episodes:  # BPTT over whole episodes (module.max_seq_len is then replaced per env)
+        paths.append("algo.whole_episodes")
+    if config.run.stop_env_steps is not None:
+        paths.append("run.stop_env_steps")
+    module = config.module
+    if module.init != "torch" or not module.encoder_norm_affine or module.head_linear:  # official-agent switches
+        paths += ["module.init", "module.encoder_norm_affine", "module.head_linear", "algo.grad_clip"]
     params: dict[str, Any] = {}
     for path, value in (searched or {}).items():
         if path == VARIANT_PARAM:
