@@ -122,6 +122,17 @@ class MemoryRLModule(TorchRLModule, ValueFunctionAPI):
             raise ValueError("module.rllib_lstm: true is RLlib's own default PPO module with its built-in LSTM "
                              "(config/ppo.py builds it), not a MemoryRLModule")
         self.module_config = config
+        obs_size, image_shape = self._observation_layout(config)
+        self.action_dist_cls = Catalog._get_dist_cls_from_action_space(self.action_space, framework="torch")
+        action_inputs = int(self.action_dist_cls.required_input_dim(self.action_space))
+        self.trunk = Trunk(config, obs_size, image_shape)
+        self.vf_trunk = None if config.shared_trunk else Trunk(config, obs_size, image_shape)
+        self.pi_head = nn.Linear(config.head_hiddens[-1], action_inputs)
+        self.vf_head = nn.Linear(config.head_hiddens[-1], 1)
+
+    def _observation_layout(self, config: ModuleConfig) -> tuple[int, tuple[int, int, int] | None]:
+        """(flat observation width F, image shape (C, H, W) or None) of the observation space;
+        sets the uint8 → [0, 1] scale. ValueError for a space the trunks cannot read."""
         space = self.observation_space
         if not isinstance(space, gym.spaces.Box):
             raise ValueError(
@@ -139,12 +150,7 @@ class MemoryRLModule(TorchRLModule, ValueFunctionAPI):
             image_shape = tuple(space.shape)
         if image_shape is not None and int(np.prod(image_shape)) != obs_size:
             raise ValueError(f"image_shape {image_shape} does not match the observation size {obs_size}")
-        self.action_dist_cls = Catalog._get_dist_cls_from_action_space(self.action_space, framework="torch")
-        action_inputs = int(self.action_dist_cls.required_input_dim(self.action_space))
-        self.trunk = Trunk(config, obs_size, image_shape)
-        self.vf_trunk = None if config.shared_trunk else Trunk(config, obs_size, image_shape)
-        self.pi_head = nn.Linear(config.head_hiddens[-1], action_inputs)
-        self.vf_head = nn.Linear(config.head_hiddens[-1], 1)
+        return obs_size, image_shape
 
     # -- state -------------------------------------------------------------------------------
     def _trunks(self) -> dict[str, Trunk]:
@@ -226,8 +232,9 @@ class MemoryRLModule(TorchRLModule, ValueFunctionAPI):
         return [prefix + THETA_COLUMN for prefix, trunk in self._trunks().items() if trunk.memory.draws_rows]
 
     # -- forward passes ----------------------------------------------------------------------
-    def _observations(self, batch) -> torch.Tensor:
-        obs = batch[Columns.OBS]
+    def _observations(self, batch, column: str = Columns.OBS) -> torch.Tensor:
+        """``batch[column]`` [B,T,...] as flat float observations [B,T,F] (uint8 scaled to [0, 1])."""
+        obs = batch[column]
         batch_size, steps = obs.shape[:2]
         obs = obs.reshape(batch_size, steps, -1).float()
         return obs * self._obs_scale if self._obs_scale is not None else obs
