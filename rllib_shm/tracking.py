@@ -131,15 +131,18 @@ def curated_params(config: ExperimentConfig) -> dict[str, Any]:
         "shared_trunk": module.shared_trunk,
         "positional_embedding": module.positional_embedding,
         "max_seq_len": module.max_seq_len,
-        "lr": algo.lr,
+        "algorithm": algo.name,
         "gamma": algo.gamma,
-        "lambda": algo.lambda_,
-        "clip_param": algo.clip_param,
-        "entropy_coeff": algo.entropy_coeff,
-        "vf_loss_coeff": algo.vf_loss_coeff,
-        "num_epochs": algo.num_epochs,
-        "train_batch_size": algo.train_batch_size,
-        "minibatch_size": algo.minibatch_size,
+        **(sac_params(algo.sac) if algo.name == "sac" else {
+            "lr": algo.lr,
+            "lambda": algo.lambda_,
+            "clip_param": algo.clip_param,
+            "entropy_coeff": algo.entropy_coeff,
+            "vf_loss_coeff": algo.vf_loss_coeff,
+            "num_epochs": algo.num_epochs,
+            "train_batch_size": algo.train_batch_size,
+            "minibatch_size": algo.minibatch_size,
+        }),
         "num_envs": max(algo.num_env_runners, 1) * algo.num_envs_per_env_runner,
         "seed": run.seed,
         "stop_iters": run.stop_iters,
@@ -152,6 +155,19 @@ def curated_params(config: ExperimentConfig) -> dict[str, Any]:
         params.update({"shm.L": memory.num_thetas, "shm.theta_mode": memory.theta_mode,
                        "shm.calibration": memory.calibration, "shm.eval_theta": memory.eval_theta})
     return params
+
+
+def sac_params(sac) -> dict[str, Any]:
+    """SAC's curated parameters (``algo.sac``), under ``sac.`` names."""
+    critic = sac.critic_memory
+    return {
+        "sac.updates_per_step": sac.updates_per_step, "sac.batch_episodes": sac.batch_episodes,
+        "sac.warmup_episodes": sac.warmup_episodes, "sac.actor_lr": sac.actor_lr, "sac.critic_lr": sac.critic_lr,
+        "sac.alpha": "auto" if sac.alpha is None else sac.alpha, "sac.tau": sac.tau,
+        "sac.replay": sac.replay if sac.replay == "episodes" else f"chunks {sac.chunk_length}+{sac.burn_in} burn-in",
+        "sac.theta_replay": sac.theta_replay, "sac.replay_capacity": sac.replay_capacity,
+        "sac.critic_memory": "actor's" if critic is None else f"{critic.kind} H={critic.mem_size}",
+    }
 
 
 def run_tags(config: ExperimentConfig) -> dict[str, str]:

@@ -227,6 +227,13 @@ class MemoryRLModule(TorchRLModule, ValueFunctionAPI):
                                                  evaluation=not explore)
         return out
 
+    def acting_copy(self, model_config: dict) -> MemoryRLModule:
+        """A module of this class built from ``model_config``, holding this module's weights."""
+        copy = type(self)(observation_space=self.observation_space, action_space=self.action_space,
+                          model_config=model_config)
+        copy.load_state_dict(self.state_dict())
+        return copy
+
     def theta_columns(self) -> list[str]:
         """The θ columns this module draws while acting (one per trunk whose memory draws rows)."""
         return [prefix + THETA_COLUMN for prefix, trunk in self._trunks().items() if trunk.memory.draws_rows]

@@ -49,7 +49,11 @@ from ray.rllib.algorithms.sac.sac_learner import (
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.learner.utils import make_target_network
 from ray.rllib.core.rl_module.apis import InferenceOnlyAPI, QNetAPI, TargetNetworkAPI
-from ray.rllib.models.torch.torch_distributions import TorchCategorical, TorchSquashedGaussian
+from ray.rllib.core.distribution.torch.torch_distribution import (
+    TorchCategorical,
+    TorchDeterministic,
+    TorchSquashedGaussian,
+)
 from torch import nn
 
 from rllib_shm.memory import MemoryConfig
@@ -58,6 +62,14 @@ from rllib_shm.rllib.module_config import ModuleConfig
 
 SAC_KEY = "sac"  # model_config entry: {"critic_memory": dict | None, "theta_replay": "fresh" | "acting"}
 CRITIC_ATTRIBUTES = ("qf_encoder", "qf", "qf_twin", "target_qf_encoder", "target_qf", "target_qf_twin")
+
+
+class SquashedGaussian(TorchSquashedGaussian):
+    """RLlib's squashed Gaussian whose deterministic action is squashed too: tanh(μ) in [−1, 1]
+    (RLlib's returns μ itself, which the env runner then clips)."""
+
+    def to_deterministic(self) -> TorchDeterministic:
+        return TorchDeterministic(loc=self._squash(self.loc))
 
 
 class MemorySACModule(MemoryRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAPI):
@@ -98,7 +110,7 @@ class MemorySACModule(MemoryRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAP
         self.discrete = isinstance(self.action_space, gym.spaces.Discrete)
         if not self.discrete and not isinstance(self.action_space, gym.spaces.Box):
             raise ValueError(f"SAC needs a Discrete or Box action space, got {self.action_space}")
-        self.action_dist_cls = TorchCategorical if self.discrete else TorchSquashedGaussian
+        self.action_dist_cls = TorchCategorical if self.discrete else SquashedGaussian
         width = config.head_hiddens[-1]
         self.trunk, self.vf_trunk = Trunk(config, obs_size, image_shape), None  # the actor (MemoryRLModule's API)
         self.pi_head = nn.Linear(width, int(self.action_dist_cls.required_input_dim(self.action_space)))
@@ -124,6 +136,11 @@ class MemorySACModule(MemoryRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAP
     def get_train_action_dist_cls(self):
         return self.action_dist_cls
 
+    @property
+    def squashed_actions(self) -> bool:
+        """Continuous actions are tanh-squashed to [−1, 1] (then unsquashed to the Box bounds)."""
+        return not self.discrete
+
     def get_non_inference_attributes(self) -> list[str]:
         return list(CRITIC_ATTRIBUTES)
 
@@ -138,6 +155,19 @@ class MemorySACModule(MemoryRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAP
 
     def compute_values(self, batch, embeddings=None):
         raise NotImplementedError("MemorySACModule has no state-value head; its critic is Q (compute_q_values)")
+
+    def acting_copy(self, model_config: dict) -> MemorySACModule:
+        """An inference-only module (the actor) with ``model_config``, holding this module's actor weights."""
+        copy = type(self)(observation_space=self.observation_space, action_space=self.action_space,
+                          model_config=model_config, inference_only=True)
+        copy.load_state_dict({k: v for k, v in self.state_dict().items() if k in copy.state_dict()})
+        return copy
+
+    def _act(self, batch, evaluation: bool, values: bool = False) -> dict[str, Any]:
+        out = super()._act(batch, evaluation, values=False)
+        if values:  # the actor carries no value; the exported / evaluated SAC policy reports NaN
+            out[Columns.VF_PREDS] = torch.full(out[Columns.ACTION_DIST_INPUTS].shape[:2], float("nan"))
+        return out
 
     def forward_target(self, batch: dict[str, Any], **kwargs) -> torch.Tensor:
         """min(Q'₁, Q'₂) of the target critic over ``batch[OBS]`` [B,T,...] from the zero state

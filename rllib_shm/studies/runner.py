@@ -59,7 +59,7 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
               log: Callable[[str], None] = print) -> StudyResult:
     from ray import tune
 
-    from rllib_shm.config.ppo import build_ppo_config
+    from rllib_shm.config.sac import build_algorithm_config
     from rllib_shm.runs.preflight import check_memory_all, check_success_reported, preflight
     from rllib_shm.studies.mlflow_runs import StudyTracker
     from rllib_shm.studies.progress import StudyProgress
@@ -87,8 +87,8 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
 
     started_ray = ensure_ray()  # a Ray this call started is stopped when the study ends
     try:
-        ppo = build_ppo_config(first)
-        resources = ppo.algo_class.default_resource_request(ppo)
+        algorithm = build_algorithm_config(first)
+        resources = algorithm.algo_class.default_resource_request(algorithm)
         trainable = tune.with_resources(tune.with_parameters(train_trial, base=study.base, space=study.space),
                                         resources=resources)
         tracker = StudyTracker(uri, first.run.mlflow_experiment, settings.name, study.base, study.space)
@@ -97,7 +97,7 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
             params={"num_samples": settings.num_samples, "metric": settings.metric, "seed": settings.seed,
                     "scheduler": settings.scheduler, **{f"space.{k}": str(v) for k, v in space_text.items()},
                     **{f"variants.{k}": str(v) for k, v in study.base.get(VARIANTS, {}).items()}},
-            tags={"env": first.env.id, "algorithm": "PPO"},
+            tags={"env": first.env.id, "algorithm": first.algo.name.upper()},
         )
         try:  # from here on, a study that dies leaves no MLflow run RUNNING
             if resume:
