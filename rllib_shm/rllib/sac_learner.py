@@ -10,6 +10,8 @@ number of real steps, so each mean is over real steps and padded steps change no
 Optimizers (the three of RLlib's SAC): ``qf`` over the critic trunk and both Q heads (loss: the sum
 of the two heads' losses, since they share the trunk), ``policy`` over the actor trunk and head,
 ``alpha`` over log α. A fixed temperature (``algo.sac.alpha``) is log α with learning rate 0.
+Two additions to RLlib's learner: log α is saved in the learner state (checkpoints), and its
+gradient is averaged over several learners, as DDP does for the module's.
 
 SAC-Discrete's automatic target entropy: RLlib's ``"auto"`` is −dim(A), i.e. −1 for every
 ``Discrete`` space, which drives α to 0; here ``"auto"`` is 0.5 · ln|A| for discrete actions (half the
@@ -30,6 +32,7 @@ from ray.rllib.core.columns import Columns
 
 from rllib_shm.rllib.sac_replay import REPLAY_MASK
 
+LOG_ALPHA = "log_alpha"  # learner state key: {module id: log α}
 DISCRETE_TARGET_ENTROPY_SHARE = 0.5  # "auto" target entropy of SAC-Discrete: this share of ln|A|
 
 
@@ -74,6 +77,31 @@ class MemorySACLearner(SACTorchLearner):
         if twin is not None:  # one critic trunk under both heads: one optimizer, one summed loss
             self._temp_losses[(module_id, QF_LOSS_KEY)] = self._temp_losses[(module_id, QF_LOSS_KEY)] + twin
         return total
+
+    def compute_gradients(self, loss_per_module, **kwargs):
+        """RLlib's, plus the mean of log α's gradient over the learners: log α lives outside the
+        module, so DDP does not average it, and each learner's α would drift from the others'."""
+        grads = super().compute_gradients(loss_per_module, **kwargs)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            world = torch.distributed.get_world_size()
+            for log_alpha in self.curr_log_alpha.values():
+                if log_alpha.grad is not None and world > 1:
+                    torch.distributed.all_reduce(log_alpha.grad)
+                    log_alpha.grad /= world
+        return grads
+
+    # log α in checkpoints: RLlib's SAC learner keeps it outside the module and its state (a restored
+    # run would restart from initial_alpha with the optimizer moments of the old α)
+    def get_state(self, components=None, *, not_components=None, **kwargs):
+        state = super().get_state(components, not_components=not_components, **kwargs)
+        state[LOG_ALPHA] = {mid: float(value.detach().cpu()[0]) for mid, value in self.curr_log_alpha.items()}
+        return state
+
+    def set_state(self, state) -> None:
+        super().set_state(state)
+        for module_id, value in state.get(LOG_ALPHA, {}).items():
+            with torch.no_grad():
+                self.curr_log_alpha[module_id].fill_(value)
 
     def _get_target_entropy(self, module_id):
         target = self.config.get_config_for_module(module_id).target_entropy
