@@ -29,15 +29,16 @@ def build_sac_config(config: ExperimentConfig) -> MemorySACConfig:
     Iterations: ``algo.sac.env_steps_per_iteration`` env steps (RLlib's
     ``min_sample_timesteps_per_iteration``); sampling rounds of ``algo.sac.rollout_steps`` steps per
     env, each followed by ``updates_per_step`` × (steps of the round) gradient updates on
-    ``batch_episodes`` replayed episodes per learner; learning starts after ``warmup_episodes`` ×
-    ``module.max_seq_len`` env steps (the paper's warm-up episodes where episodes have a fixed
-    length). A fixed ``alpha`` is log α with learning rate 0.
+    ``batch_episodes`` replayed episodes per learner; learning starts once ``warmup_episodes``
+    episodes have finished. A fixed ``alpha`` is log α with learning rate 0.
     """
     algo, sac = config.algo, config.algo.sac
     learners = max(algo.num_learners, 1)
     total_batch = sac.batch_episodes * learners
+    algorithm = MemorySACConfig()
+    algorithm.warmup_episodes = sac.warmup_episodes
     return (
-        MemorySACConfig()
+        algorithm
         .environment(resolve_env(config.env.id), env_config=dict(config.env.config))
         .env_runners(
             num_env_runners=algo.num_env_runners,
@@ -64,7 +65,6 @@ def build_sac_config(config: ExperimentConfig) -> MemorySACConfig:
             n_step=1,
             train_batch_size_per_learner=sac.batch_episodes,
             training_intensity=sac.updates_per_step * total_batch,
-            num_steps_sampled_before_learning_starts=sac.warmup_episodes * config.module.max_seq_len,
             replay_buffer_config={
                 "type": "EpisodeReplayBuffer",  # MemorySAC builds MemoryEpisodeReplay
                 "capacity": sac.replay_capacity,

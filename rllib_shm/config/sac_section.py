@@ -33,7 +33,7 @@ class SACSection:
     """Recurrent SAC / SAC-Discrete settings (``algo.sac``), read only when ``algo.name: sac``."""
 
     updates_per_step: float = 0.25  # gradient updates per env step (update-to-data ratio)
-    warmup_episodes: int = 10  # episodes (of module.max_seq_len steps) sampled before the first update
+    warmup_episodes: int = 10  # finished episodes in the replay buffer before the first update
     batch_episodes: int = 32  # whole episodes (replay: chunks) per gradient update, per learner
     env_steps_per_iteration: int = 1000  # env steps one training iteration samples (progress, checkpoints)
     rollout_steps: int = 8  # env steps each env takes between updates (RLlib's rollout_fragment_length)
