@@ -138,3 +138,30 @@ def test_log_alpha_is_kept_in_the_learner_state():
 def test_discrete_auto_target_entropy_is_half_the_uniform_entropy():
     learner = learner_for(["module.memory.kind=gru"])
     assert float(learner.target_entropy[DEFAULT_MODULE_ID]) == pytest.approx(0.5 * np.log(2))
+
+
+MEMORIES = [["module.memory.kind=mlp"], ["module.memory.kind=gru"], ["module.memory.kind=lstm"],
+            ["module.memory.kind=ffm"], ["module.memory.kind=shm"], ["module.memory.kind=shm", "module.memory.theta_mode=fixed"],
+            *[["module.memory.kind=shm", f"module.memory.calibration={c}"]
+              for c in ("none", "fixed_matrix", "random_matrix", "neural_theta")],
+            ["module.memory.kind=gru", "algo.sac.critic_memory={kind: shm, mem_size: 8}"]]
+
+
+@pytest.mark.parametrize("memory", MEMORIES, ids=lambda m: "-".join(v.split("=")[1] for v in m))
+def test_every_memory_learns_through_actor_and_critic(memory):
+    """One update step's losses are finite and reach both trunks' memories (where they have weights)."""
+    learner = learner_for(memory)
+    module = learner.module[DEFAULT_MODULE_ID]
+    batch = {**episodes_batch(7), Columns.STATE_IN: module.initial_state(3)}
+    config = learner.config.get_config_for_module(DEFAULT_MODULE_ID)
+    fwd_out = module.forward_train(batch)
+    learner.compute_loss_for_module(module_id=DEFAULT_MODULE_ID, config=config, batch=batch, fwd_out=fwd_out)
+    critic, actor = (learner._temp_losses[(DEFAULT_MODULE_ID, name)] for name in ("qf_loss", "policy_loss"))
+    assert torch.isfinite(critic) and torch.isfinite(actor)
+    critic.backward(retain_graph=True)
+    actor.backward()
+    learner._temp_losses.clear()
+    for trunk in (module.trunk, module.qf_encoder):
+        grads = [p.grad for p in trunk.memory.parameters() if p.requires_grad]
+        assert all(g is not None and torch.isfinite(g).all() for g in grads)
+        assert not grads or any(float(g.abs().sum()) > 0 for g in grads)
