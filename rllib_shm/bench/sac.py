@@ -11,7 +11,8 @@ Both: 0.25 gradient updates per env step, 8 envs, sampling and learning in one p
 variant in its own process and Ray instance). Variants: SHM (H = 64, random θ, fresh draws), GRU,
 LSTM, FFM (32 × 8), the memoryless MLP (all with the project's ``MemorySACModule``: separate actor
 and critic trunks, whole-episode replay), and ``rllib-ff`` — RLlib's own feed-forward SAC
-(``DefaultSACTorchRLModule``, MLPs [256, 256], transitions from its prioritized episode buffer)
+(``DefaultSACTorchRLModule``, MLPs [256, 256] on the flat observation, transitions from its
+prioritized episode buffer)
 on the same env, with the same number of transitions per update (episodes × episode length) and
 the same 0.25 updates per env step. Reported per variant: env steps/s and gradient updates/s
 over the timed iterations (after warm-up and one untimed learning iteration), and the ratio to
@@ -38,6 +39,7 @@ SETTINGS: dict[str, dict] = {
         "env": ["env.id=rllib_shm/VisualMatch-L100-v0", "env.config={flatten: false}", "module.encoder=cnn",
                 "module.max_seq_len=126"],
         "episode_length": 125, "batch_episodes": 32, "memory_size": 64,
+        "anchor_env_config": {"flatten": True},  # RLlib's default catalog: an MLP on the flat crop, as floats
     },
     "wind": {
         "env": ["env.id=rllib_shm/Wind-v0", "module.max_seq_len=100"],
@@ -90,14 +92,31 @@ def algorithm_config(setting: str, variant: str, steps_per_iteration: int):
     from rllib_shm.rllib import resolve_env
 
     transitions = shape["batch_episodes"] * shape["episode_length"]
+    env_config = {**config.env.config, **shape.get("anchor_env_config", {}), "env_id": config.env.id}
     return (SACConfig()
-            .environment(resolve_env(config.env.id), env_config=dict(config.env.config))
+            .environment(resolve_env(f"{__name__}:float_observations_env"), env_config=env_config)
             .env_runners(num_env_runners=0, num_envs_per_env_runner=8, rollout_fragment_length=8)
             .training(train_batch_size_per_learner=transitions, training_intensity=UPDATES_PER_STEP * transitions,
                       num_steps_sampled_before_learning_starts=8 * shape["episode_length"],
                       actor_lr=3e-4, critic_lr=3e-4, alpha_lr=3e-4)
             .reporting(min_sample_timesteps_per_iteration=steps_per_iteration, min_time_s_per_iteration=0)
             .debugging(seed=0))
+
+
+def float_observations_env(env_id: str, **env_config):
+    """``env_id`` with float32 observations (uint8 scaled to [0, 1]): RLlib's default SAC module
+    does not cast uint8 observations."""
+    import gymnasium as gym
+    import numpy as np
+
+    from rllib_shm.rllib import make_env
+
+    env = make_env(env_id, env_config)
+    space = env.observation_space
+    if space.dtype != np.uint8:
+        return env
+    return gym.wrappers.TransformObservation(env, lambda obs: obs.astype(np.float32) / 255.0,
+                                             gym.spaces.Box(0.0, 1.0, space.shape, np.float32))
 
 
 def _measure(setting: str, variant: str, args) -> dict:
