@@ -14,7 +14,8 @@ from rllib_shm.config.sac import build_sac_config
 from rllib_shm.rllib import make_env
 from rllib_shm.rllib.module import THETA_COLUMN
 
-BASE = ["env.id=rllib_shm/CueRecall-D5-v0", "env.config={delay: 3}", "algo.name=sac", "module.shared_trunk=false", "module.max_seq_len=12",
+BASE = ["env.id=rllib_shm/CueRecall-D5-v0", "env.config={delay: 3}", "algo.name=sac", "module.shared_trunk=false",
+        "module.max_seq_len=12",
         "module.memory.mem_size=8", "module.encoder_hiddens=[16, 16]", "module.memory_output=16",
         "module.head_hiddens=[16]"]
 
@@ -141,7 +142,8 @@ def test_discrete_auto_target_entropy_is_half_the_uniform_entropy():
 
 
 MEMORIES = [["module.memory.kind=mlp"], ["module.memory.kind=gru"], ["module.memory.kind=lstm"],
-            ["module.memory.kind=ffm"], ["module.memory.kind=shm"], ["module.memory.kind=shm", "module.memory.theta_mode=fixed"],
+            ["module.memory.kind=ffm"], ["module.memory.kind=shm"],
+            ["module.memory.kind=shm", "module.memory.theta_mode=fixed"],
             *[["module.memory.kind=shm", f"module.memory.calibration={c}"]
               for c in ("none", "fixed_matrix", "random_matrix", "neural_theta")],
             ["module.memory.kind=gru", "algo.sac.critic_memory={kind: shm, mem_size: 8}"]]

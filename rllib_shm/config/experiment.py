@@ -118,4 +118,5 @@ class ExperimentConfig:
         return build(cls, data, "")
 
 
-__all__ = ["PPO_ONLY_FIELDS", "SACSection", "AlgoSection", "EnvSection", "ExperimentConfig", "MemoryConfig", "ModuleConfig", "RunSection"]
+__all__ = ["PPO_ONLY_FIELDS", "SACSection",
+           "AlgoSection", "EnvSection", "ExperimentConfig", "MemoryConfig", "ModuleConfig", "RunSection"]

@@ -91,7 +91,8 @@ def check_algorithm_fields(algo) -> None:
                              f"algo.sac.* (e.g. algo.sac.actor_lr); remove them or use algo.name: ppo")
     else:
         reference = SACSection()
-        bad = [f"algo.sac.{f.name}" for f in fields(SACSection) if getattr(algo.sac, f.name) != getattr(reference, f.name)]
+        bad = [f"algo.sac.{f.name}" for f in fields(SACSection)
+               if getattr(algo.sac, f.name) != getattr(reference, f.name)]
         if bad:
             raise ValueError(f"{', '.join(bad)}: SAC setting(s) with algo.name: {algo.name}; set algo.name: sac "
                              "or remove them")

@@ -24,6 +24,7 @@ The update-to-data ratio u (gradient updates per env step) is RLlib's ``training
 from __future__ import annotations
 
 from ray.rllib.algorithms.sac import SAC, SACConfig
+from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
 from ray.rllib.utils.metrics import (
     ENV_RUNNER_RESULTS,
@@ -31,7 +32,6 @@ from ray.rllib.utils.metrics import (
     REPLAY_BUFFER_ADD_DATA_TIMER,
     TIMERS,
 )
-from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from rllib_shm.rllib.connectors import MemoryActing
 from rllib_shm.rllib.sac_module import MemorySACModule

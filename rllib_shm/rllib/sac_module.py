@@ -47,13 +47,13 @@ from ray.rllib.algorithms.sac.sac_learner import (
     QF_TWIN_PREDS,
 )
 from ray.rllib.core.columns import Columns
-from ray.rllib.core.learner.utils import make_target_network
-from ray.rllib.core.rl_module.apis import InferenceOnlyAPI, QNetAPI, TargetNetworkAPI
 from ray.rllib.core.distribution.torch.torch_distribution import (
     TorchCategorical,
     TorchDeterministic,
     TorchSquashedGaussian,
 )
+from ray.rllib.core.learner.utils import make_target_network
+from ray.rllib.core.rl_module.apis import InferenceOnlyAPI, QNetAPI, TargetNetworkAPI
 from torch import nn
 
 from rllib_shm.memory import MemoryConfig
@@ -256,7 +256,8 @@ class MemorySACModule(MemoryRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAP
             parameter.requires_grad_(True)
         return {
             Columns.ACTION_DIST_INPUTS: logits[:, :-1], ACTION_DIST_INPUTS_NEXT: logits[:, 1:],
-            QF_PREDS: self._q(self.qf, critic[:, :-1], actions), QF_TWIN_PREDS: self._q(self.qf_twin, critic[:, :-1], actions),
+            QF_PREDS: self._q(self.qf, critic[:, :-1], actions),
+            QF_TWIN_PREDS: self._q(self.qf_twin, critic[:, :-1], actions),
             "logp_resampled": logp_resampled, "logp_next_resampled": logp_next,
             "q_curr": q_current, QF_TARGET_NEXT: target_q,
         }

@@ -1,4 +1,5 @@
-"""``train``: one run (PPO or recurrent SAC, ``algo.name``) with pre-flight checks, live progress, checkpoints, MLflow and a final summary.
+"""``train``: one run (PPO or recurrent SAC, ``algo.name``)
+with pre-flight checks, live progress, checkpoints, MLflow and a final summary.
 
 Everything that can be wrong with a config (keys, values, env id, env kwargs, spaces vs module,
 tracking URI) is checked before Ray starts and before anything is written.
