@@ -23,7 +23,7 @@ def test_the_studies_the_project_promises_exist():
 #: studies sized for the 2-core development machine (1 CPU per trial, two at a time, no GPU)
 LOCAL = ("popgym_easy_scaled", "repeat_previous_sample_efficiency", "repeat_previous_slow", "visual_match_100",
          "wind_meta", "memory_length_cue_recall", "memory_length_repeat_first", "memory_length_repeat_previous",
-         "popgym_easy_fair", "popgym_reference_scaled")
+         "popgym_easy_fair", "popgym_reference_scaled", "cue_recall_sac")
 
 
 @pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.stem)

@@ -4,6 +4,8 @@
   (reference pattern, unbind loop, general scan, fused) and torch's GRU / LSTM and FFM for scale.
 - ``ppo``: PPO env steps per second for SHM (H = 32, 64, 128), GRU, LSTM, FFM (32×8) and RLlib's
   built-in LSTM.
+- ``sac``: recurrent SAC env steps and gradient updates per second for every memory at the paper's
+  Visual Match and Wind shapes, with RLlib's feed-forward SAC on the same env as the anchor.
 - ``onnx``: an exported policy's size and per-step latency, onnxruntime vs the torch module.
 """
 
@@ -15,6 +17,7 @@ import importlib
 HARNESSES: dict[str, tuple[str, str]] = {
     "kernel": ("rllib_shm.bench.kernel", "SHM recurrence: time and peak memory, fwd + bwd"),
     "ppo": ("rllib_shm.bench.ppo", "PPO env steps per second for every memory"),
+    "sac": ("rllib_shm.bench.sac", "recurrent SAC env steps and gradient updates per second for every memory"),
     "onnx": ("rllib_shm.bench.onnx", "an exported policy: size and per-step latency, onnxruntime vs torch"),
 }
 

@@ -26,7 +26,7 @@ ANTICIPATED = (ValueError, OSError, pickle.UnpicklingError, EOFError, MemoryErro
 
 # name -> (module path, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "train": ("rllib_shm.cli.train", "train one PPO run from a YAML config"),
+    "train": ("rllib_shm.cli.train", "train one run (PPO or recurrent SAC: algo.name) from a YAML config"),
     "tune": ("rllib_shm.cli.tune", "run a Tune + Optuna search (a study)"),
     "report": ("rllib_shm.cli.report", "a study's results as markdown + PNG: Table-1 view, learning curves, budget"),
     "evaluate": ("rllib_shm.cli.evaluate", "evaluate a checkpoint (of `train` or a study trial) or an ONNX policy, "

@@ -1,4 +1,4 @@
-"""``rllib-shm train CONFIG.yaml``: one PPO run with live progress, checkpoints and MLflow."""
+"""``rllib-shm train CONFIG.yaml``: one run (PPO or recurrent SAC) with live progress, checkpoints and MLflow."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
     env:    which task (any id ``rllib_shm.rllib.resolve_env`` accepts) and its kwargs
     module: the memory RLModule (``ModuleConfig``, with the nested ``memory``: ``MemoryConfig``)
-    algo:   PPO and resources
+    algo:   the algorithm (``name``: ppo | sac), PPO's flat fields, SAC's ``sac`` section, resources
     run:    seed, budget, checkpoints, outputs, tracking
 
 Unknown or misspelled keys raise a ``ValueError`` naming the key (as ``section.key``) and the valid
@@ -17,6 +17,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from rllib_shm.config.sac_section import PPO_ONLY_FIELDS, SACSection, check_algorithm_fields
 from rllib_shm.config.typed import build, plain
 from rllib_shm.memory import MemoryConfig
 from rllib_shm.rllib.module_config import ModuleConfig
@@ -54,8 +55,11 @@ class AlgoSection:
     whole_episodes: bool = False
     kl_coeff: float = 0.2  # initial KL penalty coefficient (RLlib's default; official SHM: 0.2); 0: no KL term
     kl_target: float = 0.01  # KL the coefficient adapts to (RLlib's default; official SHM: 0.01)
+    name: str = "ppo"  # ppo | sac (recurrent SAC; SAC-Discrete on discrete actions): config/sac_section.py
+    sac: SACSection = field(default_factory=SACSection)  # SAC's settings (only with name: sac)
 
     def __post_init__(self) -> None:
+        check_algorithm_fields(self)
         for name in ("lr", "gamma", "clip_param"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"algo.{name} must be > 0, got {getattr(self, name)}")
@@ -115,6 +119,11 @@ class ExperimentConfig:
     algo: AlgoSection = field(default_factory=AlgoSection)
     run: RunSection = field(default_factory=RunSection)
 
+    def __post_init__(self) -> None:
+        if self.algo.name == "sac" and (self.module.shared_trunk or self.module.rllib_lstm):
+            raise ValueError("algo.name: sac needs module.shared_trunk: false (SAC's actor and critic have their own "
+                             "trunks; algo.sac.critic_memory picks the critic's memory) and module.rllib_lstm: false")
+
     def to_dict(self) -> dict[str, Any]:
         """Plain, YAML-safe dict (tuples as lists)."""
         return plain(dataclasses.asdict(self))
@@ -124,4 +133,5 @@ class ExperimentConfig:
         return build(cls, data, "")
 
 
-__all__ = ["AlgoSection", "EnvSection", "ExperimentConfig", "MemoryConfig", "ModuleConfig", "RunSection"]
+__all__ = ["PPO_ONLY_FIELDS", "SACSection",
+           "AlgoSection", "EnvSection", "ExperimentConfig", "MemoryConfig", "ModuleConfig", "RunSection"]

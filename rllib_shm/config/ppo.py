@@ -38,8 +38,15 @@ def rllib_lstm_model_config(module: ModuleConfig) -> DefaultModelConfig:
 
 def build_module(config: ExperimentConfig, observation_space: gym.Space, action_space: gym.Space) -> RLModule:
     """The RLModule ``config`` trains, built outside RLlib (pre-flight checks, estimates; under
-    ``torch.device("meta")`` nothing is allocated): ``MemoryRLModule``, or with
+    ``torch.device("meta")`` nothing is allocated): ``MemoryRLModule`` (``MemorySACModule`` with
+    ``algo.name: sac``), or with
     ``module.rllib_lstm`` RLlib's default PPO module."""
+    if config.algo.name == "sac":
+        from rllib_shm.config.sac import sac_model_config
+        from rllib_shm.rllib.sac_module import MemorySACModule
+
+        return MemorySACModule(observation_space=observation_space, action_space=action_space,
+                               model_config=sac_model_config(config))
     if config.module.rllib_lstm:
         spec = PPOConfig().get_default_rl_module_spec()
         spec.observation_space, spec.action_space = observation_space, action_space

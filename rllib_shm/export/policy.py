@@ -11,7 +11,8 @@ observation shape and ``*S`` a state tensor's shape (SHM ``memory`` [H,H], GRU `
 expected``); ``theta="sample"`` takes the θ row index of every trunk that draws one as an input, so
 the caller draws (uniformly in [0, L)) and a run can be replayed. The greedy action is the one
 ``rllib-shm evaluate`` takes: argmax per categorical, or the Gaussian mean unsquashed to the Box
-bounds (and clipped) as RLlib's ``unsquash_action`` does.
+bounds (and clipped) as RLlib's ``unsquash_action`` does (SAC's squashed Gaussian: tanh of the
+mean first). ``value`` is V(h) of PPO's value head; SAC's exported actor has none and returns NaN.
 """
 
 from __future__ import annotations
@@ -36,11 +37,9 @@ def acting_module(module: MemoryRLModule, theta: str) -> MemoryRLModule:
         raise ValueError(f"--theta must be one of {THETA_MODES}, got {theta!r}")
     config = module.module_config
     memory = dataclasses.replace(config.memory, eval_theta="expected" if theta == "expected" else "sample")
-    model_config = dataclasses.replace(config, memory=memory).to_model_config()
-    copy = MemoryRLModule(observation_space=module.observation_space, action_space=module.action_space,
-                          model_config=model_config)
-    copy.load_state_dict(module.state_dict())
-    return copy.eval()
+    # the module's own model_config (SAC's carries its critic settings) with the actor's memory replaced
+    model_config = {**dict(module.model_config), **dataclasses.replace(config, memory=memory).to_model_config()}
+    return module.acting_copy(model_config).eval()
 
 
 class OneStepPolicy(nn.Module):
@@ -70,6 +69,8 @@ class OneStepPolicy(nn.Module):
             return torch.stack([part.argmax(-1) for part in parts], dim=-1)
         if isinstance(space, gym.spaces.Box):
             mean = inputs[..., : inputs.shape[-1] // 2].reshape(-1, *space.shape)
+            if getattr(self.module, "squashed_actions", False):  # SAC: tanh(μ) in [−1, 1]
+                mean = torch.tanh(mean)
             if not self.unsquash:
                 return mean
             action = self.low + (mean + 1.0) * (self.high - self.low) / 2.0

@@ -152,14 +152,13 @@ class AddChunkStartStates(AddStatesFromEpisodesToBatch):
         return batch
 
 
-class MemoryPPOConfig(PPOConfig):
-    """PPO for memory modules: one θ stream per env runner (:class:`ThetaStreams`, run by
-    :class:`MemoryEnvRunner`) and, with ``lean_states`` (default), only the recurrent states that
-    are read kept (:class:`SetStatesAside`, :class:`StateInFromStore`, :class:`AddChunkStartStates`);
-    ``lean_states = False`` keeps RLlib's own state handling (for benchmarks)."""
+class MemoryActing:
+    """The acting pieces every memory algorithm (PPO, SAC) adds to RLlib's pipelines: a mixin put
+    before RLlib's ``AlgorithmConfig`` subclass. Env-to-module: :class:`ThetaStreams` first and, with
+    ``lean_states``, :class:`StateInFromStore` before RLlib's state piece; module-to-env:
+    :class:`SetStatesAside` last (with ``lean_states``). Env runners are :class:`MemoryEnvRunner`."""
 
-    def __init__(self, algo_class=None):
-        super().__init__(algo_class=algo_class)
+    def _init_memory_acting(self) -> None:
         self.lean_states = True
         self.env_runner_cls = MemoryEnvRunner
 
@@ -178,6 +177,17 @@ class MemoryPPOConfig(PPOConfig):
         if self.add_default_connectors_to_module_to_env_pipeline and self.lean_states:
             pipeline.append(SetStatesAside())
         return pipeline
+
+
+class MemoryPPOConfig(MemoryActing, PPOConfig):
+    """PPO for memory modules: one θ stream per env runner (:class:`ThetaStreams`, run by
+    :class:`MemoryEnvRunner`) and, with ``lean_states`` (default), only the recurrent states that
+    are read kept (:class:`SetStatesAside`, :class:`StateInFromStore`, :class:`AddChunkStartStates`);
+    ``lean_states = False`` keeps RLlib's own state handling (for benchmarks)."""
+
+    def __init__(self, algo_class=None):
+        super().__init__(algo_class=algo_class)
+        self._init_memory_acting()
 
     def build_learner_connector(self, input_observation_space, input_action_space, device=None):
         pipeline = super().build_learner_connector(input_observation_space, input_action_space, device)

@@ -139,6 +139,22 @@ class MemoryRLModule(TorchRLModule, ValueFunctionAPI):
             raise ValueError("module.rllib_lstm: true is RLlib's own default PPO module with its built-in LSTM "
                              "(config/ppo.py builds it), not a MemoryRLModule")
         self.module_config = config
+        obs_size, image_shape = self._observation_layout(config)
+        self.action_dist_cls = Catalog._get_dist_cls_from_action_space(self.action_space, framework="torch")
+        action_inputs = int(self.action_dist_cls.required_input_dim(self.action_space))
+        self.trunk = Trunk(config, obs_size, image_shape)
+        self.vf_trunk = None if config.shared_trunk else Trunk(config, obs_size, image_shape)
+        width = config.head_hiddens[-1]
+        self.pi_pre = nn.Linear(width, width) if config.head_linear else nn.Identity()
+        self.vf_pre = nn.Linear(width, width) if config.head_linear else nn.Identity()
+        self.pi_head = nn.Linear(width, action_inputs)
+        self.vf_head = nn.Linear(width, 1)
+        if config.init == "official":
+            self.official_init()
+
+    def _observation_layout(self, config: ModuleConfig) -> tuple[int, tuple[int, int, int] | None]:
+        """(flat observation width F, image shape (C, H, W) or None) of the observation space;
+        sets the uint8 → [0, 1] scale. ValueError for a space the trunks cannot read."""
         space = self.observation_space
         if not isinstance(space, gym.spaces.Box):
             raise ValueError(
@@ -156,18 +172,7 @@ class MemoryRLModule(TorchRLModule, ValueFunctionAPI):
             image_shape = tuple(space.shape)
         if image_shape is not None and int(np.prod(image_shape)) != obs_size:
             raise ValueError(f"image_shape {image_shape} does not match the observation size {obs_size}")
-        self.action_dist_cls = Catalog._get_dist_cls_from_action_space(self.action_space, framework="torch")
-        action_inputs = int(self.action_dist_cls.required_input_dim(self.action_space))
-        self.trunk = Trunk(config, obs_size, image_shape)
-        self.vf_trunk = None if config.shared_trunk else Trunk(config, obs_size, image_shape)
-        width = config.head_hiddens[-1]
-        self.pi_pre = nn.Linear(width, width) if config.head_linear else nn.Identity()
-        self.vf_pre = nn.Linear(width, width) if config.head_linear else nn.Identity()
-        self.pi_head = nn.Linear(width, action_inputs)
-        self.vf_head = nn.Linear(width, 1)
-        if config.init == "official":
-            self.official_init()
-
+        return obs_size, image_shape
     def official_init(self) -> None:
         """The official agent's init (popgym ``BaseModel.__init__``): orthogonal weights (gain 1) on
         every Linear of the encoder(s), post MLP(s) and ``head_linear`` layers; the final policy and
@@ -267,13 +272,21 @@ class MemoryRLModule(TorchRLModule, ValueFunctionAPI):
                                                  evaluation=not explore)
         return out
 
+    def acting_copy(self, model_config: dict) -> MemoryRLModule:
+        """A module of this class built from ``model_config``, holding this module's weights."""
+        copy = type(self)(observation_space=self.observation_space, action_space=self.action_space,
+                          model_config=model_config)
+        copy.load_state_dict(self.state_dict())
+        return copy
+
     def theta_columns(self) -> list[str]:
         """The θ columns this module draws while acting (one per trunk whose memory draws rows)."""
         return [prefix + THETA_COLUMN for prefix, trunk in self._trunks().items() if trunk.memory.draws_rows]
 
     # -- forward passes ----------------------------------------------------------------------
-    def _observations(self, batch) -> torch.Tensor:
-        obs = batch[Columns.OBS]
+    def _observations(self, batch, column: str = Columns.OBS) -> torch.Tensor:
+        """``batch[column]`` [B,T,...] as flat float observations [B,T,F] (uint8 scaled to [0, 1])."""
+        obs = batch[column]
         batch_size, steps = obs.shape[:2]
         obs = obs.reshape(batch_size, steps, -1).float()
         return obs * self._obs_scale if self._obs_scale is not None else obs

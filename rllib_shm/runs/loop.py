@@ -1,4 +1,4 @@
-"""The one PPO iteration loop, shared by ``rllib-shm train`` and every trial of a study.
+"""The one iteration loop (PPO and recurrent SAC alike), shared by ``rllib-shm train`` and every trial of a study.
 
 ``run_iterations`` calls ``algo.train()`` until ``run.stop_iters`` (or until the mean return reaches
 ``run.stop_return``, the success rate ``run.stop_success``, or the env steps ``run.stop_env_steps``),
@@ -55,7 +55,7 @@ class Iteration:
 
 
 #: learner statistics that are finite in every healthy iteration (explained variance may be NaN)
-FINITE_STATS = ("learner/policy_loss", "learner/vf_loss")
+FINITE_STATS = ("learner/policy_loss", "learner/vf_loss", "learner/qf_loss")
 
 
 def check_finite(algo, metrics: dict[str, float], number: int, weights: bool) -> None:

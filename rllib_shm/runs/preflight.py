@@ -66,7 +66,8 @@ def memory_estimate(config: ExperimentConfig, module) -> dict[str, int]:
     if config.module.rllib_lstm:  # RLlib's LSTM: h and c
         state = 2 * memory.mem_size
     else:
-        trunks = [module.trunk] + ([module.vf_trunk] if module.vf_trunk is not None else [])
+        trunks = [module.trunk] + ([module.vf_trunk] if module.vf_trunk is not None else []) + (
+            [module.qf_encoder] if hasattr(module, "qf_encoder") else [])
         state = sum(1 + sum(math.prod(shape) for shape in trunk.memory.state_shapes().values()) for trunk in trunks)
     envs = max(algo.num_env_runners, 1) * algo.num_envs_per_env_runner
     learners = max(algo.num_learners, 1)
@@ -77,6 +78,13 @@ def memory_estimate(config: ExperimentConfig, module) -> dict[str, int]:
         minibatch = math.ceil(minibatch / sequence) * sequence  # whole sequences, zero-padded
     materialised = memory.kind == "shm" and (memory.calibration in ("fixed_matrix", "random_matrix")
                                              or memory.memory_clamp is not None)
+    if algo.name == "sac":  # no stored states; the learner runs 3 trunk passes (actor, critic, target) per step
+        steps = algo.sac.batch_episodes * config.module.max_seq_len
+        return {
+            "weights, gradients and Adam moments": FLOAT * parameters * (4 * learners + max(algo.num_env_runners, 1)),
+            "recurrent states while acting": FLOAT * state * envs * 2,
+            "learner activations per update": FLOAT * state * steps * (6 if materialised else 1) * 3 * learners,
+        }
     return {
         "weights, gradients and Adam moments": FLOAT * parameters * (4 * learners + max(algo.num_env_runners, 1)),
         "recurrent states while acting": FLOAT * state * envs * 2,

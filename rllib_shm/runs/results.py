@@ -46,7 +46,8 @@ HEALTHY_RUNNERS = ("fault_tolerance", "num_healthy_workers")
 LEARNER = ("learners", "default_policy")
 SAMPLING_TIMER = ("timers", "env_runner_sampling_timer")
 LEARNING_TIMER = ("timers", "learner_update_timer")
-LEARNER_STATS = ("policy_loss", "vf_loss", "entropy", "mean_kl_loss", "vf_explained_var")
+LEARNER_STATS = ("policy_loss", "vf_loss", "entropy", "mean_kl_loss", "vf_explained_var",  # PPO
+                 "qf_loss", "alpha_value")  # SAC (policy_loss too)
 
 #: every metric name the PPO loop produces, in report order
 METRICS = ("episode_return_mean", "episode_return_max_mean", "success_rate", "episode_len_mean", "env_steps",

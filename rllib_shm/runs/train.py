@@ -1,4 +1,5 @@
-"""``train``: one PPO run with pre-flight checks, live progress, checkpoints, MLflow and a final summary.
+"""``train``: one run (PPO or recurrent SAC, ``algo.name``)
+with pre-flight checks, live progress, checkpoints, MLflow and a final summary.
 
 Everything that can be wrong with a config (keys, values, env id, env kwargs, spaces vs module,
 tracking URI) is checked before Ray starts and before anything is written.
@@ -50,9 +51,14 @@ class TrainResult:
 
 
 def smoke_config(config: ExperimentConfig) -> ExperimentConfig:
-    """Shrink every budget: 2 iterations of 256 steps, 1 epoch, 2 envs."""
-    algo = dataclasses.replace(config.algo, train_batch_size=256, minibatch_size=128, num_epochs=1,
-                               num_envs_per_env_runner=2, num_env_runners=0)
+    """Shrink every budget: 2 iterations of 256 steps, 2 envs; PPO: 1 epoch; SAC: learning after
+    one episode, 4 episodes per update."""
+    if config.algo.name == "sac":
+        sac = dataclasses.replace(config.algo.sac, env_steps_per_iteration=256, warmup_episodes=1, batch_episodes=4)
+        algo = dataclasses.replace(config.algo, sac=sac, num_envs_per_env_runner=2, num_env_runners=0)
+    else:
+        algo = dataclasses.replace(config.algo, train_batch_size=256, minibatch_size=128, num_epochs=1,
+                                   num_envs_per_env_runner=2, num_env_runners=0)
     run = dataclasses.replace(config.run, stop_iters=2, checkpoint_every=1)
     return dataclasses.replace(config, algo=algo, run=run)
 
@@ -64,7 +70,7 @@ def train(
     smoke_test: bool = False,
     log: Callable[[str], None] = print,
 ) -> TrainResult:
-    """Run PPO for ``run.stop_iters`` iterations (or until ``run.stop_return``)."""
+    """Run ``algo.name`` (PPO or SAC) for ``run.stop_iters`` iterations (or until ``run.stop_return``)."""
     import ray
 
     if smoke_test:
@@ -91,7 +97,7 @@ def _train(config: ExperimentConfig, output_dir: Path, tracking_uri: str, guard:
     status is written before any slow cleanup, with signals held meanwhile (``SignalGuard``)."""
     import mlflow
 
-    from rllib_shm.config.ppo import build_ppo_config
+    from rllib_shm.config.sac import build_algorithm_config
 
     run_dir = output_dir / f"{config.run.name}-{datetime.now():%Y%m%d-%H%M%S-%f}"
     run_dir.mkdir(parents=True, exist_ok=False)
@@ -118,7 +124,7 @@ def _train(config: ExperimentConfig, output_dir: Path, tracking_uri: str, guard:
                     iteration.progress.iteration, iteration.progress.env_steps,
                     {"tracking_uri": tracking_uri, "run_id": run_id})
 
-        algo = build_ppo_config(config).build_algo()
+        algo = build_algorithm_config(config).build_algo()
         progress = run_iterations(algo, config.run, on_iteration, log=log)
         status = "FINISHED"
     except KeyboardInterrupt:

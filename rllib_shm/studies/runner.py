@@ -148,7 +148,7 @@ def _drive(study: Study, resume: bool, first, uri: str, optuna_url: str, guard, 
     (KILLED on a signal, FAILED on an error) before any slow cleanup."""
     from ray import tune
 
-    from rllib_shm.config.ppo import build_ppo_config
+    from rllib_shm.config.sac import build_algorithm_config
     from rllib_shm.studies.mlflow_runs import StudyTracker
     from rllib_shm.studies.progress import StudyProgress
     from rllib_shm.studies.trainable import train_trial
@@ -156,8 +156,8 @@ def _drive(study: Study, resume: bool, first, uri: str, optuna_url: str, guard, 
     settings = study.tune
     experiment_dir = settings.experiment_dir()
     local = "://" not in experiment_dir
-    ppo = build_ppo_config(first)
-    resources = ppo.algo_class.default_resource_request(ppo)
+    algorithm = build_algorithm_config(first)
+    resources = algorithm.algo_class.default_resource_request(algorithm)
     trainable = tune.with_resources(tune.with_parameters(train_trial, base=study.base, space=study.space),
                                     resources=resources)
     tracker = StudyTracker(uri, experiment_name(first, settings.name), settings.name, study.base, study.space)
@@ -167,7 +167,7 @@ def _drive(study: Study, resume: bool, first, uri: str, optuna_url: str, guard, 
             params={"num_samples": settings.num_samples, "metric": settings.metric, "seed": settings.seed,
                     "scheduler": settings.scheduler, **{f"space.{k}": str(v) for k, v in space_text.items()},
                     **{f"variants.{k}": str(v) for k, v in study.base.get(VARIANTS, {}).items()}},
-            tags={"env": first.env.id, "algorithm": "PPO", NOTE_TAG: study_note(study)},
+            tags={"env": first.env.id, "algorithm": first.algo.name.upper(), NOTE_TAG: study_note(study)},
         )
         experiment = tracker.client.get_experiment(tracker.experiment_id())
         if NOTE_TAG not in experiment.tags:  # the experiments list's "Description" (kept once written)

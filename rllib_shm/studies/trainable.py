@@ -1,4 +1,4 @@
-"""The Tune trainable of a study: one trial = one PPO run of the project, resumable from its checkpoint."""
+"""The Tune trainable of a study: one trial = one run of the project (PPO or SAC), resumable from its checkpoint."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ PROGRESS = "progress.json"
 def train_trial(config: dict, base: dict, space: dict) -> None:
     """Tune function trainable. ``config`` holds Optuna's suggestion for the searched paths.
 
-    Runs the project's PPO loop (``runs/loop.py``, the same as ``rllib-shm train``: stops at
+    Runs the project's iteration loop (``runs/loop.py``, the same as ``rllib-shm train``: stops at
     ``run.stop_iters``, once the mean return reaches ``run.stop_return`` or once the success rate
     reaches ``run.stop_success``) and reports its metrics (``runs/results.py``) plus ``iteration``
     and ``node_id`` to Tune after every iteration; when a checkpoint is due (every
@@ -24,13 +24,13 @@ def train_trial(config: dict, base: dict, space: dict) -> None:
     import ray
     from ray import tune
 
-    from rllib_shm.config.ppo import build_ppo_config
+    from rllib_shm.config.sac import build_algorithm_config
     from rllib_shm.runs.checkpoints import write_checkpoint
     from rllib_shm.runs.loop import Iteration, Progress, run_iterations
     from rllib_shm.studies.search_space import decode, trial_config
 
     experiment = trial_config(base, decode(space, {k: v for k, v in config.items() if k in space}))
-    algo = build_ppo_config(experiment).build_algo()
+    algo = build_algorithm_config(experiment).build_algo()
     start = Progress()
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:

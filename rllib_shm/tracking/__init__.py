@@ -24,6 +24,7 @@ from typing import Any
 
 from rllib_shm.config import ExperimentConfig
 from rllib_shm.config.paths import get_path
+from rllib_shm.config.sac_section import PPO_ONLY_FIELDS
 
 _INVALID = re.compile(r"[^A-Za-z0-9_\-. :/]")
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
@@ -229,9 +230,13 @@ def metric_name(name: str) -> str:
 #: the curated parameters every training run logs, by config path (the YAML keys): one name each
 PARAMS = ("env.id", "module.memory.kind", "module.memory.mem_size", "module.rllib_lstm", "module.encoder",
           "module.encoder_hiddens", "module.memory_output", "module.head_hiddens", "module.shared_trunk",
-          "module.positional_embedding", "module.max_seq_len", "algo.lr", "algo.gamma", "algo.lambda_",
+          "module.positional_embedding", "module.max_seq_len", "algo.name", "algo.lr", "algo.gamma", "algo.lambda_",
           "algo.clip_param", "algo.entropy_coeff", "algo.vf_loss_coeff", "algo.num_epochs", "algo.train_batch_size",
           "algo.minibatch_size", "algo.num_env_runners", "algo.num_envs_per_env_runner", "run.seed", "run.stop_iters")
+#: logged with ``algo.name: sac`` in place of the PPO-only fields (``config/sac_section.PPO_ONLY_FIELDS``)
+SAC_PARAMS = ("algo.sac.updates_per_step", "algo.sac.batch_episodes", "algo.sac.warmup_episodes",
+              "algo.sac.actor_lr", "algo.sac.critic_lr", "algo.sac.alpha", "algo.sac.tau", "algo.sac.replay",
+              "algo.sac.theta_replay", "algo.sac.replay_capacity", "algo.sac.critic_memory")
 #: logged only for that memory kind (or when non-empty, for ``env.config``)
 KIND_PARAMS = {"ffm": ("module.memory.context_size",),
                "shm": ("module.memory.num_thetas", "module.memory.theta_mode", "module.memory.calibration",
@@ -272,6 +277,10 @@ def curated_params(config: ExperimentConfig, searched: Mapping[str, Any] | None 
     """
     data = config.to_dict()
     paths = [*PARAMS, *KIND_PARAMS.get(config.module.memory.kind, ())]
+    if config.algo.name == "sac":  # SAC's own settings instead of the PPO-only ones
+        paths = [path for path in paths if path.removeprefix("algo.") not in PPO_ONLY_FIELDS] + list(SAC_PARAMS)
+        if config.algo.sac.replay == "chunks":
+            paths += ["algo.sac.chunk_length", "algo.sac.burn_in"]
     if config.env.config:
         paths.append("env.config")
     if config.algo.whole_episodes:  # BPTT over whole episodes (module.max_seq_len is then replaced per env)
