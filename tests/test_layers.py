@@ -18,17 +18,20 @@ PROJECT_ALLOWED = {
     "envs": {"envs"},
     "rllib": {"memory", "envs", "rllib"},
     "config": {"memory", "rllib", "config"},
-    "tracking": {"config", "tracking"},
+    "locking": {"locking"},  # driver and store-creation locks (standard library only)
+    "interrupts": {"interrupts"},  # signals held while a final state is written (standard library only)
+    "tracking": {"config", "locking", "tracking"},
     "ray_session": {"ray_session"},
     "files": {"files"},  # whole-file writes and output claims (standard library only)
     "drawing": {"files", "drawing"},
-    "runs": {"memory", "envs", "rllib", "config", "tracking", "ray_session", "files", "drawing", "runs"},
-    "studies": {"memory", "envs", "rllib", "config", "tracking", "ray_session", "files", "runs", "studies"},
+    "runs": {"memory", "envs", "rllib", "config", "tracking", "ray_session", "files", "interrupts", "drawing", "runs"},
+    "studies": {"memory", "envs", "rllib", "config", "tracking", "ray_session", "files", "locking", "interrupts",
+                "runs", "studies"},
     "reports": {"memory", "envs", "rllib", "config", "tracking", "files", "runs", "studies", "reports"},
     "bench": {"memory", "rllib", "config", "files", "runs", "export", "bench"},
     "export": {"memory", "envs", "rllib", "config", "files", "runs", "export"},
-    "cli": {"memory", "envs", "rllib", "config", "tracking", "ray_session", "files", "runs", "studies", "reports",
-            "bench", "export", "cli"},
+    "cli": {"memory", "envs", "rllib", "config", "tracking", "ray_session", "files", "locking", "interrupts", "runs",
+            "studies", "reports", "bench", "export", "cli"},
 }
 # layer -> third-party top-level packages (or dotted prefixes) it must not import
 FORBIDDEN = {
@@ -38,6 +41,8 @@ FORBIDDEN = {
     "config": {"ray.tune", "optuna", "mlflow"},
     "tracking": {"ray", "optuna"},
     "files": {"ray", "torch", "gymnasium", "mlflow", "optuna", "matplotlib", "numpy"},
+    "locking": {"ray", "torch", "gymnasium", "mlflow", "optuna", "matplotlib", "numpy"},
+    "interrupts": {"ray", "torch", "gymnasium", "mlflow", "optuna", "matplotlib", "numpy"},
     "drawing": {"ray", "torch", "gymnasium", "mlflow", "optuna"},  # numpy + matplotlib only
     "runs": {"optuna", "ray.tune.search", "ray.tune.schedulers"},
     "bench": {"optuna", "mlflow"},

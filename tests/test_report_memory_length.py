@@ -24,7 +24,7 @@ STEPS = tuple(1024.0 * i for i in range(1, 9))  # 8 iterations of 1,024 env step
 def record(task, kind, seed, success=None, returns=None):
     returns = returns or tuple(-1.0 + 0.1 * i for i in range(len(STEPS)))
     history = History(tuple(range(1, len(STEPS) + 1)), STEPS, tuple(returns), tuple(success or ()))
-    params = {"env": task, "memory": kind, "memory.H": SIZES[kind], "seed": str(seed)}
+    params = {"env.id": task, "module.memory.kind": kind, "module.memory.mem_size": SIZES[kind], "run.seed": str(seed)}
     return RunRecord(f"{task}/{kind}/{seed}", "run", "FINISHED", params, {}, 0, 1, {}, max(returns), history)
 
 

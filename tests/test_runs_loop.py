@@ -56,7 +56,8 @@ def test_runs_to_stop_iters_with_mmer_and_checkpoint_cadence():
     assert math.isnan(seen[1].metrics["episode_return_mean"])  # no episode finished: NaN, best kept
     assert set(seen[0].metrics) == {*METRICS, "iteration"} - {"learner/mean_kl_loss", "learner/vf_explained_var",
                                                               "env_runner_restarts", "healthy_env_runners",
-                                                              "success_rate"}  # the env reports no success
+                                                              "success_rate",  # the env reports no success
+                                                              "learner/qf_loss", "learner/alpha_value"}  # SAC only
     assert [i.metrics["episodes"] for i in seen] == [10, 20, 30, 40, 50]
     assert len(lines) == 5 and lines[2].startswith("[iter    3/5] env steps       300 | return   0.500")
 

@@ -23,7 +23,7 @@ def test_ppo_stays_the_default_and_sac_reads_its_section():
 @pytest.mark.parametrize("name", PPO_ONLY_FIELDS)
 def test_every_ppo_only_field_is_refused_by_name_under_sac(name):
     default = getattr(AlgoSection(), name)
-    value = default * 2 if default else 0.01  # entropy_coeff defaults to 0
+    value = (not default) if isinstance(default, bool) else default * 2 if default else 0.01  # entropy_coeff: 0
     with pytest.raises(ValueError, match=rf"algo\.{name}\b.*PPO-only"):
         load_config(None, [*SAC, f"algo.{name}={value}"])
 
