@@ -86,9 +86,14 @@ class SignalGuard:
             return  # noted (count): the first one is already ending the driver
         raise Interrupted(signal.SIGTERM if signal.SIGTERM in (signum, self.received) else signal.SIGINT)
 
-    def interrupted(self) -> Interrupted | None:
-        """The ``Interrupted`` to raise for a signal a graceful path absorbed (Tune returning from ``fit``)."""
-        return Interrupted(self.received) if self.received is not None else None
+    def interrupted(self) -> Interrupted:
+        """The ``Interrupted`` to raise for a signal a graceful path absorbed (Tune returning from ``fit``
+        after its own SIGINT handler took the first Ctrl-C). That signal counts as this guard's first, so
+        a second Ctrl-C during the cleanup is only noted, as when the guard took the first itself."""
+        if self.received is None:
+            self.received = signal.SIGINT
+        self.count = max(self.count, 1)
+        return Interrupted(self.received)
 
     @contextlib.contextmanager
     def final_state(self) -> Iterator[None]:

@@ -39,7 +39,9 @@ def test_a_killed_env_runner_is_restarted_and_the_run_finishes(tmp_path, monkeyp
     def history(name):
         return [m.value for m in sorted(client.get_metric_history(result.mlflow_run_id, name), key=lambda m: m.step)]
 
-    assert sorted(m.step for m in client.get_metric_history(result.mlflow_run_id, "env_steps")) == \
+    logged = client.get_metric_history(result.mlflow_run_id, "env_steps")  # MLflow's step is the env steps
+    assert len(logged) == iterations and all(m.step == m.value for m in logged)
+    assert sorted(m.value for m in client.get_metric_history(result.mlflow_run_id, "iteration")) == \
         list(range(1, iterations + 1))
     steps, episodes = history("env_steps"), history("episodes")
     # every iteration sampled a full batch: the healthy runner finished the lost one's share

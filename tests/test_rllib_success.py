@@ -91,5 +91,5 @@ def test_train_smoke_test_stops_on_success_and_logs_it_to_mlflow(ray_session, tm
     result = train_run(config, smoke_test=True, log=lines.append)
     assert result.iterations == 1 and result.checkpoint.name == "iter_00001"
     assert any(line.endswith("≥ run.stop_success 0.0: stopping") for line in lines), lines
-    (success,) = mlflow.MlflowClient(result.tracking_uri).get_metric_history(result.mlflow_run_id, "success_rate")  # step: env steps
-    assert success.step == result.env_steps and 0 <= success.value <= 1
+    (success,) = mlflow.MlflowClient(result.tracking_uri).get_metric_history(result.mlflow_run_id, "success_rate")
+    assert success.step == result.env_steps and 0 <= success.value <= 1  # step: env steps

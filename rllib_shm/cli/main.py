@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         from rllib_shm.interrupts import exit_code
 
         code = exit_code(interrupt)
+        ignore_further_signals()  # the run has ended; another Ctrl-C while Python exits must not change the code
         print(f"rllib-shm {args.command}: {'terminated' if code == 143 else 'interrupted'}", file=sys.stderr)
         return code
     except Exception as error:
@@ -73,6 +74,18 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"rllib-shm {args.command}: error: {describe(error)}", file=sys.stderr)
         return 2 if isinstance(error, ANTICIPATED) else 1
+
+
+def ignore_further_signals() -> None:
+    """SIGINT and SIGTERM ignored from here on (main thread): a second Ctrl-C that lands after the run
+    ended, while the interpreter shuts down, would otherwise end it with exit code 1."""
+    import signal
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(number, signal.SIG_IGN)
+        except ValueError:  # not the main thread
+            return
 
 
 def describe(error: BaseException) -> str:

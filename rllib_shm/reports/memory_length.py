@@ -40,13 +40,14 @@ def memory_length(task: str) -> tuple[str, int] | None:
 
 
 def families(table: Table) -> dict[str, list[tuple[int, str]]]:
-    """family → [(memory length, task)], ascending, for the table's tasks that have a memory length."""
+    """family → [(memory length, task)], ascending, for the table's tasks that have a memory length;
+    only families with two lengths or more (one task alone is no curve against memory length)."""
     found: dict[str, list[tuple[int, str]]] = {}
     for task in table.tasks:
         known = memory_length(task)
         if known:
             found.setdefault(known[0], []).append((known[1], task))
-    return {family: sorted(points) for family, points in found.items()}
+    return {family: sorted(points) for family, points in found.items() if len(points) >= 2}
 
 
 def _cells(table: Table, points: Sequence[tuple[int, str]]) -> list[Cell]:

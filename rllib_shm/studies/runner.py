@@ -188,7 +188,7 @@ def _drive(study: Study, resume: bool, first, uri: str, optuna_url: str, guard, 
         if unfinished > 0:  # Tune caught SIGINT (or our SIGTERM as SIGINT), saved its state and returned
             log(f"study {settings.name} interrupted with {unfinished} of {settings.num_samples} trials "
                 f"unfinished; Tune saved its state: continue with `rllib-shm tune <study file> --resume`")
-            raise guard.interrupted() or KeyboardInterrupt()
+            raise guard.interrupted()
     except BaseException as error:
         with guard.final_state():
             tracker.close_open_runs("KILLED" if isinstance(error, KeyboardInterrupt) or guard.received
