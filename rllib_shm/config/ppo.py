@@ -56,6 +56,30 @@ def build_module(config: ExperimentConfig, observation_space: gym.Space, action_
                           model_config=model_config(config))
 
 
+def shared_settings(algorithm, config: ExperimentConfig, **sampling):
+    """What PPO and SAC configure alike, on ``algorithm`` (an RLlib ``AlgorithmConfig``): the env,
+    the env runners' resources (plus ``sampling``: the algorithm's own ``env_runners`` arguments),
+    fault tolerance and the learners."""
+    algo = config.algo
+    return (
+        algorithm
+        .environment(resolve_env(config.env.id), env_config=dict(config.env.config))
+        .env_runners(
+            num_env_runners=algo.num_env_runners,
+            num_envs_per_env_runner=algo.num_envs_per_env_runner,
+            num_cpus_per_env_runner=algo.num_cpus_per_env_runner,
+            **sampling,
+        )
+        .fault_tolerance(
+            restart_failed_env_runners=algo.restart_failed_env_runners,
+            max_num_env_runner_restarts=algo.max_env_runner_restarts,
+            # restart a crashed runner at once (RLlib waits 60 s by default), so it rejoins within a few iterations
+            delay_between_env_runner_restarts_s=0.0,
+        )
+        .learners(num_learners=algo.num_learners, num_gpus_per_learner=algo.num_gpus_per_learner)
+    )
+
+
 def build_ppo_config(config: ExperimentConfig, *, lean_states: bool = True) -> PPOConfig:
     """A PPO config on RLlib's new API stack running ``MemoryRLModule`` on ``config.env``.
 
@@ -81,22 +105,8 @@ def build_ppo_config(config: ExperimentConfig, *, lean_states: bool = True) -> P
         ppo.lean_states = lean_states
         module = {"rl_module_spec": RLModuleSpec(module_class=MemoryRLModule), "model_config": model_config(config)}
     return (
-        ppo
-        .environment(resolve_env(config.env.id), env_config=dict(config.env.config))
-        .env_runners(
-            num_env_runners=algo.num_env_runners,
-            num_envs_per_env_runner=algo.num_envs_per_env_runner,
-            num_cpus_per_env_runner=algo.num_cpus_per_env_runner,
-            rollout_fragment_length="auto",
-            batch_mode="complete_episodes" if algo.whole_episodes else "truncate_episodes",
-        )
-        .fault_tolerance(
-            restart_failed_env_runners=algo.restart_failed_env_runners,
-            max_num_env_runner_restarts=algo.max_env_runner_restarts,
-            # restart a crashed runner at once (RLlib waits 60 s by default), so it rejoins within a few iterations
-            delay_between_env_runner_restarts_s=0.0,
-        )
-        .learners(num_learners=algo.num_learners, num_gpus_per_learner=algo.num_gpus_per_learner)
+        shared_settings(ppo, config, rollout_fragment_length="auto",
+                        batch_mode="complete_episodes" if algo.whole_episodes else "truncate_episodes")
         .training(
             lr=algo.lr,
             gamma=algo.gamma,

@@ -9,7 +9,7 @@ from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from rllib_shm.config import ExperimentConfig
-from rllib_shm.rllib import resolve_env
+from rllib_shm.config.ppo import shared_settings
 from rllib_shm.rllib.sac_algorithm import MemorySACConfig
 from rllib_shm.rllib.sac_module import SAC_KEY, MemorySACModule
 from rllib_shm.rllib.success import SuccessMetric
@@ -38,20 +38,7 @@ def build_sac_config(config: ExperimentConfig) -> MemorySACConfig:
     algorithm = MemorySACConfig()
     algorithm.warmup_episodes = sac.warmup_episodes
     return (
-        algorithm
-        .environment(resolve_env(config.env.id), env_config=dict(config.env.config))
-        .env_runners(
-            num_env_runners=algo.num_env_runners,
-            num_envs_per_env_runner=algo.num_envs_per_env_runner,
-            num_cpus_per_env_runner=algo.num_cpus_per_env_runner,
-            rollout_fragment_length=sac.rollout_steps,
-        )
-        .fault_tolerance(
-            restart_failed_env_runners=algo.restart_failed_env_runners,
-            max_num_env_runner_restarts=algo.max_env_runner_restarts,
-            delay_between_env_runner_restarts_s=0.0,
-        )
-        .learners(num_learners=algo.num_learners, num_gpus_per_learner=algo.num_gpus_per_learner)
+        shared_settings(algorithm, config, rollout_fragment_length=sac.rollout_steps)
         .training(
             gamma=algo.gamma,
             grad_clip=algo.grad_clip,
