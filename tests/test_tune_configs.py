@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from rllib_shm.config.episodes import resolve_whole_episodes
 from rllib_shm.config.sac import build_algorithm_config
 from rllib_shm.runs.preflight import _meta_module, check_memory_all, memory_estimate, played_env, preflight
 from rllib_shm.studies.runner import candidate_configs
@@ -84,7 +85,7 @@ def test_cluster_studies_build_every_trial_and_fit_the_gpu_nodes(name, monkeypat
     submit = f"ray job submit --working-dir . -- rllib-shm tune tune_configs/{name}.yaml"
     assert f"# Run: {submit}" in text
     assert f"# Report: rllib-shm report {name} --storage <shared storage> --out docs/results/{name}" in text
-    assert f"rllib-shm tune tune_configs/{name}.yaml --storage" in (REPO / "cluster" / "README.md").read_text()  # submitted
+    assert f"rllib-shm tune tune_configs/{name}.yaml --storage" in (REPO / "cluster" / "README.md").read_text()
     study = load_study(path)
     assert study.tune.sampler == "grid" and study.tune.num_samples == grid_size(study.space)  # every trial once
     node = yaml.safe_load((REPO / "cluster" / "launcher" / "aws-gpu.yaml").read_text())["available_node_types"]
@@ -103,6 +104,7 @@ def test_cluster_studies_build_every_trial_and_fit_the_gpu_nodes(name, monkeypat
         assert per_node >= 1
         env = played_env(config)
         try:
+            config = resolve_whole_episodes(config, env)  # PPO's whole-episode BPTT: max_seq_len = L + 1
             needed = sum(memory_estimate(config, _meta_module(config, env)).values())
         finally:
             env.close()
