@@ -68,3 +68,18 @@ def test_curated_params_follow_the_algorithm():
     assert "algo.clip_param" not in sac and "algo.lr" not in sac
     ppo = curated_params(load_config(None, []))
     assert ppo["algo.name"] == "ppo" and "algo.clip_param" in ppo and not any(k.startswith("algo.sac.") for k in ppo)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["module.max_seq_len=30"], r"episodes of up to 32 steps, longer than module.max_seq_len \(30\)"),
+    (["module.max_seq_len=32", "algo.sac.replay=chunks", "algo.sac.chunk_length=24", "algo.sac.burn_in=16"],
+     r"burn_in 16 \+ chunk_length 24 steps, longer than module.max_seq_len \(32\)"),
+])
+def test_preflight_refuses_a_replayed_sequence_longer_than_max_seq_len(overrides, message):
+    """Before Ray starts (RLlib's buffer would raise only at the first update, after warm-up)."""
+    from rllib_shm.runs.preflight import preflight
+
+    config = load_config(None, [*SAC, "env.id=rllib_shm/CueRecall-D30-v0", *overrides])
+    with pytest.raises(ValueError, match=message):
+        preflight(config)
+    preflight(load_config(None, [*SAC, "env.id=rllib_shm/CueRecall-D30-v0", "module.max_seq_len=32"]))  # fits

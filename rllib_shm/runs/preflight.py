@@ -28,6 +28,11 @@ An env with unbounded episodes, or episodes longer than a minibatch, is refused 
 A local run whose estimate exceeds the memory available now is refused with the breakdown. On a
 cluster (``RAY_ADDRESS`` or a Ray job) the trials run elsewhere and the check is skipped.
 
+Recurrent SAC replaying whole episodes (``algo.name: sac``, ``algo.sac.replay: episodes``) pads every
+replayed episode to ``module.max_seq_len``, so that must cover the env's longest episode; a replayed
+window (``replay: chunks``, ``burn_in`` + ``chunk_length``) must fit it too (``check_sac_replay``).
+Without this check the mismatch surfaces only at the first update, after warm-up, on the cluster.
+
 A run that stops on ``run.stop_success`` needs an env that reports ``info["success"]`` on an
 episode's last step (``check_success_reported``): one episode of random actions is played (at most
 ``PROBE_STEPS`` steps, well under a second for the project's envs) and an env whose episode ends
@@ -136,6 +141,7 @@ def preflight(config: ExperimentConfig) -> None:
         config = resolve_whole_episodes(config, env)
         if config.module.rllib_lstm:
             check_float_observations(config, env.observation_space)
+        check_sac_replay(config, env)
         check_memory(config, _meta_module(config, env))
         build_module(config, env.observation_space, env.action_space)
         if config.run.stop_success is not None:
@@ -154,6 +160,28 @@ def played_env(config: ExperimentConfig):
         env.close()
         raise
     return env
+
+
+def check_sac_replay(config: ExperimentConfig, env) -> None:
+    """``algo.name: sac``: ValueError when ``module.max_seq_len``, the padded length of a replayed
+    sequence, is shorter than the env's longest episode (whole-episode replay) or than a replayed
+    window (``burn_in`` + ``chunk_length``), naming both numbers. An env that declares no bound passes."""
+    from rllib_shm.rllib import episode_bound
+
+    if config.algo.name != "sac":
+        return
+    sac, length = config.algo.sac, config.module.max_seq_len
+    if sac.replay == "chunks":
+        if sac.burn_in + sac.chunk_length > length:
+            raise ValueError(f"algo.sac.replay: chunks replays windows of burn_in {sac.burn_in} + chunk_length "
+                             f"{sac.chunk_length} steps, longer than module.max_seq_len ({length}); raise "
+                             "module.max_seq_len or shorten the window")
+        return
+    bound = episode_bound(env)
+    if bound is not None and bound > length:
+        raise ValueError(f"algo.sac.replay: episodes replays whole episodes, but {config.env.id} runs episodes of up "
+                         f"to {bound} steps, longer than module.max_seq_len ({length}); set module.max_seq_len to "
+                         f"{bound} or use algo.sac.replay: chunks")
 
 
 def check_float_observations(config: ExperimentConfig, space) -> None:
