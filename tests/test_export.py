@@ -197,3 +197,19 @@ def test_bench_onnx_reports_size_and_latency(tmp_path):
     row = json.loads(output.read_text())
     assert row["model_bytes"] > 1000 and row["torch_ms_per_step"] > 0 and row["onnxruntime_ms_per_step"] > 0
     assert row["theta"] == "sample" and row["H"] == 8
+
+
+def test_a_study_trials_checkpoint_directory_loads_without_naming_its_algo_subdirectory(tmp_path):
+    """`rllib-shm tune` saves `<trial>/checkpoint_<n>/algo`; the help of evaluate and export names
+    `checkpoint_<n>[/algo]`, so both paths load the same module and config."""
+    source = checkpoint(tmp_path, "gru")
+    trial_checkpoint = tmp_path / "study" / "trial_ab12" / "checkpoint_000003"
+    trial_checkpoint.mkdir(parents=True)
+    source.rename(trial_checkpoint / "algo")
+    (trial_checkpoint / "progress.json").write_text("{}")
+    outer, inner = load_checkpoint(trial_checkpoint), load_checkpoint(trial_checkpoint / "algo")
+    assert outer.config == inner.config and outer.path.name == "algo"
+    for a, b in zip(outer.module.state_dict().values(), inner.module.state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="is not an RLlib checkpoint"):
+        load_checkpoint(trial_checkpoint.parent)

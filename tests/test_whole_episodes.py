@@ -116,3 +116,29 @@ def test_control_truncated_bptt_starts_sequences_inside_episodes(ray_session):
     batches, _ = train_batches(config(False, max_seq_len=4))
     starts = torch.cat([batch[Columns.STATE_IN][STEP].flatten() for batch in batches])
     assert (starts > 0).any() and (starts == 0).any()
+
+
+def first_observations(experiment: ExperimentConfig, runner_cls=None, calls: int = 4) -> list[list[tuple]]:
+    """Per ``sample()`` call of the trial's own env runner, the first observation of each episode."""
+    ppo = build_ppo_config(experiment)
+    if runner_cls is not None:
+        ppo.env_runners(env_runner_cls=runner_cls)
+    algo = ppo.build_algo()
+    try:
+        return [[tuple(episode.get_observations(0).tolist()) for episode in algo.env_runner.sample()]
+                for _ in range(calls)]
+    finally:
+        algo.stop()
+
+
+def test_each_sample_call_plays_new_episodes(ray_session):
+    """RLlib 2.60 reseeds every env at each complete-episodes ``sample()``, so each call replays the
+    same episodes (control: its own env runner); the project's env runner seeds an env once."""
+    from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
+
+    experiment = config(True, num_envs_per_env_runner=8)
+    replayed = first_observations(experiment, SingleAgentEnvRunner)
+    assert all(cues == replayed[0] for cues in replayed)  # the RLlib behaviour this guards against
+    fresh = first_observations(experiment)
+    assert fresh[0] == replayed[0]  # the first call is seeded as before (reproducible runs)
+    assert len({tuple(cues) for cues in fresh}) == len(fresh)  # every later call plays new cues

@@ -113,7 +113,26 @@ class ThetaStreams(ConnectorV2):
 
 
 class MemoryEnvRunner(SingleAgentEnvRunner):
-    """RLlib's single-agent env runner that hands its module and worker index to ``ThetaStreams``."""
+    """RLlib's single-agent env runner that hands its module and worker index to ``ThetaStreams``,
+    and seeds each env it makes once.
+
+    RLlib 2.60 reseeds on every ``sample()`` in ``batch_mode = "complete_episodes"`` (what
+    ``algo.whole_episodes`` uses): ``_sample(num_episodes=...)`` sets ``_needs_initial_reset``, and
+    ``_reset_envs`` passes ``seed=self._seed`` whenever that flag is set. Every sample call then
+    replays the same episodes (the same cues, goals, cards), so a whole-episode PPO run trains and
+    scores on a handful of fixed episodes. Here the seed reaches an env only at its first reset;
+    later resets draw on from the env's own generator, as in ``truncate_episodes`` mode.
+    """
+
+    _seeded_env = None  # the env object that has had its seed
+
+    def _try_env_reset(self, *, seed=None, options=None):
+        if seed is not None:
+            if self._seeded_env is self.env:
+                seed = None
+            else:
+                self._seeded_env = self.env
+        return super()._try_env_reset(seed=seed, options=options)
 
     def make_module(self):
         super().make_module()

@@ -47,6 +47,14 @@ def write_checkpoint(algo, path: Path, config: ExperimentConfig, iteration: int,
     return path
 
 
+def trial_checkpoint_algo(path: Path) -> Path:
+    """A study trial's Tune checkpoint ``<trial>/checkpoint_<n>`` holds the algorithm checkpoint in
+    ``algo/``: that directory; any other ``path`` unchanged."""
+    if path.name.startswith("checkpoint_") and not (path / MODULE_SUBDIR).is_dir() and (path / "algo").is_dir():
+        return path / "algo"
+    return path
+
+
 def module_dir(path: Path) -> Path:
     """The RLModule directory inside an algorithm checkpoint (or ``path`` itself if it is one)."""
     path = Path(path)
@@ -85,7 +93,7 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
     of RLlib's built-in LSTM (``module.rllib_lstm``), which is for comparisons only."""
     from rllib_shm.rllib.module import MemoryRLModule
 
-    path = Path(path)
+    path = trial_checkpoint_algo(Path(path))
     directory = module_dir(path)
     meta, config = read_meta(path)
     if config is not None and config.module.rllib_lstm:
