@@ -209,7 +209,7 @@ def test_a_study_trials_checkpoint_directory_loads_without_naming_its_algo_subdi
     (trial_checkpoint / "progress.json").write_text("{}")
     outer, inner = load_checkpoint(trial_checkpoint), load_checkpoint(trial_checkpoint / "algo")
     assert outer.config == inner.config and outer.path.name == "algo"
-    for a, b in zip(outer.module.state_dict().values(), inner.module.state_dict().values()):
+    for a, b in zip(outer.module.state_dict().values(), inner.module.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="is not an RLlib checkpoint"):
         load_checkpoint(trial_checkpoint.parent)
