@@ -249,6 +249,33 @@ def test_a_driver_lock_names_its_holder_and_is_taken_over_once_the_holder_is_gon
     assert not (tmp_path / "s.driver.lock").exists()
 
 
+LATE_RECORD = """
+import fcntl, json, os, socket, sys, time
+descriptor = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
+fcntl.flock(descriptor, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(1.0)  # as a driver descheduled between taking the lock and writing its record
+os.write(descriptor, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": "now"}).encode())
+time.sleep(600)
+"""
+
+
+def test_a_driver_refused_before_the_holder_wrote_its_record_still_names_it(tmp_path):
+    """Two drivers started at once: the loser can find the lock taken and its file still empty; it
+    waits for the holder's record rather than saying "a process that did not record itself"."""
+    from rllib_shm.locking import DriverLock, LockHeld
+
+    holder = subprocess.Popen([sys.executable, "-c", LATE_RECORD, str(tmp_path / "s.driver.lock")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(LockHeld, match=f"pid {holder.pid} on "):
+            DriverLock(tmp_path, "s").acquire("study 's'")
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+
+
 # --- train: Ctrl-C and SIGTERM ------------------------------------------------------------------
 
 def started_run(command: Command) -> bool:
