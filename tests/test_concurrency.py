@@ -330,9 +330,10 @@ def test_one_study_one_driver_and_interrupt(tmp_path):
     lock released. ``--resume`` then continues the interrupted trials to their end (every run
     FINISHED), and a ``--resume`` of the finished study says so, exits 0 and writes nothing."""
     storage = tmp_path / "tune"
-    # long enough trials (~0.3 s per iteration) that the study is still running when Ctrl-C comes,
-    # after the two refused drivers (a few seconds each) on a quiet machine
-    study = study_file(tmp_path, stop_iters=60, max_concurrent=2)  # both trials still run when Ctrl-C comes
+    # long enough trials that both still run when Ctrl-C comes, after the refused --resume: Ctrl-C came at
+    # iteration 14-23 of 60 on a machine at about half speed (2 cores shared with another study), since a
+    # driver is refused as soon as it has loaded the study file, before it reads the study's state
+    study = study_file(tmp_path, stop_iters=60, max_concurrent=2)
     uri = f"sqlite:///{storage / 'mlflow.db'}"
     first, second = (Command("tune", study, "--storage", storage) for _ in range(2))
     deadline = time.time() + 120
