@@ -100,7 +100,7 @@ class DriverLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         descriptor = _open_locked(self.path, blocking=False)
         if descriptor is None:
-            holder = describe_holder(self._read())
+            holder = self._holder()
             raise LockHeld(f"{what} is being run by another driver ({holder}); one study has one driver: wait for "
                            f"it to end, or stop it (Ctrl-C) and pass --resume (lock file {str(self.path)!r})")
         previous = os.read(descriptor, 4096).decode(errors="replace")
@@ -113,6 +113,16 @@ class DriverLock:
         os.pwrite(descriptor, json.dumps(record).encode(), 0)
         os.fsync(descriptor)
         self._descriptor, self._created = descriptor, missing
+
+    def _holder(self, wait_s: float = 5.0) -> str:
+        """The running driver, in words. It writes its record just after it takes the lock, so a driver
+        refused in between (two started at once) reads an empty file: it waits a little for the record."""
+        deadline = time.monotonic() + wait_s
+        text = self._read()
+        while not text.strip() and time.monotonic() < deadline:
+            time.sleep(0.05)
+            text = self._read()
+        return describe_holder(text)
 
     def _read(self) -> str:
         try:

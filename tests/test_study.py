@@ -112,6 +112,29 @@ def test_cli_refuses_before_writing_anything(tmp_path):
     assert not storage.exists()  # no Tune dir, no Optuna db, no MLflow db
 
 
+def test_a_study_on_remote_storage_is_unlocked_and_says_so_once_its_checks_pass(tmp_path, monkeypatch):
+    """A URI storage (``file://`` here, as ``s3://`` or ``gs://``) has no driver lock: one warning line
+    says so, after every check and before Ray starts (stopped there)."""
+    from rllib_shm.studies import runner
+
+    class RayStarting(Exception):
+        pass
+
+    def ensure_ray():
+        raise RayStarting
+
+    monkeypatch.setattr(runner, "ensure_ray", ensure_ray)
+    storage = f"file://{tmp_path / 'tune'}"
+    data = {**STUDY, "tune": {**STUDY["tune"], "study_storage": f"sqlite:///{tmp_path / 'optuna.db'}"}}
+    study = load_study(write(tmp_path, data), storage_path=storage)
+    said = []
+    with pytest.raises(RayStarting):
+        runner.run_study(study, mlflow_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", log=said.append)
+    assert said == [f"warning: study 't' is on remote storage ({storage}/t), which is not locked: run one driver "
+                    "at a time for it yourself (a second driver or --resume is not refused)"]
+    assert not list(tmp_path.rglob("*.driver.lock")) and not (tmp_path / "tune").exists()
+
+
 def test_a_failed_study_leaves_no_mlflow_run_running(tmp_path):
     """What run_study does when tuner.fit() raises: the parent and unfinished trials end FAILED."""
     from types import SimpleNamespace

@@ -17,11 +17,13 @@ from pathlib import Path
 
 import yaml
 
+from rllib_shm.files import write_text
 from rllib_shm.ray_session import check_ray_address, ensure_ray
 from rllib_shm.runs.outputs import check_new_files_in
 from rllib_shm.studies.leaderboard import format_leaderboard, leaderboard, log_study_results
 from rllib_shm.studies.search_space import VARIANTS, to_optuna, trial_config
 from rllib_shm.studies.study import Study, TuneSection, first_config, grid_values
+from rllib_shm.studies.trainable import LAST
 from rllib_shm.tracking import NOTE_TAG, check_tracking_uri, experiment_name, resolve_tracking_uri
 from rllib_shm.tracking.ui import where_to_look
 
@@ -65,48 +67,83 @@ def run_study(study: Study, *, resume: bool = False, mlflow_uri: str | None = No
     A local study is locked while its driver runs (``locking.DriverLock``, ``<storage>/<name>.driver.lock``):
     a second driver, fresh or resumed, is refused (``LockHeld``, exit 2) naming the running one, before
     it opens any MLflow run. So every run of the study still RUNNING when the driver ends belongs to this
-    driver, or to a dead one whose trials it resumed: those are the runs it closes."""
-    from ray import tune
-
+    driver, or to a dead one whose trials it resumed: those are the runs it closes. The lock is taken
+    before anything reads the study's saved state. Remote storage (``s3://``, ``gs://``) has no lock:
+    a one-line warning says so."""
     from rllib_shm.locking import DriverLock
 
     settings = study.tune
     experiment_dir = settings.experiment_dir()
     local = "://" not in experiment_dir
-    if local:
-        check_new_files_in(Path(settings.storage_path).resolve(), (), "tune.storage_path (--storage)")
+    if not local:  # no lock (the warning comes once every check has passed: _run_study)
+        return _resumable(study, resume, mlflow_uri, log)
+    check_new_files_in(Path(settings.storage_path).resolve(), (), "tune.storage_path (--storage)")
+    # the lock first: a refused driver reads and writes nothing of the study (its Tune state is being written)
+    with DriverLock(Path(settings.storage_path).resolve(), settings.name) as lock:
+        lock.acquire(f"study {settings.name!r}", log)
+        return _resumable(study, resume, mlflow_uri, log)
+
+
+def _resumable(study: Study, resume: bool, mlflow_uri: str | None, log: Callable[[str], None]
+               ) -> StudyResult | None:
+    """``run_study`` once the driver holds the study's lock (or has none to take): ``--resume`` of a study
+    that is not there is refused, of a finished one says so (None), and otherwise the study runs."""
+    from ray import tune
+
+    settings = study.tune
+    experiment_dir = settings.experiment_dir()
     if resume and not tune.Tuner.can_restore(experiment_dir):
         raise ValueError(f"--resume: there is no study to resume at {experiment_dir}")
-    if resume and local and (done := finished_trials(Path(experiment_dir))) is not None:
+    if resume and "://" not in experiment_dir and (done := finished_trials(Path(experiment_dir))) is not None:
         log(f"study {settings.name} has finished already ({done}): nothing to resume, nothing written; "
             f"see `rllib-shm report {settings.name}`")
         return None
-    lock = DriverLock(Path(settings.storage_path).resolve(), settings.name) if local else None
-    if lock is not None:
-        lock.acquire(f"study {settings.name!r}", log)
-    try:
-        return _run_study(study, resume, mlflow_uri, log)
-    finally:
-        if lock is not None:
-            lock.release()
+    return _run_study(study, resume, mlflow_uri, log)
 
 
 def finished_trials(experiment_dir: Path) -> str | None:
     """"<n> of <n> trials ended" when every trial of the study at ``experiment_dir`` ended for good
-    (``ended_trials``; as many as its ``study.yaml`` asks for), read from Tune's saved experiment state
+    (``saved_ended``; as many as its ``study.yaml`` asks for), read from Tune's saved experiment state
     without writing; None while any is unfinished (or the state cannot be read)."""
-    from ray.tune import ExperimentAnalysis
-
     try:
         saved = yaml.safe_load((experiment_dir / "study.yaml").read_text()).get("tune") or {}
         num_samples = int(saved.get("num_samples", TuneSection.num_samples))
-        trials = ExperimentAnalysis(str(experiment_dir)).trials
+    except Exception:  # noqa: BLE001 - an unreadable study is left to Tune's restore to report
+        return None
+    ended = saved_ended(str(experiment_dir), failed=True)
+    if ended is None or len(ended) < num_samples:
+        return None
+    return f"{len(ended)} of {num_samples} trials ended"
+
+
+def saved_ended(experiment_dir: str, failed: bool = False) -> set[str] | None:
+    """The ids of the trials that Tune's saved experiment state at ``experiment_dir`` (read, not written)
+    shows ended for good, which ``--resume`` keeps as they are (with ``failed``, also the failed ones,
+    which ``--resume`` runs again); None when it cannot be read.
+
+    A trial ended for good if Tune saved it TERMINATED, unless its last report says it had iterations
+    left (``_final``). Interrupted trials are saved RUNNING (Tune's last snapshot precedes its stopping
+    them), and ``--resume`` continues them.
+
+    Tune's saved ``done`` is no test: when a function trainable returns, Tune sets ``done`` on the
+    trial's last result in place (``TuneController._process_trial_result``); that does not invalidate
+    the JSON of the trial's run metadata cached by an earlier snapshot, so a finished trial is often
+    saved TERMINATED with ``done: False``. Counting ``done`` made a ``--resume`` of a finished study
+    restore it and return at once with "interrupted with N of M trials unfinished" (exit 130)."""
+    from ray.tune import ExperimentAnalysis
+
+    try:
+        trials = ExperimentAnalysis(experiment_dir).trials
     except Exception:  # noqa: BLE001 - an unreadable state is left to Tune's restore to report
         return None
-    ended = sum(1 for trial in trials if trial.status == "ERROR" or (trial.last_result or {}).get("done") is True)
-    if ended < num_samples:
-        return None
-    return f"{ended} of {num_samples} trials ended"
+    return {trial.trial_id for trial in trials if (failed and trial.status == "ERROR")
+            or (trial.status == "TERMINATED" and _final(trial.last_result or {}))}
+
+
+def _final(last_result: dict) -> bool:
+    """A last result that does not say its trial had iterations left: the trainable's ``LAST`` (absent in
+    studies begun before it), or ``done`` (set, and saved, when a scheduler such as ASHA stops a trial)."""
+    return last_result.get(LAST, True) is True or last_result.get("done") is True
 
 
 def _run_study(study: Study, resume: bool, mlflow_uri: str | None, log: Callable[[str], None]) -> StudyResult:
@@ -130,6 +167,9 @@ def _run_study(study: Study, resume: bool, mlflow_uri: str | None, log: Callable
     check_success_reported(candidates)  # run.stop_success: every searched env reports info["success"]
     check_ray_address()  # a stale RAY_ADDRESS is refused before the store is created
     check_tracking_uri(uri)
+    if not local:
+        log(f"warning: study {settings.name!r} is on remote storage ({experiment_dir}), which is not locked: "
+            "run one driver at a time for it yourself (a second driver or --resume is not refused)")
 
     started_ray = ensure_ray()  # a Ray this call started is stopped when the study ends
     with SignalGuard(sigterm_as_sigint=True) as guard:  # SIGTERM: Tune's graceful stop, as Ctrl-C
@@ -172,8 +212,10 @@ def _drive(study: Study, resume: bool, first, uri: str, optuna_url: str, guard, 
         experiment = tracker.client.get_experiment(tracker.experiment_id())
         if NOTE_TAG not in experiment.tags:  # the experiments list's "Description" (kept once written)
             tracker.client.set_experiment_tag(experiment.experiment_id, NOTE_TAG, study_note(study).split("\n")[0])
+        ended_before: set[str] = set()
         if resume:
             log(f"resuming study {settings.name} at {experiment_dir}")
+            ended_before = saved_ended(experiment_dir) or ended_before  # (read before Tune writes it again)
             tuner = tune.Tuner.restore(experiment_dir, trainable=trainable, resume_errored=True)
         else:
             log_file = str(Path(experiment_dir) / "study.log") if local else None
@@ -184,7 +226,7 @@ def _drive(study: Study, resume: bool, first, uri: str, optuna_url: str, guard, 
             f"Tune at {experiment_dir}; Optuna at {optuna_url}; MLflow parent run {parent} at {uri}")
         with no_tensorboard(enabled=not resume):
             results = tuner.fit()
-        unfinished = settings.num_samples - ended_trials(results)
+        unfinished = settings.num_samples - ended_trials(results, ended_before)
         if unfinished > 0:  # Tune caught SIGINT (or our SIGTERM as SIGINT), saved its state and returned
             log(f"study {settings.name} interrupted with {unfinished} of {settings.num_samples} trials "
                 f"unfinished; Tune saved its state: continue with `rllib-shm tune <study file> --resume`")
@@ -243,14 +285,18 @@ def no_tensorboard(enabled: bool = True):
                 os.environ[key] = before
 
 
-def ended_trials(results) -> int:
-    """Trials of a finished ``Tuner.fit`` that ended for good: failed ones, and those whose last result Tune
-    marked ``done`` (a stop criterion, the scheduler, or the trainable returning).
+def ended_trials(results, ended_before: set[str] = frozenset()) -> int:
+    """Trials of a finished ``Tuner.fit`` that ended for good: failed ones, those whose last result Tune
+    marked ``done`` in this ``fit`` (a stop criterion, the scheduler, or the trainable returning), and,
+    for a resumed study, those its saved state showed ended already (``ended_before``: ``saved_ended``;
+    Tune restores them as they were, and their saved last result may lack ``done``).
 
     Tune's own count is no test of an interrupted study: on SIGINT / SIGTERM it stops the running
     trials and sets them TERMINATED like finished ones (their saved state says RUNNING, so ``--resume``
     continues them); their last result is not ``done``."""
-    return sum(1 for result in results if result.error is not None or (result.metrics or {}).get("done") is True)
+    return sum(1 for result in results
+               if result.error is not None or (result.metrics or {}).get("done") is True
+               or (result.metrics or {}).get("trial_id") in ended_before)
 
 
 def close_dropped_optuna_trials(study_name: str, storage_url: str) -> list[int]:
@@ -287,7 +333,7 @@ def _new_tuner(study: Study, trainable, callbacks: list, stop_iters: int, optuna
     local = "://" not in experiment_dir
     if local:
         Path(experiment_dir).mkdir(parents=True, exist_ok=False)
-        (Path(experiment_dir) / "study.yaml").write_text(yaml.safe_dump(study.raw, sort_keys=False))
+        write_text(Path(experiment_dir) / "study.yaml", yaml.safe_dump(study.raw, sort_keys=False))  # whole or absent
     if settings.sampler == "grid":
         sampler = optuna.samplers.GridSampler(grid_values(study.space), seed=settings.seed)
     else:

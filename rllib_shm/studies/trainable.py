@@ -7,6 +7,9 @@ import tempfile
 from pathlib import Path
 
 PROGRESS = "progress.json"
+#: True in the report of a trial's final iteration, False before: with Tune's saved TERMINATED, the mark
+#: that the trial ended for good (Tune's saved ``done`` is not one: ``runner.saved_ended``)
+LAST = "last_iteration"
 
 
 def train_trial(config: dict, base: dict, space: dict) -> None:
@@ -17,7 +20,8 @@ def train_trial(config: dict, base: dict, space: dict) -> None:
     reaches ``run.stop_success``) and reports its metrics (``runs/results.py``) plus ``iteration``
     and ``node_id`` to Tune after every iteration; when a checkpoint is due (every
     ``run.checkpoint_every`` iterations and at the last one) the report carries ``algo/`` +
-    ``progress.json`` + ``rllib_shm.json``, loadable by ``rllib-shm evaluate``.
+    ``progress.json`` + ``rllib_shm.json``, loadable by ``rllib-shm evaluate``. The final iteration's
+    report says so (``LAST``: True), which is how a study knows the trial ended for good.
     After a failure, Tune restarts the trial from its latest checkpoint (``FailureConfig``) and the
     loop continues from the progress saved there. The progress lines go to the trial's log.
     """
@@ -41,7 +45,7 @@ def train_trial(config: dict, base: dict, space: dict) -> None:
     node_id = ray.get_runtime_context().get_node_id()
 
     def report(iteration: Iteration) -> None:
-        metrics = {**iteration.metrics, "node_id": node_id}
+        metrics = {**iteration.metrics, "node_id": node_id, LAST: iteration.last}
         if not iteration.checkpoint_due:
             tune.report(metrics)
             return
@@ -58,4 +62,4 @@ def train_trial(config: dict, base: dict, space: dict) -> None:
         algo.stop()
 
 
-__all__ = ["PROGRESS", "train_trial"]
+__all__ = ["LAST", "PROGRESS", "train_trial"]
