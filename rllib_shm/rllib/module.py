@@ -133,6 +133,9 @@ class MemoryRLModule(TorchRLModule, ValueFunctionAPI):
         (['calibration', 'memory', 'reads', 'theta_indices', 'update', 'y'], torch.Size([2, 1, 64, 64]))
     """
 
+    #: whether ``act(values=True)`` gives V(h) (PPO's value head); SAC's actor has none
+    has_state_value = True
+
     def setup(self) -> None:
         config = ModuleConfig.from_model_config(dict(self.model_config))
         if config.rllib_lstm:

@@ -167,11 +167,12 @@ class MemorySACModule(MemoryRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAP
         copy.load_state_dict({k: v for k, v in self.state_dict().items() if k in copy.state_dict()})
         return copy
 
+    #: the actor has no V(h): SAC's critic is Q(h, a) on its own trunk and state, which acting never runs
+    has_state_value = False
+
     def _act(self, batch, evaluation: bool, values: bool = False) -> dict[str, Any]:
-        out = super()._act(batch, evaluation, values=False)
-        if values:  # the actor carries no value; the exported / evaluated SAC policy reports NaN
-            out[Columns.VF_PREDS] = torch.full(out[Columns.ACTION_DIST_INPUTS].shape[:2], float("nan"))
-        return out
+        """The actor's acting step; no ``VF_PREDS`` whatever ``values`` says (``has_state_value``)."""
+        return super()._act(batch, evaluation, values=False)
 
     def forward_target(self, batch: dict[str, Any], **kwargs) -> torch.Tensor:
         """min(Q'₁, Q'₂) of the target critic over ``batch[OBS]`` [B,T,...] from the zero state
