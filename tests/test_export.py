@@ -55,7 +55,7 @@ def sac_checkpoint(tmp_path, env_id=TASK):
 
     config = load_config(None, [f"env.id={env_id}", "algo.name=sac", "module.memory.kind=shm",
                                 "module.memory.mem_size=8", "module.memory.num_thetas=16", "module.memory_output=16",
-                                "module.encoder_hiddens=[16]", "module.head_hiddens=[16]", "module.shared_trunk=false"])
+                                "module.encoder_hiddens=[16]", "module.head_hiddens=[16]"])
     env = make_env(env_id)
     torch.manual_seed(1)
     module = MemorySACModule(observation_space=env.observation_space, action_space=env.action_space,

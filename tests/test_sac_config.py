@@ -10,7 +10,7 @@ from rllib_shm.config import load_config
 from rllib_shm.config.experiment import PPO_ONLY_FIELDS, AlgoSection, SACSection
 from rllib_shm.tracking import curated_params
 
-SAC = ["algo.name=sac", "module.shared_trunk=false"]
+SAC = ["algo.name=sac"]
 
 
 def test_ppo_stays_the_default_and_sac_reads_its_section():
@@ -57,9 +57,19 @@ def test_bad_sac_values_are_refused(override, message):
         load_config(None, [*SAC, override])
 
 
-def test_sac_refuses_a_shared_trunk():
-    with pytest.raises(ValueError, match="module.shared_trunk: false"):
-        load_config(None, ["algo.name=sac"])
+def test_shared_trunk_follows_the_algorithm_and_sac_refuses_an_explicit_one():
+    """module.shared_trunk unset: PPO shares its trunk, SAC gives actor and critic their own; the
+    saved config holds the decided value, and an explicit true under SAC is refused by name."""
+    assert load_config(None, []).module.shared_trunk is True
+    assert load_config(None, ["module.shared_trunk=false"]).module.shared_trunk is False
+    sac = load_config(None, SAC)
+    assert sac.module.shared_trunk is False
+    assert sac.to_dict()["module"]["shared_trunk"] is False
+    assert load_config(None, [*SAC, "module.shared_trunk=false"]) == sac
+    with pytest.raises(ValueError, match=r"module.shared_trunk: true with algo.name: sac.*remove module.shared_trunk"):
+        load_config(None, [*SAC, "module.shared_trunk=true"])
+    with pytest.raises(ValueError, match=r"module.rllib_lstm: true with algo.name: sac"):
+        load_config(None, [*SAC, "module.memory.kind=lstm", "module.rllib_lstm=true"])
 
 
 def test_curated_params_follow_the_algorithm():

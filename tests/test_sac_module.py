@@ -14,7 +14,7 @@ from rllib_shm.config.sac import build_sac_config
 from rllib_shm.rllib import make_env
 from rllib_shm.rllib.module import THETA_COLUMN
 
-BASE = ["env.id=rllib_shm/CueRecall-D5-v0", "env.config={delay: 3}", "algo.name=sac", "module.shared_trunk=false",
+BASE = ["env.id=rllib_shm/CueRecall-D5-v0", "env.config={delay: 3}", "algo.name=sac",
         "module.max_seq_len=12",
         "module.memory.mem_size=8", "module.encoder_hiddens=[16, 16]", "module.memory_output=16",
         "module.head_hiddens=[16]"]

@@ -22,7 +22,7 @@ from rllib_shm.runs.episodes import run_episodes
 
 pytestmark = pytest.mark.slow
 
-SMALL = ["algo.name=sac", "module.shared_trunk=false", "module.encoder_hiddens=[32, 32]", "module.memory_output=32",
+SMALL = ["algo.name=sac", "module.encoder_hiddens=[32, 32]", "module.memory_output=32",
          "module.head_hiddens=[32]", "module.memory.mem_size=16", "algo.num_envs_per_env_runner=8",
          "algo.sac.batch_episodes=16", "algo.sac.alpha=0.1", "algo.sac.env_steps_per_iteration=1000"]
 

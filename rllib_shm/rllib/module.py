@@ -141,6 +141,7 @@ class MemoryRLModule(TorchRLModule, ValueFunctionAPI):
         if config.rllib_lstm:
             raise ValueError("module.rllib_lstm: true is RLlib's own default PPO module with its built-in LSTM "
                              "(config/ppo.py builds it), not a MemoryRLModule")
+        config = config.resolve_shared_trunk("ppo")  # null: PPO's shared trunk
         self.module_config = config
         obs_size, image_shape = self._observation_layout(config)
         self.action_dist_cls = Catalog._get_dist_cls_from_action_space(self.action_space, framework="torch")

@@ -79,7 +79,7 @@ class MemorySACModule(MemoryRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAP
         >>> import numpy as np
         >>> module = MemorySACModule(
         ...     observation_space=gym.spaces.Box(0, 1, (3,), np.float32), action_space=gym.spaces.Discrete(2),
-        ...     model_config={**ModuleConfig(max_seq_len=4, shared_trunk=False).to_model_config(),
+        ...     model_config={**ModuleConfig(max_seq_len=4).to_model_config(),
         ...                   "sac": {"critic_memory": {"kind": "gru", "mem_size": 8}, "theta_replay": "fresh"}})
         >>> module.make_target_networks()
         >>> batch = {Columns.OBS: torch.zeros(2, 4, 3), Columns.NEXT_OBS: torch.zeros(2, 4, 3),
@@ -94,9 +94,9 @@ class MemorySACModule(MemoryRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAP
         sac = dict(values.pop(SAC_KEY, None) or {})
         values.pop("twin_q", None)  # RLlib's SACConfig adds it; the critic here is always twin
         config = ModuleConfig.from_model_config(values)
-        if config.rllib_lstm or config.shared_trunk:
-            raise ValueError("MemorySACModule: SAC's actor and critic have their own trunks; set module.shared_trunk: "
-                             "false (and module.rllib_lstm: false)")
+        if config.rllib_lstm:
+            raise ValueError("MemorySACModule: module.rllib_lstm: true is RLlib's LSTM PPO module, not SAC's trunk")
+        config = config.resolve_shared_trunk("sac")  # actor and critic have their own trunks; true is refused
         if config.head_linear or config.init != "torch":
             raise ValueError("MemorySACModule: module.head_linear and module.init: official are the official PPO "
                              "agent's switches (docs/official-agent.md); SAC keeps PyTorch's init")
