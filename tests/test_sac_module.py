@@ -136,6 +136,29 @@ def test_log_alpha_is_kept_in_the_learner_state():
     assert float(fresh.curr_log_alpha[DEFAULT_MODULE_ID][0]) == pytest.approx(-1.25)
 
 
+def next_draws(module) -> dict[str, torch.Tensor]:
+    """The next θ rows [4, 6] each training trunk would draw (advances the generators)."""
+    trunks = {"pi": module.trunk, "qf": module.qf_encoder, "target_qf": module.target_qf_encoder}
+    return {name: trunk.memory.draw_indices(4, 6) for name, trunk in trunks.items()}
+
+
+def test_actor_critic_and_target_draw_their_own_rows_and_the_learner_state_keeps_the_generators():
+    learner = learner_for(["module.memory.kind=shm"])
+    module = learner.module[DEFAULT_MODULE_ID]
+    assert set(module.training_random_states()) == {"pi", "qf", "target_qf"}
+    first = next_draws(module)  # the critic never draws the actor's rows, nor the target the critic's
+    assert not torch.equal(first["pi"], first["qf"]) and not torch.equal(first["qf"], first["target_qf"])
+    state = learner.get_state()
+    assert "theta_generators" not in learner.get_state(components="rl_module")  # not in weight syncs
+    expected = next_draws(module)
+    fresh = learner_for(["module.memory.kind=shm"])
+    fresh.set_state(state)
+    restored = next_draws(fresh.module[DEFAULT_MODULE_ID])
+    for name in expected:
+        torch.testing.assert_close(restored[name], expected[name], rtol=0, atol=0)
+    assert "theta_generators" not in learner_for(["module.memory.kind=gru"]).get_state()  # nothing draws
+
+
 def test_discrete_auto_target_entropy_is_half_the_uniform_entropy():
     learner = learner_for(["module.memory.kind=gru"])
     assert float(learner.target_entropy[DEFAULT_MODULE_ID]) == pytest.approx(0.5 * np.log(2))

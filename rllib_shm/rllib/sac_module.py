@@ -22,7 +22,10 @@ The output names are RLlib's SAC ones, so RLlib's SAC losses run unchanged.
 θ (SHM with random θ): the critic and its target draw fresh rows on every forward pass;
 the actor draws fresh rows too (``theta_replay: fresh``, the paper's code) or replays the rows it
 drew while acting (``theta_replay: acting``; the final observation, on which it never acted,
-gets a fresh draw).
+gets a fresh draw). The three trunks draw from their own generators: the actor's from the
+memory's seed, the critic's and the target critic's from seeds derived from the critic memory's
+(``derived_seed``), so the critic never draws the actor's rows. Their states are learner state
+(``training_random_states``; checkpointed by ``MemorySACLearner``).
 
 Acting (env runners, evaluation, drawings, export) is :class:`MemoryRLModule`'s: the actor is its
 ``trunk`` and ``pi_head``, the state is the actor trunk's, and env runners build the module
@@ -35,6 +38,7 @@ import dataclasses
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch
 from ray.rllib.algorithms.sac.sac_learner import (
     ACTION_DIST_INPUTS_NEXT,
@@ -62,6 +66,14 @@ from rllib_shm.rllib.module_config import ModuleConfig
 
 SAC_KEY = "sac"  # model_config entry: {"critic_memory": dict | None, "theta_replay": "fresh" | "acting"}
 CRITIC_ATTRIBUTES = ("qf_encoder", "qf", "qf_twin", "target_qf_encoder", "target_qf", "target_qf_twin")
+#: the trunks that draw θ rows in training, by name in ``training_random_states``
+TRAINING_TRUNKS = {"pi": "trunk", "qf": "qf_encoder", "target_qf": "target_qf_encoder"}
+
+
+def derived_seed(seed: int, index: int) -> int:
+    """The θ seed of trunk ``index`` (1: critic, 2: target critic) from the memory's ``seed``, as
+    ``MemoryRLModule.reseed`` derives a separate value trunk's (``numpy.random.SeedSequence``)."""
+    return int(np.random.SeedSequence((int(seed), int(index))).generate_state(1)[0])
 
 
 class SquashedGaussian(TorchSquashedGaussian):
@@ -121,6 +133,7 @@ class MemorySACModule(MemoryRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAP
         if self.inference_only:
             return
         self.qf_encoder = Trunk(self.critic_config, obs_size, image_shape)
+        self.qf_encoder.memory.reseed(derived_seed(self.critic_config.memory.seed, 1))  # not the actor's rows
         self.qf, self.qf_twin = self._q_head(width), self._q_head(width)
 
     def _q_head(self, width: int) -> nn.Module:
@@ -152,10 +165,27 @@ class MemorySACModule(MemoryRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAP
         self.target_qf_encoder = make_target_network(self.qf_encoder)
         self.target_qf = make_target_network(self.qf)
         self.target_qf_twin = make_target_network(self.qf_twin)
+        self.target_qf_encoder.memory.reseed(derived_seed(self.critic_config.memory.seed, 2))  # not the critic's
 
     def get_target_network_pairs(self):
         return [(self.qf_encoder, self.target_qf_encoder), (self.qf, self.target_qf),
                 (self.qf_twin, self.target_qf_twin)]
+
+    def training_random_states(self) -> dict[str, torch.Tensor]:
+        """The θ generator state of every trunk that draws rows in training (``pi`` actor, ``qf``
+        critic, ``target_qf`` target critic, once built); {} when no memory draws."""
+        trunks = {name: getattr(self, attribute, None) for name, attribute in TRAINING_TRUNKS.items()}
+        return {name: trunk.memory.random_state() for name, trunk in trunks.items()
+                if trunk is not None and trunk.memory.draws_rows}
+
+    def set_training_random_states(self, states: dict[str, torch.Tensor]) -> None:
+        """Continue the generators from ``training_random_states()``'s output (unknown names are an error)."""
+        unknown = sorted(set(states) - set(self.training_random_states()))
+        if unknown:
+            raise ValueError(f"θ generator states for unknown trunk(s) {unknown}; this module draws in "
+                             f"{sorted(self.training_random_states())}")
+        for name, state in states.items():
+            getattr(self, TRAINING_TRUNKS[name]).memory.set_random_state(state)
 
     def compute_values(self, batch, embeddings=None):
         raise NotImplementedError("MemorySACModule has no state-value head; its critic is Q (compute_q_values)")
