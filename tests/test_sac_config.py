@@ -37,11 +37,12 @@ def test_ppo_only_fields_are_all_algo_fields_and_exclude_shared_ones():
 @pytest.mark.parametrize("name", [f.name for f in dataclasses.fields(SACSection)])
 def test_every_sac_setting_is_refused_by_name_under_ppo(name):
     value = {"replay": "chunks", "theta_replay": "acting", "critic_memory": "{kind: gru}", "alpha": 0.1,
-             "target_entropy": 0.3}.get(name)
+             "target_entropy": 0.3, "chunk_start_state": "stored"}.get(name)
     if value is None:
         value = getattr(SACSection(), name) * 2
+    extra = ["algo.sac.replay=chunks"] if name == "chunk_start_state" else []  # stored needs chunk replay
     with pytest.raises(ValueError, match=rf"algo\.sac\.{name}\b.*algo.name: ppo"):
-        load_config(None, [f"algo.sac.{name}={value}"])
+        load_config(None, [*extra, f"algo.sac.{name}={value}"])
 
 
 @pytest.mark.parametrize("override, message", [
@@ -51,6 +52,8 @@ def test_every_sac_setting_is_refused_by_name_under_ppo(name):
     ("algo.sac.tau=1.5", r"tau must be in \(0, 1\]"),
     ("algo.sac.alpha=0", r"alpha .* must be > 0 or null"),
     ("algo.sac.batch_episodes=0", r"batch_episodes must be ≥ 1"),
+    ("algo.sac.chunk_start_state=kept", r"chunk_start_state must be one of \['zero', 'stored'\]"),
+    ("algo.sac.chunk_start_state=stored", r"chunk_start_state: stored applies to replay: chunks only"),
 ])
 def test_bad_sac_values_are_refused(override, message):
     with pytest.raises(ValueError, match=message):

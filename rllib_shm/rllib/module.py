@@ -269,7 +269,7 @@ class MemoryRLModule(TorchRLModule, ValueFunctionAPI):
         batch = {Columns.OBS: obs, Columns.STATE_IN: state, **(replay or {})}
         out = self._act(batch, evaluation=not explore, values=values)
         if record:
-            prefix = "" if self.vf_trunk is None else "pi_"
+            prefix = next(iter(self._trunks()))  # the policy trunk's: "" (shared) or "pi_"
             trunk_state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
             out[MEMORY_TRACE] = self.trunk.trace(self._observations(batch), trunk_state,
                                                  theta_indices=out.get(prefix + THETA_COLUMN),

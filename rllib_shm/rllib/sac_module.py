@@ -29,7 +29,13 @@ memory's seed, the critic's and the target critic's from seeds derived from the 
 
 Acting (env runners, evaluation, drawings, export) is :class:`MemoryRLModule`'s: the actor is its
 ``trunk`` and ``pi_head``, the state is the actor trunk's, and env runners build the module
-``inference_only`` without the critic.
+``inference_only`` without the critic. With stored chunk start states (``algo.sac.replay: chunks``,
+``chunk_start_state: stored``) the critic trunk acts too, so that its state exists at the chunk
+boundaries: the state is then ``pi_``- (actor) and ``qf_``-prefixed (critic), the env runners'
+module keeps ``qf_encoder`` (not its Q heads), and ``start_state_every`` = chunk_length tells
+``SetStatesAside`` which states to keep. A replayed window starts the actor from the stored
+``pi_`` state and the critic and its target from the stored ``qf_`` state (the target has no
+acting state of its own: an approximation, like the staleness of every stored state).
 """
 
 from __future__ import annotations
@@ -64,7 +70,10 @@ from rllib_shm.memory import MemoryConfig
 from rllib_shm.rllib.module import THETA_COLUMN, MemoryRLModule, Trunk
 from rllib_shm.rllib.module_config import ModuleConfig
 
-SAC_KEY = "sac"  # model_config entry: {"critic_memory": dict | None, "theta_replay": "fresh" | "acting"}
+# model_config entry: {"critic_memory": dict | None, "theta_replay": "fresh" | "acting",
+#                      "chunk_start_state": "zero" | "stored", "chunk_length": int}
+SAC_KEY = "sac"
+SAC_KEYS = ("critic_memory", "theta_replay", "chunk_start_state", "chunk_length")
 CRITIC_ATTRIBUTES = ("qf_encoder", "qf", "qf_twin", "target_qf_encoder", "target_qf", "target_qf_twin")
 #: the trunks that draw θ rows in training, by name in ``training_random_states``
 TRAINING_TRUNKS = {"pi": "trunk", "qf": "qf_encoder", "target_qf": "target_qf_encoder"}
@@ -112,11 +121,14 @@ class MemorySACModule(MemoryRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAP
         if config.head_linear or config.init != "torch":
             raise ValueError("MemorySACModule: module.head_linear and module.init: official are the official PPO "
                              "agent's switches (docs/official-agent.md); SAC keeps PyTorch's init")
-        unknown = sorted(set(sac) - {"critic_memory", "theta_replay"})
+        unknown = sorted(set(sac) - set(SAC_KEYS))
         if unknown:
             raise ValueError(f"unknown {SAC_KEY} model config key(s) {unknown}")
         self.module_config = config
         self.theta_replay = sac.get("theta_replay", "fresh")
+        # stored chunk start states: the critic trunk acts too, states kept every chunk_length steps
+        self.critic_acts = sac.get("chunk_start_state", "zero") == "stored"
+        self.start_state_every = int(sac["chunk_length"]) if self.critic_acts else None
         critic_memory = sac.get("critic_memory")
         self.critic_config = config if critic_memory is None else dataclasses.replace(
             config, memory=critic_memory if isinstance(critic_memory, MemoryConfig)
@@ -130,10 +142,12 @@ class MemorySACModule(MemoryRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAP
         self.trunk, self.vf_trunk = Trunk(config, obs_size, image_shape), None  # the actor (MemoryRLModule's API)
         self.pi_head = nn.Linear(width, int(self.action_dist_cls.required_input_dim(self.action_space)))
         self.pi_pre = nn.Identity()  # MemoryRLModule.policy_outputs: no head_linear layer in SAC's actor
-        if self.inference_only:
+        if self.inference_only and not self.critic_acts:
             return
         self.qf_encoder = Trunk(self.critic_config, obs_size, image_shape)
         self.qf_encoder.memory.reseed(derived_seed(self.critic_config.memory.seed, 1))  # not the actor's rows
+        if self.inference_only:
+            return
         self.qf, self.qf_twin = self._q_head(width), self._q_head(width)
 
     def _q_head(self, width: int) -> nn.Module:
@@ -159,7 +173,11 @@ class MemorySACModule(MemoryRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAP
         return not self.discrete
 
     def get_non_inference_attributes(self) -> list[str]:
-        return list(CRITIC_ATTRIBUTES)
+        return [name for name in CRITIC_ATTRIBUTES if not (self.critic_acts and name == "qf_encoder")]
+
+    def _trunks(self) -> dict[str, Trunk]:
+        """prefix → acting trunk: {"": actor}, or {"pi_": actor, "qf_": critic} when the critic acts."""
+        return {"pi_": self.trunk, "qf_": self.qf_encoder} if self.critic_acts else {"": self.trunk}
 
     def make_target_networks(self) -> None:
         self.target_qf_encoder = make_target_network(self.qf_encoder)
@@ -191,9 +209,11 @@ class MemorySACModule(MemoryRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAP
         raise NotImplementedError("MemorySACModule has no state-value head; its critic is Q (compute_q_values)")
 
     def acting_copy(self, model_config: dict) -> MemorySACModule:
-        """An inference-only module (the actor) with ``model_config``, holding this module's actor weights."""
+        """An inference-only module (the actor alone, even when the critic acts in training) with
+        ``model_config``, holding this module's actor weights."""
+        sac = {**dict(model_config.get(SAC_KEY) or {}), "chunk_start_state": "zero"}
         copy = type(self)(observation_space=self.observation_space, action_space=self.action_space,
-                          model_config=model_config, inference_only=True)
+                          model_config={**model_config, SAC_KEY: sac}, inference_only=True)
         copy.load_state_dict({k: v for k, v in self.state_dict().items() if k in copy.state_dict()})
         return copy
 
@@ -201,8 +221,11 @@ class MemorySACModule(MemoryRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAP
     has_state_value = False
 
     def _act(self, batch, evaluation: bool, values: bool = False) -> dict[str, Any]:
-        """The actor's acting step; no ``VF_PREDS`` whatever ``values`` says (``has_state_value``)."""
-        return super()._act(batch, evaluation, values=False)
+        """The actor's acting step (and the critic trunk's, when it acts); no ``VF_PREDS`` whatever
+        ``values`` says (``has_state_value``)."""
+        features, state_out, columns = self._run_trunks(batch, evaluation, which=("pi", "qf"))
+        return {Columns.ACTION_DIST_INPUTS: self.policy_outputs(features["pi"]), Columns.STATE_OUT: state_out,
+                **columns}
 
     def forward_target(self, batch: dict[str, Any], **kwargs) -> torch.Tensor:
         """min(Q'₁, Q'₂) of the target critic over ``batch[OBS]`` [B,T,...] from the zero state
@@ -217,11 +240,20 @@ class MemorySACModule(MemoryRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAP
         return self._twin_min(features, batch.get(Columns.ACTIONS))
 
     # -- learning ----------------------------------------------------------------------------
-    def _critic_features(self, obs: torch.Tensor, target: bool = False) -> torch.Tensor:
-        """[B,T,F] → critic trunk features [B,T,P] from the zero state (fresh θ draws)."""
+    def _critic_features(self, obs: torch.Tensor, target: bool = False,
+                         state: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """[B,T,F] → critic trunk features [B,T,P] from ``state`` (default: the zero state), fresh θ draws."""
         trunk = self.target_qf_encoder if target else self.qf_encoder
-        state = {k: v.to(obs.device) for k, v in self._zero_state(trunk, obs.shape[0]).items()}
+        if state is None:
+            state = {k: v.to(obs.device) for k, v in self._zero_state(trunk, obs.shape[0]).items()}
         return trunk(obs, state)[0]
+
+    def _start_states(self, state_in: dict[str, torch.Tensor]):
+        """``STATE_IN`` → (the actor's start state, the critic's or None: the zero state)."""
+        if not self.critic_acts:
+            return state_in, None
+        return ({k[3:]: v for k, v in state_in.items() if k.startswith("pi_")},
+                {k[3:]: v for k, v in state_in.items() if k.startswith("qf_")})
 
     @staticmethod
     def _zero_state(trunk: Trunk, batch_size: int) -> dict[str, torch.Tensor]:
@@ -241,7 +273,7 @@ class MemorySACModule(MemoryRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAP
 
     def _actor_theta(self, batch, batch_size: int) -> torch.Tensor | None:
         """θ rows the actor replays over o_0..o_T (``theta_replay: acting``), else None (fresh draws)."""
-        acting = batch.get(THETA_COLUMN)
+        acting = batch.get(("pi_" if self.critic_acts else "") + THETA_COLUMN)
         if self.theta_replay != "acting" or acting is None:
             return None
         last = self.trunk.memory.draw_indices(batch_size, 1).to(acting.device)
@@ -252,11 +284,12 @@ class MemorySACModule(MemoryRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAP
         sequence = torch.cat((batch[Columns.OBS][:, :1], batch[Columns.NEXT_OBS]), dim=1)  # o_0..o_T [B,T+1,...]
         obs = self._observations({Columns.OBS: sequence})
         batch_size = obs.shape[0]
-        actor, _, _ = self.trunk(obs, batch[Columns.STATE_IN], self._actor_theta(batch, batch_size), False)
+        actor_state, critic_state = self._start_states(batch[Columns.STATE_IN])
+        actor, _, _ = self.trunk(obs, actor_state, self._actor_theta(batch, batch_size), False)
         logits = self.pi_head(actor)  # [B,T+1,A]
-        critic = self._critic_features(obs)  # [B,T+1,P]
+        critic = self._critic_features(obs, state=critic_state)  # [B,T+1,P]
         with torch.no_grad():
-            target = self._critic_features(obs, target=True)
+            target = self._critic_features(obs, target=True, state=critic_state)
         if self.discrete:
             return self._discrete_outputs(logits, critic, target)
         return self._continuous_outputs(logits, critic, target, batch[Columns.ACTIONS])
