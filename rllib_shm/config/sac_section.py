@@ -46,7 +46,7 @@ class SACSection:
     initial_alpha: float = 1.0  # α's start when automatic
     target_entropy: float | None = None  # automatic α's target; null: −dim(A) (continuous), 0.5·ln|A| (discrete)
     replay_capacity: int = 1_000_000  # env steps the replay buffer holds (oldest episodes evicted)
-    replay: str = "episodes"  # episodes: whole, from the zero state | chunks: windows with a zero-state burn-in
+    replay: str = "episodes"  # episodes: whole, from the zero state | chunks: windows after a burn-in
     chunk_length: int = 64  # replay=chunks: learned steps per window
     burn_in: int = 32  # replay=chunks: steps before the window that only warm the memories up (no loss)
     # replay=chunks: where a window's burn-in starts. zero: any step, from the zero state (nothing stored) |
