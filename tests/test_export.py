@@ -48,14 +48,14 @@ def checkpoint(tmp_path, kind, shared=True, env_id=TASK, **extra):
     return directory
 
 
-def sac_checkpoint(tmp_path, env_id=TASK):
+def sac_checkpoint(tmp_path, env_id=TASK, *extra):
     """A SAC module checkpoint (actor, critic, random weights; SHM with random θ), written without Ray."""
     from rllib_shm.config.sac import sac_model_config
     from rllib_shm.rllib.sac_module import MemorySACModule
 
     config = load_config(None, [f"env.id={env_id}", "algo.name=sac", "module.memory.kind=shm",
                                 "module.memory.mem_size=8", "module.memory.num_thetas=16", "module.memory_output=16",
-                                "module.encoder_hiddens=[16]", "module.head_hiddens=[16]"])
+                                "module.encoder_hiddens=[16]", "module.head_hiddens=[16]", *extra])
     env = make_env(env_id)
     torch.manual_seed(1)
     module = MemorySACModule(observation_space=env.observation_space, action_space=env.action_space,
@@ -136,17 +136,22 @@ def test_theta_sample_takes_the_rows_as_input_and_replays(tmp_path):
         policy.step(obs[None], onnx_state)
 
 
-@pytest.mark.parametrize("algorithm", ["ppo", "sac"])
+@pytest.mark.parametrize("algorithm", ["ppo", "sac", "sac-stored"])
 def test_every_exported_output_is_finite_and_sac_has_no_value(tmp_path, algorithm):
     """PPO's ``value`` is V(h), finite over an episode; a SAC policy (the actor) exports no ``value``
-    (it has no V(h)) and says so in the sidecar, instead of a NaN; ``evaluate policy.onnx`` runs it."""
-    directory = checkpoint(tmp_path, "shm") if algorithm == "ppo" else sac_checkpoint(tmp_path)
+    (it has no V(h)) and says so in the sidecar, instead of a NaN; ``evaluate policy.onnx`` runs it.
+    With stored chunk start states the critic trunk acts in training; the export is the actor alone."""
+    stored = ["algo.sac.replay=chunks", "algo.sac.chunk_start_state=stored", "algo.sac.chunk_length=8",
+              "algo.sac.burn_in=8", "module.max_seq_len=16"]
+    directory = checkpoint(tmp_path, "shm") if algorithm == "ppo" else \
+        sac_checkpoint(tmp_path, TASK, *(stored if algorithm == "sac-stored" else []))
     policy = export(directory, tmp_path / "policy.onnx")
     module = acting_module(load_checkpoint(directory).module, "expected")
     names = [entry["name"] for entry in policy.meta["outputs"]]
     assert ("value" in names) == (algorithm == "ppo")
     assert policy.meta["value"].startswith("V(h)" if algorithm == "ppo" else "none: a SAC policy")
     assert policy.meta["shared_trunk"] == (algorithm == "ppo")
+    assert {entry["name"] for entry in policy.meta["state"]} == {"step", "memory"}  # one trunk: PPO's or the actor
     env = make_env(TASK)
     obs, _ = env.reset(seed=0)
     state, steps, done = policy.initial_state(1), 0, False

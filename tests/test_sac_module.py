@@ -190,3 +190,26 @@ def test_every_memory_learns_through_actor_and_critic(memory):
         grads = [p.grad for p in trunk.memory.parameters() if p.requires_grad]
         assert all(g is not None and torch.isfinite(g).all() for g in grads)
         assert not grads or any(float(g.abs().sum()) > 0 for g in grads)
+
+
+def test_with_stored_start_states_the_critic_trunk_acts_and_the_actor_is_drawn():
+    """chunk_start_state: stored: the acting state holds the actor's (pi_) and the critic's (qf_)
+    trunk states, env runners get the critic trunk but not the Q heads, and the memory drawing
+    (``act(record=True)``) traces the actor's memory."""
+    from rllib_shm.rllib.module import MEMORY_TRACE
+
+    learner = learner_for(["module.memory.kind=shm", "algo.sac.replay=chunks", "algo.sac.chunk_start_state=stored",
+                           "algo.sac.chunk_length=4", "algo.sac.burn_in=4"])
+    module = learner.module[DEFAULT_MODULE_ID]
+    assert set(module.get_initial_state()) == {"pi_step", "pi_memory", "qf_step", "qf_memory"}
+    assert module.start_state_every == 4
+    synced = module.get_state(inference_only=True)
+    assert any(key.startswith("qf_encoder.") for key in synced)
+    assert not any(key.startswith(("qf.", "qf_twin.", "target_")) for key in synced)
+    obs = episodes_batch(5)[Columns.OBS]
+    out = module.act(obs, module.initial_state(3), explore=True, record=True)
+    assert set(out[Columns.STATE_OUT]) == set(module.get_initial_state())
+    assert {"pi_" + THETA_COLUMN, "qf_" + THETA_COLUMN} <= set(out)
+    trace = learner_for(["module.memory.kind=shm"]).module[DEFAULT_MODULE_ID]
+    assert out[MEMORY_TRACE].keys() == trace.act(obs, trace.initial_state(3), explore=True, record=True)[
+        MEMORY_TRACE].keys()
