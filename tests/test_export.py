@@ -48,6 +48,24 @@ def checkpoint(tmp_path, kind, shared=True, env_id=TASK, **extra):
     return directory
 
 
+def sac_checkpoint(tmp_path, env_id=TASK, *extra):
+    """A SAC module checkpoint (actor, critic, random weights; SHM with random θ), written without Ray."""
+    from rllib_shm.config.sac import sac_model_config
+    from rllib_shm.rllib.sac_module import MemorySACModule
+
+    config = load_config(None, [f"env.id={env_id}", "algo.name=sac", "module.memory.kind=shm",
+                                "module.memory.mem_size=8", "module.memory.num_thetas=16", "module.memory_output=16",
+                                "module.encoder_hiddens=[16]", "module.head_hiddens=[16]", *extra])
+    env = make_env(env_id)
+    torch.manual_seed(1)
+    module = MemorySACModule(observation_space=env.observation_space, action_space=env.action_space,
+                             model_config=sac_model_config(config))
+    directory = tmp_path / "sac"
+    module.save_to_path(str(directory))
+    (directory / CHECKPOINT_META).write_text(json.dumps({"config": config.to_dict(), "iteration": 0}))
+    return directory
+
+
 def export(directory, output, *extra):
     assert main(["export", str(directory), "--output", str(output), *extra]) == 0
     return OnnxPolicy(output)
@@ -116,6 +134,39 @@ def test_theta_sample_takes_the_rows_as_input_and_replays(tmp_path):
             obs, *_ = env.step(int(got["greedy_action"][0]))
     with pytest.raises(ValueError, match="exported with --theta sample"):
         policy.step(obs[None], onnx_state)
+
+
+@pytest.mark.parametrize("algorithm", ["ppo", "sac", "sac-stored"])
+def test_every_exported_output_is_finite_and_sac_has_no_value(tmp_path, algorithm):
+    """PPO's ``value`` is V(h), finite over an episode; a SAC policy (the actor) exports no ``value``
+    (it has no V(h)) and says so in the sidecar, instead of a NaN; ``evaluate policy.onnx`` runs it.
+    With stored chunk start states the critic trunk acts in training; the export is the actor alone."""
+    stored = ["algo.sac.replay=chunks", "algo.sac.chunk_start_state=stored", "algo.sac.chunk_length=8",
+              "algo.sac.burn_in=8", "module.max_seq_len=16"]
+    directory = checkpoint(tmp_path, "shm") if algorithm == "ppo" else \
+        sac_checkpoint(tmp_path, TASK, *(stored if algorithm == "sac-stored" else []))
+    policy = export(directory, tmp_path / "policy.onnx")
+    module = acting_module(load_checkpoint(directory).module, "expected")
+    names = [entry["name"] for entry in policy.meta["outputs"]]
+    assert ("value" in names) == (algorithm == "ppo")
+    assert policy.meta["value"].startswith("V(h)" if algorithm == "ppo" else "none: a SAC policy")
+    assert policy.meta["shared_trunk"] == (algorithm == "ppo")
+    assert {entry["name"] for entry in policy.meta["state"]} == {"step", "memory"}  # one trunk: PPO's or the actor
+    env = make_env(TASK)
+    obs, _ = env.reset(seed=0)
+    state, steps, done = policy.initial_state(1), 0, False
+    while not done:
+        out = policy.step(obs[None], state)
+        for name, value in [*out.items(), *out["state"].items()]:
+            if name != "state":
+                assert np.all(np.isfinite(np.asarray(value, np.float64))), (name, steps)
+        state = out["state"]
+        obs, _, terminated, truncated, _ = env.step(int(out["greedy_action"][0]))
+        steps, done = steps + 1, terminated or truncated
+    assert steps == 202
+    report = tmp_path / "eval.json"
+    assert main(["evaluate", str(tmp_path / "policy.onnx"), "--episodes", "2", "--output", str(report)]) == 0
+    assert json.loads(report.read_text())["returns"] == run_episodes(module, make_env(TASK), 2, seed=0)["returns"]
 
 
 def test_box_actions_are_unsquashed_like_evaluate(tmp_path):

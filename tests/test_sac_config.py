@@ -10,7 +10,7 @@ from rllib_shm.config import load_config
 from rllib_shm.config.experiment import PPO_ONLY_FIELDS, AlgoSection, SACSection
 from rllib_shm.tracking import curated_params
 
-SAC = ["algo.name=sac", "module.shared_trunk=false"]
+SAC = ["algo.name=sac"]
 
 
 def test_ppo_stays_the_default_and_sac_reads_its_section():
@@ -37,11 +37,12 @@ def test_ppo_only_fields_are_all_algo_fields_and_exclude_shared_ones():
 @pytest.mark.parametrize("name", [f.name for f in dataclasses.fields(SACSection)])
 def test_every_sac_setting_is_refused_by_name_under_ppo(name):
     value = {"replay": "chunks", "theta_replay": "acting", "critic_memory": "{kind: gru}", "alpha": 0.1,
-             "target_entropy": 0.3}.get(name)
+             "target_entropy": 0.3, "chunk_start_state": "stored"}.get(name)
     if value is None:
         value = getattr(SACSection(), name) * 2
+    extra = ["algo.sac.replay=chunks"] if name == "chunk_start_state" else []  # stored needs chunk replay
     with pytest.raises(ValueError, match=rf"algo\.sac\.{name}\b.*algo.name: ppo"):
-        load_config(None, [f"algo.sac.{name}={value}"])
+        load_config(None, [*extra, f"algo.sac.{name}={value}"])
 
 
 @pytest.mark.parametrize("override, message", [
@@ -51,15 +52,27 @@ def test_every_sac_setting_is_refused_by_name_under_ppo(name):
     ("algo.sac.tau=1.5", r"tau must be in \(0, 1\]"),
     ("algo.sac.alpha=0", r"alpha .* must be > 0 or null"),
     ("algo.sac.batch_episodes=0", r"batch_episodes must be ≥ 1"),
+    ("algo.sac.chunk_start_state=kept", r"chunk_start_state must be one of \['zero', 'stored'\]"),
+    ("algo.sac.chunk_start_state=stored", r"chunk_start_state: stored applies to replay: chunks only"),
 ])
 def test_bad_sac_values_are_refused(override, message):
     with pytest.raises(ValueError, match=message):
         load_config(None, [*SAC, override])
 
 
-def test_sac_refuses_a_shared_trunk():
-    with pytest.raises(ValueError, match="module.shared_trunk: false"):
-        load_config(None, ["algo.name=sac"])
+def test_shared_trunk_follows_the_algorithm_and_sac_refuses_an_explicit_one():
+    """module.shared_trunk unset: PPO shares its trunk, SAC gives actor and critic their own; the
+    saved config holds the decided value, and an explicit true under SAC is refused by name."""
+    assert load_config(None, []).module.shared_trunk is True
+    assert load_config(None, ["module.shared_trunk=false"]).module.shared_trunk is False
+    sac = load_config(None, SAC)
+    assert sac.module.shared_trunk is False
+    assert sac.to_dict()["module"]["shared_trunk"] is False
+    assert load_config(None, [*SAC, "module.shared_trunk=false"]) == sac
+    with pytest.raises(ValueError, match=r"module.shared_trunk: true with algo.name: sac.*remove module.shared_trunk"):
+        load_config(None, [*SAC, "module.shared_trunk=true"])
+    with pytest.raises(ValueError, match=r"module.rllib_lstm: true with algo.name: sac"):
+        load_config(None, [*SAC, "module.memory.kind=lstm", "module.rllib_lstm=true"])
 
 
 def test_curated_params_follow_the_algorithm():

@@ -14,7 +14,7 @@ from rllib_shm.config.sac import build_sac_config
 from rllib_shm.rllib import make_env
 from rllib_shm.rllib.module import THETA_COLUMN
 
-BASE = ["env.id=rllib_shm/CueRecall-D5-v0", "env.config={delay: 3}", "algo.name=sac", "module.shared_trunk=false",
+BASE = ["env.id=rllib_shm/CueRecall-D5-v0", "env.config={delay: 3}", "algo.name=sac",
         "module.max_seq_len=12",
         "module.memory.mem_size=8", "module.encoder_hiddens=[16, 16]", "module.memory_output=16",
         "module.head_hiddens=[16]"]
@@ -136,6 +136,29 @@ def test_log_alpha_is_kept_in_the_learner_state():
     assert float(fresh.curr_log_alpha[DEFAULT_MODULE_ID][0]) == pytest.approx(-1.25)
 
 
+def next_draws(module) -> dict[str, torch.Tensor]:
+    """The next θ rows [4, 6] each training trunk would draw (advances the generators)."""
+    trunks = {"pi": module.trunk, "qf": module.qf_encoder, "target_qf": module.target_qf_encoder}
+    return {name: trunk.memory.draw_indices(4, 6) for name, trunk in trunks.items()}
+
+
+def test_actor_critic_and_target_draw_their_own_rows_and_the_learner_state_keeps_the_generators():
+    learner = learner_for(["module.memory.kind=shm"])
+    module = learner.module[DEFAULT_MODULE_ID]
+    assert set(module.training_random_states()) == {"pi", "qf", "target_qf"}
+    first = next_draws(module)  # the critic never draws the actor's rows, nor the target the critic's
+    assert not torch.equal(first["pi"], first["qf"]) and not torch.equal(first["qf"], first["target_qf"])
+    state = learner.get_state()
+    assert "theta_generators" not in learner.get_state(components="rl_module")  # not in weight syncs
+    expected = next_draws(module)
+    fresh = learner_for(["module.memory.kind=shm"])
+    fresh.set_state(state)
+    restored = next_draws(fresh.module[DEFAULT_MODULE_ID])
+    for name in expected:
+        torch.testing.assert_close(restored[name], expected[name], rtol=0, atol=0)
+    assert "theta_generators" not in learner_for(["module.memory.kind=gru"]).get_state()  # nothing draws
+
+
 def test_discrete_auto_target_entropy_is_half_the_uniform_entropy():
     learner = learner_for(["module.memory.kind=gru"])
     assert float(learner.target_entropy[DEFAULT_MODULE_ID]) == pytest.approx(0.5 * np.log(2))
@@ -167,3 +190,26 @@ def test_every_memory_learns_through_actor_and_critic(memory):
         grads = [p.grad for p in trunk.memory.parameters() if p.requires_grad]
         assert all(g is not None and torch.isfinite(g).all() for g in grads)
         assert not grads or any(float(g.abs().sum()) > 0 for g in grads)
+
+
+def test_with_stored_start_states_the_critic_trunk_acts_and_the_actor_is_drawn():
+    """chunk_start_state: stored: the acting state holds the actor's (pi_) and the critic's (qf_)
+    trunk states, env runners get the critic trunk but not the Q heads, and the memory drawing
+    (``act(record=True)``) traces the actor's memory."""
+    from rllib_shm.rllib.module import MEMORY_TRACE
+
+    learner = learner_for(["module.memory.kind=shm", "algo.sac.replay=chunks", "algo.sac.chunk_start_state=stored",
+                           "algo.sac.chunk_length=4", "algo.sac.burn_in=4"])
+    module = learner.module[DEFAULT_MODULE_ID]
+    assert set(module.get_initial_state()) == {"pi_step", "pi_memory", "qf_step", "qf_memory"}
+    assert module.start_state_every == 4
+    synced = module.get_state(inference_only=True)
+    assert any(key.startswith("qf_encoder.") for key in synced)
+    assert not any(key.startswith(("qf.", "qf_twin.", "target_")) for key in synced)
+    obs = episodes_batch(5)[Columns.OBS]
+    out = module.act(obs, module.initial_state(3), explore=True, record=True)
+    assert set(out[Columns.STATE_OUT]) == set(module.get_initial_state())
+    assert {"pi_" + THETA_COLUMN, "qf_" + THETA_COLUMN} <= set(out)
+    trace = learner_for(["module.memory.kind=shm"]).module[DEFAULT_MODULE_ID]
+    assert out[MEMORY_TRACE].keys() == trace.act(obs, trace.initial_state(3), explore=True, record=True)[
+        MEMORY_TRACE].keys()

@@ -22,7 +22,7 @@ from rllib_shm.runs.episodes import run_episodes
 
 pytestmark = pytest.mark.slow
 
-SMALL = ["algo.name=sac", "module.shared_trunk=false", "module.encoder_hiddens=[32, 32]", "module.memory_output=32",
+SMALL = ["algo.name=sac", "module.encoder_hiddens=[32, 32]", "module.memory_output=32",
          "module.head_hiddens=[32]", "module.memory.mem_size=16", "algo.num_envs_per_env_runner=8",
          "algo.sac.batch_episodes=16", "algo.sac.alpha=0.1", "algo.sac.env_steps_per_iteration=1000"]
 
@@ -113,6 +113,12 @@ def test_sac_learns_a_continuous_task_that_needs_memory(ray_session):
     assert success >= 0.9, f"greedy success {success:.0%} after {steps} env steps (memoryless best: 50 %)"
 
 
+def next_draws(module) -> dict[str, torch.Tensor]:
+    """The next θ rows [4, 8] each of the learner's trunks would draw (advances the generators)."""
+    trunks = {"pi": module.trunk, "qf": module.qf_encoder, "target_qf": module.target_qf_encoder}
+    return {name: trunk.memory.draw_indices(4, 8) for name, trunk in trunks.items()}
+
+
 def test_checkpoint_restores_weights_optimizer_alpha_and_theta_streams_then_training_continues(ray_session, tmp_path):
     config = load_config(None, [*SMALL, "env.id=rllib_shm/CueRecall-D5-v0", "module.memory.kind=shm",
                                 "module.memory.mem_size=64", "module.max_seq_len=8", "algo.sac.alpha=null",
@@ -126,6 +132,7 @@ def test_checkpoint_restores_weights_optimizer_alpha_and_theta_streams_then_trai
     algo.save_to_path(str(tmp_path / "ckpt"))
     saved_learner = algo.learner_group._learner.get_state()
     saved_streams = algo.env_runner._env_to_module.get_state()
+    uninterrupted = next_draws(learner_module(algo))  # the learner's next fresh θ draws, had the run gone on
     algo.stop()
 
     restored = build_sac_config(config).build_algo()
@@ -141,6 +148,14 @@ def test_checkpoint_restores_weights_optimizer_alpha_and_theta_streams_then_trai
             np.testing.assert_array_equal(learner["optimizer"][name]["state"]["state"][index]["exp_avg"],
                                           entry["exp_avg"], err_msg=name)
     assert restored.env_runner._env_to_module.get_state() == saved_streams and saved_streams
+    # the learner's θ generators continue: the restored learner's next draws are the uninterrupted run's,
+    # not the memory seed's stream again (which a newly built learner draws)
+    assert learner["theta_generators"] == saved_learner["theta_generators"]
+    restarted = next_draws(learner_module(build_sac_config(config).build_algo()))
+    continued = next_draws(learner_module(restored))
+    for name, rows in uninterrupted.items():
+        assert torch.equal(continued[name], rows), name
+        assert not torch.equal(restarted[name], rows), name
     result = restored.train()  # the buffer was not kept: it warms up again, then learns
     assert result["env_runners"]["num_env_steps_sampled_lifetime"] > 600
     restored.stop()

@@ -81,7 +81,7 @@ def algorithm_config(setting: str, variant: str, steps_per_iteration: int):
               "ffm": ["module.memory.kind=ffm", "module.memory.mem_size=32", "module.memory.context_size=8"],
               "rllib-ff": []}[variant]
     config = load_config(None, [
-        *shape["env"], "algo.name=sac", "module.shared_trunk=false", f"module.memory.mem_size={shape['memory_size']}",
+        *shape["env"], "algo.name=sac", f"module.memory.mem_size={shape['memory_size']}",
         *memory, "algo.num_envs_per_env_runner=8", f"algo.sac.batch_episodes={shape['batch_episodes']}",
         f"algo.sac.updates_per_step={UPDATES_PER_STEP}", f"algo.sac.env_steps_per_iteration={steps_per_iteration}",
         "algo.sac.warmup_episodes=8"])

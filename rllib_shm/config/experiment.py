@@ -120,9 +120,11 @@ class ExperimentConfig:
     run: RunSection = field(default_factory=RunSection)
 
     def __post_init__(self) -> None:
-        if self.algo.name == "sac" and (self.module.shared_trunk or self.module.rllib_lstm):
-            raise ValueError("algo.name: sac needs module.shared_trunk: false (SAC's actor and critic have their own "
-                             "trunks; algo.sac.critic_memory picks the critic's memory) and module.rllib_lstm: false")
+        if self.algo.name == "sac" and self.module.rllib_lstm:
+            raise ValueError("module.rllib_lstm: true with algo.name: sac: RLlib's built-in LSTM module is a PPO "
+                             "baseline; SAC runs the project's memories (module.memory.kind: lstm)")
+        # module.shared_trunk: null (the default) follows the algorithm; the config holds the decided value
+        object.__setattr__(self, "module", self.module.resolve_shared_trunk(self.algo.name))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, YAML-safe dict (tuples as lists)."""

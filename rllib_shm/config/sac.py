@@ -20,7 +20,9 @@ def sac_model_config(config: ExperimentConfig) -> dict:
     plus the critic memory and the θ replay mode."""
     sac = config.algo.sac
     critic = None if sac.critic_memory is None else dataclasses.asdict(sac.critic_memory)
-    return {**config.module.to_model_config(), SAC_KEY: {"critic_memory": critic, "theta_replay": sac.theta_replay}}
+    return {**config.module.to_model_config(),
+            SAC_KEY: {"critic_memory": critic, "theta_replay": sac.theta_replay,
+                      "chunk_start_state": sac.chunk_start_state, "chunk_length": sac.chunk_length}}
 
 
 def build_sac_config(config: ExperimentConfig) -> MemorySACConfig:
@@ -59,6 +61,7 @@ def build_sac_config(config: ExperimentConfig) -> MemorySACConfig:
                 "replay": sac.replay,
                 "chunk_length": sac.chunk_length,
                 "burn_in": sac.burn_in,
+                "start_states": sac.chunk_start_state,
                 "seed": config.run.seed,
             },
         )

@@ -21,6 +21,7 @@ from rllib_shm.memory import MemoryConfig
 
 ALGORITHMS = ("ppo", "sac")
 REPLAY_MODES = ("episodes", "chunks")
+CHUNK_START_STATES = ("zero", "stored")
 THETA_REPLAY_MODES = ("fresh", "acting")
 
 #: the flat ``algo`` fields only PPO reads (refused away from their defaults when ``name: sac``)
@@ -45,9 +46,13 @@ class SACSection:
     initial_alpha: float = 1.0  # α's start when automatic
     target_entropy: float | None = None  # automatic α's target; null: −dim(A) (continuous), 0.5·ln|A| (discrete)
     replay_capacity: int = 1_000_000  # env steps the replay buffer holds (oldest episodes evicted)
-    replay: str = "episodes"  # episodes: whole, from the zero state | chunks: windows with a zero-state burn-in
+    replay: str = "episodes"  # episodes: whole, from the zero state | chunks: windows after a burn-in
     chunk_length: int = 64  # replay=chunks: learned steps per window
     burn_in: int = 32  # replay=chunks: steps before the window that only warm the memories up (no loss)
+    # replay=chunks: where a window's burn-in starts. zero: any step, from the zero state (nothing stored) |
+    # stored: aligned chunks, from the acting state (actor's and critic's) kept every chunk_length steps;
+    # the burn-in is rounded up to whole chunks
+    chunk_start_state: str = "zero"
     theta_replay: str = "fresh"  # fresh: every forward draws θ rows (paper's code) | acting: actor replays its draws
     critic_memory: MemoryConfig | None = None  # the critic trunk's memory; null: module.memory (the actor's)
 
@@ -72,6 +77,12 @@ class SACSection:
             raise ValueError(f"burn_in must be ≥ 0, got {self.burn_in}")
         if self.replay not in REPLAY_MODES:
             raise ValueError(f"replay must be one of {list(REPLAY_MODES)}, got {self.replay!r}")
+        if self.chunk_start_state not in CHUNK_START_STATES:
+            raise ValueError(f"chunk_start_state must be one of {list(CHUNK_START_STATES)}, "
+                             f"got {self.chunk_start_state!r}")
+        if self.chunk_start_state == "stored" and self.replay != "chunks":
+            raise ValueError("chunk_start_state: stored applies to replay: chunks only (whole episodes start from "
+                             f"the zero state); replay is {self.replay!r}")
         if self.theta_replay not in THETA_REPLAY_MODES:
             raise ValueError(f"theta_replay must be one of {list(THETA_REPLAY_MODES)}, got {self.theta_replay!r}")
         if self.target_entropy is not None and not math.isfinite(self.target_entropy):

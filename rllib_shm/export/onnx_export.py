@@ -5,7 +5,8 @@ The model's inputs: ``obs`` [B,*obs] (the env's raw observation and dtype; uint8
 by 1/255 inside the graph), one input per state tensor (named as in the module's state, e.g.
 ``memory``, ``step``, ``pi_h``), and with ``--theta sample`` one int64 θ row index [B] per trunk
 that draws one (``theta_indices``, or ``pi_``/``vf_``-prefixed). Outputs: ``action_dist_inputs``
-[B,A], ``greedy_action``, ``value`` [B] and ``<state>_out`` for every state tensor. B is dynamic.
+[B,A], ``greedy_action``, ``value`` [B] (PPO's V(h); SAC policies have none) and ``<state>_out``
+for every state tensor. B is dynamic.
 The sidecar (``policy.json`` beside ``policy.onnx``) lists all of that with shapes and dtypes, the
 initial state, the action space, θ's mode and row counts, and the checkpoint and config it came from.
 """
@@ -27,6 +28,8 @@ from rllib_shm.files import publish, scratch_directory
 from rllib_shm.runs.checkpoints import load_checkpoint
 from rllib_shm.runs.outputs import check_new_file
 
+NO_VALUE = ("none: a SAC policy's actor has no V(h); its critic, Q(h, a) on a trunk with its own recurrent "
+            "state, is not part of the acting step")
 BATCH = 2  # example batch for tracing; the exported batch dimension is dynamic
 
 
@@ -80,7 +83,7 @@ def export_onnx(checkpoint: Path, output: Path, *, theta: str = "expected",
     policy = OneStepPolicy(module, theta).eval()
     inputs = example_inputs(policy, module.observation_space)
     input_names = ["obs", *policy.state_names, *policy.theta_names]
-    output_names = ["action_dist_inputs", "greedy_action", "value", *(f"{n}_out" for n in policy.state_names)]
+    output_names = policy.output_names
     batch = torch.export.Dim("batch", min=1)
     dynamic_shapes = ({0: batch}, tuple({0: batch} for _ in inputs[1:]))  # forward(obs, *inputs)
     with torch.no_grad():
@@ -103,12 +106,14 @@ def export_onnx(checkpoint: Path, output: Path, *, theta: str = "expected",
         "action_space": space_description(module.action_space),
         "observation_space": space_description(module.observation_space),
         "greedy_action": "argmax per categorical; Box: the Gaussian mean unsquashed to [low, high] and clipped",
+        "value": "V(h) of the value head" if policy.has_value else NO_VALUE,
         "memory": module.memory_kind,
-        "shared_trunk": module.vf_trunk is None,
+        "shared_trunk": module.module_config.shared_trunk,
         "checkpoint": str(Path(checkpoint).resolve()),
         "config": loaded.config.to_dict() if loaded.config else None,
         "not_exported": ["training (losses, optimiser, RLlib connectors)",
-                         "exploration beyond the distribution inputs (sample from action_dist_inputs yourself)"],
+                         "exploration beyond the distribution inputs (sample from action_dist_inputs yourself)",
+                         *([] if policy.has_value else [f"value: {NO_VALUE}"])],
     }
     # Written under temporary names and checked with onnxruntime first: a failed export leaves nothing;
     # the model and its sidecar are moved in together, never over files another export wrote meanwhile.

@@ -5,14 +5,16 @@ observation shape and ``*S`` a state tensor's shape (SHM ``memory`` [H,H], GRU `
 ``h``/``c`` [H], the episode ``step`` [1]; ``pi_``/``vf_`` prefixes with separate trunks).
 
     forward(obs [B,*obs], *state_in [B,*S] (``state_names`` order)[, *theta [B] (``theta_names``)])
-        -> (action_dist_inputs [B,A], greedy_action [B,...], value [B], *state_out [B,*S])
+        -> (action_dist_inputs [B,A], greedy_action [B,...][, value [B]], *state_out [B,*S])
 
 ``theta="expected"`` acts with the deterministic expected calibration (SHM ``eval_theta:
 expected``); ``theta="sample"`` takes the θ row index of every trunk that draws one as an input, so
 the caller draws (uniformly in [0, L)) and a run can be replayed. The greedy action is the one
 ``rllib-shm evaluate`` takes: argmax per categorical, or the Gaussian mean unsquashed to the Box
 bounds (and clipped) as RLlib's ``unsquash_action`` does (SAC's squashed Gaussian: tanh of the
-mean first). ``value`` is V(h) of PPO's value head; SAC's exported actor has none and returns NaN.
+mean first). ``value`` is V(h) of PPO's value head. A SAC policy has no ``value`` output
+(``has_value`` False): its actor has no V(h), and its critic, Q(h, a) on a trunk with its own
+recurrent state, is not part of the acting step.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ class OneStepPolicy(nn.Module):
         self.theta = theta
         self.state_names = list(module.get_initial_state())
         self.theta_names = module.theta_columns() if theta == "sample" else []
+        self.has_value = module.has_state_value
+        self.output_names = ["action_dist_inputs", "greedy_action", *(["value"] if self.has_value else []),
+                             *(f"{name}_out" for name in self.state_names)]
         space = module.action_space
         self.action_space = space
         if isinstance(space, gym.spaces.Box):
@@ -81,8 +86,8 @@ class OneStepPolicy(nn.Module):
         states = dict(zip(self.state_names, inputs[: len(self.state_names)], strict=True))
         thetas = inputs[len(self.state_names):]
         replay = {name: index.unsqueeze(1) for name, index in zip(self.theta_names, thetas, strict=True)}
-        out = self.module.act(obs.unsqueeze(1), states, explore=False, values=True, replay=replay)
+        out = self.module.act(obs.unsqueeze(1), states, explore=False, values=self.has_value, replay=replay)
         dist_inputs = out[Columns.ACTION_DIST_INPUTS][:, 0]
-        value = out[Columns.VF_PREDS][:, 0]
+        value = (out[Columns.VF_PREDS][:, 0],) if self.has_value else ()
         state_out = out[Columns.STATE_OUT]
-        return (dist_inputs, self.greedy(dist_inputs), value, *(state_out[name] for name in self.state_names))
+        return (dist_inputs, self.greedy(dist_inputs), *value, *(state_out[name] for name in self.state_names))

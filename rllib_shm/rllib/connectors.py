@@ -12,6 +12,10 @@ Here the states never enter ``extra_model_outputs``:
   newest state as ``state_in`` (the initial state at an episode's start).
 - :class:`AddChunkStartStates` (learner) builds each chunk's ``state_in`` from the store:
   ``[look_back, s[m−1], s[2m−1], …]``, where ``look_back`` is the state the chunk started from.
+- For SAC's chunk replay from stored start states (``algo.sac.chunk_start_state: stored``), the
+  module's ``start_state_every`` = c makes :class:`SetStatesAside` also keep the start states of
+  the episode's absolute steps c, 2c, … (``starts``: the ``state_out`` of steps c−1, 2c−1, …),
+  which the replay buffer keeps (``sac_replay.py``).
 
 RLlib's ``episode.cut()`` deep-copies ``custom_data`` into the successor chunk; the first step of
 the successor rebases its store (look-back = the newest state, no boundaries yet).
@@ -34,24 +38,27 @@ from ray.rllib.utils.numpy import convert_to_numpy
 from rllib_shm.rllib.theta_streams import MemoryEnvRunner, ThetaStreams
 
 STORE = "rllib_shm.states"  # the key of EpisodeStates in episode.custom_data
+START_STATE = "rllib_shm.start_state"  # a replayed SAC window's custom_data: the state it starts from (None: initial)
 
 
 class EpisodeStates:
     """The recurrent states one episode chunk needs: the state it started from (``look_back``,
     None for the initial state), the newest ``state_out`` (``last``) and the ``state_out`` of the
-    chunk-boundary local steps (``boundaries``: local step index → state)."""
+    chunk-boundary local steps (``boundaries``: local step index → state) and, for SAC's stored
+    start states, the state each absolute step k·c starts from (``starts``: step → state)."""
 
-    __slots__ = ("t_started", "look_back", "last", "boundaries")
+    __slots__ = ("t_started", "look_back", "last", "boundaries", "starts")
 
     def __init__(self, t_started: int) -> None:
         self.t_started = t_started
         self.look_back = None
         self.last = None
         self.boundaries: dict[int, dict] = {}
+        self.starts: dict[int, dict] = {}
 
     def rebase(self, t_started: int) -> None:
         """A successor chunk (``episode.cut()``) starts from the newest state."""
-        self.t_started, self.look_back, self.boundaries = t_started, self.last, {}
+        self.t_started, self.look_back, self.boundaries, self.starts = t_started, self.last, {}, {}
 
     def chunk_starts(self, initial, length: int, max_seq_len: int) -> list:
         """``state_in`` of every chunk of ``length`` steps: ⌈length/m⌉ states, not stacked (the
@@ -90,10 +97,14 @@ class SetStatesAside(ConnectorV2):
             # A copy: the state is a view into the batched [num_envs, ...] output, which it would keep alive.
             state = tree.map_structure(np.array, state)
             store.last = state
-            max_seq_len = _module(rl_module, episode).model_config["max_seq_len"]
+            module = _module(rl_module, episode)
+            max_seq_len = module.model_config["max_seq_len"]
             step = len(episode)  # the local index of the step this output belongs to
             if step % max_seq_len == max_seq_len - 1:
                 store.boundaries[step] = state
+            every = getattr(module, "start_state_every", None)  # SAC's stored chunk start states
+            if every and (episode.t_started + step + 1) % every == 0:
+                store.starts[episode.t_started + step + 1] = state
         return batch
 
 
@@ -149,6 +160,30 @@ class AddChunkStartStates(AddStatesFromEpisodesToBatch):
                 num_items=math.ceil(length / max_seq_len),
                 single_agent_episode=episode,
             )
+        return batch
+
+
+class AddReplayStartStates(ConnectorV2):
+    """SAC's learner piece (before RLlib's state piece): ``state_in`` of every replayed episode or
+    window is the state stored with it (``custom_data[START_STATE]``, ``sac_replay.py``), else the
+    module's initial state. One sequence per item: replayed items fit ``max_seq_len``. (RLlib's
+    piece would also build a per-step ``NEXT_STATE_IN`` that the SAC module never reads.)"""
+
+    def __call__(self, *, rl_module, batch, episodes, explore=None, shared_data=None, **kwargs):
+        if rl_module is None or Columns.STATE_IN in batch:
+            return batch
+        initials: dict[int, dict] = {}
+        for episode in self.single_agent_episode_iterator(episodes, agents_that_stepped_only=False):
+            module = _module(rl_module, episode)
+            if not module.is_stateful():
+                continue
+            state = episode.custom_data.get(START_STATE)
+            if state is None:
+                if id(module) not in initials:
+                    initials[id(module)] = convert_to_numpy(module.get_initial_state())
+                state = initials[id(module)]
+            self.add_n_batch_items(batch=batch, column=Columns.STATE_IN, items_to_add=[state], num_items=1,
+                                   single_agent_episode=episode)
         return batch
 
 

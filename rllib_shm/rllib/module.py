@@ -133,11 +133,15 @@ class MemoryRLModule(TorchRLModule, ValueFunctionAPI):
         (['calibration', 'memory', 'reads', 'theta_indices', 'update', 'y'], torch.Size([2, 1, 64, 64]))
     """
 
+    #: whether ``act(values=True)`` gives V(h) (PPO's value head); SAC's actor has none
+    has_state_value = True
+
     def setup(self) -> None:
         config = ModuleConfig.from_model_config(dict(self.model_config))
         if config.rllib_lstm:
             raise ValueError("module.rllib_lstm: true is RLlib's own default PPO module with its built-in LSTM "
                              "(config/ppo.py builds it), not a MemoryRLModule")
+        config = config.resolve_shared_trunk("ppo")  # null: PPO's shared trunk
         self.module_config = config
         obs_size, image_shape = self._observation_layout(config)
         self.action_dist_cls = Catalog._get_dist_cls_from_action_space(self.action_space, framework="torch")
@@ -265,7 +269,7 @@ class MemoryRLModule(TorchRLModule, ValueFunctionAPI):
         batch = {Columns.OBS: obs, Columns.STATE_IN: state, **(replay or {})}
         out = self._act(batch, evaluation=not explore, values=values)
         if record:
-            prefix = "" if self.vf_trunk is None else "pi_"
+            prefix = next(iter(self._trunks()))  # the policy trunk's: "" (shared) or "pi_"
             trunk_state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
             out[MEMORY_TRACE] = self.trunk.trace(self._observations(batch), trunk_state,
                                                  theta_indices=out.get(prefix + THETA_COLUMN),

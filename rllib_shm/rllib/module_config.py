@@ -48,7 +48,9 @@ class ModuleConfig:
     encoder_hiddens: tuple[int, ...] = (128, 64)  # Linear+LayerNorm, then Linear+ReLU layers
     memory_output: int = 256  # O: width of the memory cell's output projection
     head_hiddens: tuple[int, ...] = (64,)  # post MLP (ReLU) shared by the policy and value heads
-    shared_trunk: bool = True  # one encoder+memory for policy and value (paper), or one each
+    # one encoder+memory for policy and value (the paper's PPO), or one each; null: the algorithm's
+    # default (resolved by ExperimentConfig, ``resolve_shared_trunk``): true for PPO, false for SAC
+    shared_trunk: bool | None = None
     # none | sine: transformer sine (base 10,000) added to the encoder output | official: the official
     # SHM agent's (base 1,024, mixed into the first encoder layer's LayerNorm'd output as x(1−s) + s·emb,
     # s learned, init 0.5, clamped to [0, 1]; encoders.MixedSineEmbedding)
@@ -89,8 +91,9 @@ class ModuleConfig:
             object.__setattr__(self, name, tuple(values))
         check_positive_int("memory_output", self.memory_output)
         check_positive_int("max_seq_len", self.max_seq_len)
-        if not isinstance(self.shared_trunk, bool):
-            raise ValueError(f"shared_trunk must be true or false, got {self.shared_trunk!r}")
+        if self.shared_trunk is not None and not isinstance(self.shared_trunk, bool):
+            raise ValueError(f"shared_trunk must be true, false or null (the algorithm's default), "
+                             f"got {self.shared_trunk!r}")
         if self.image_shape is not None:
             if len(self.image_shape) != 3:
                 raise ValueError(f"image_shape must be (C, H, W), got {self.image_shape!r}")
@@ -116,6 +119,18 @@ class ModuleConfig:
             problems.append("init, encoder_norm_affine and head_linear must keep their defaults")
         if problems:
             raise ValueError("rllib_lstm: true builds RLlib's built-in LSTM module, where " + "; ".join(problems))
+
+    def resolve_shared_trunk(self, algorithm: str) -> ModuleConfig:
+        """This config with ``shared_trunk`` decided for ``algorithm`` (``ppo`` | ``sac``): null
+        becomes true for PPO (the paper's shared trunk) and false for SAC (actor and critic always
+        have their own trunks); an explicit true with SAC is refused."""
+        if algorithm == "sac":
+            if self.shared_trunk:
+                raise ValueError("module.shared_trunk: true with algo.name: sac: SAC's actor and critic always have "
+                                 "their own trunks (algo.sac.critic_memory picks the critic's memory); remove "
+                                 "module.shared_trunk or set it false")
+            return dataclasses.replace(self, shared_trunk=False) if self.shared_trunk is None else self
+        return dataclasses.replace(self, shared_trunk=True) if self.shared_trunk is None else self
 
     def to_model_config(self) -> dict[str, Any]:
         """The plain dict RLlib carries (nested ``memory`` dict; lists for tuples)."""

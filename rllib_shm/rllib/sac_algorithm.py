@@ -12,8 +12,8 @@ env runners' weights, is RLlib's own):
 - warm-up: learning starts once the buffer holds ``warmup_episodes`` finished episodes (the
   paper's count; RLlib counts env steps), also after a restore, whose buffer starts empty;
 - the learner pipeline is RLlib's SAC one (observations, next observations, columns, time dim with
-  zero padding and loss mask, ``state_in``): without stored states RLlib's state piece gives every
-  replayed sequence the initial (zero) state.
+  zero padding and loss mask), with ``state_in`` from :class:`AddReplayStartStates`: the stored
+  start state of a replayed window (``chunk_start_state: stored``), else the initial (zero) state.
 
 The update-to-data ratio u (gradient updates per env step) is RLlib's ``training_intensity``
 (replayed items per sampled env step) with one item per update: with ``train_batch_size_per_learner``
@@ -24,6 +24,7 @@ The update-to-data ratio u (gradient updates per env step) is RLlib's ``training
 from __future__ import annotations
 
 from ray.rllib.algorithms.sac import SAC, SACConfig
+from ray.rllib.connectors.common.add_states_from_episodes_to_batch import AddStatesFromEpisodesToBatch
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
 from ray.rllib.utils.metrics import (
@@ -33,7 +34,7 @@ from ray.rllib.utils.metrics import (
     TIMERS,
 )
 
-from rllib_shm.rllib.connectors import MemoryActing
+from rllib_shm.rllib.connectors import AddReplayStartStates, MemoryActing
 from rllib_shm.rllib.sac_module import MemorySACModule
 from rllib_shm.rllib.sac_replay import MemoryEpisodeReplay
 
@@ -54,6 +55,14 @@ class MemorySACConfig(MemoryActing, SACConfig):
         from rllib_shm.rllib.sac_learner import MemorySACLearner
 
         return MemorySACLearner
+
+    def build_learner_connector(self, input_observation_space, input_action_space, device=None):
+        """RLlib's SAC learner pipeline with ``state_in`` from the replayed items' stored start
+        states (``AddReplayStartStates``; the initial state where none is stored)."""
+        pipeline = super().build_learner_connector(input_observation_space, input_action_space, device)
+        if self.add_default_connectors_to_learner_pipeline:
+            pipeline.insert_before(AddStatesFromEpisodesToBatch, AddReplayStartStates(as_learner_connector=True))
+        return pipeline
 
 
 class MemorySAC(SAC):

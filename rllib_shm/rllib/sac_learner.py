@@ -10,8 +10,10 @@ number of real steps, so each mean is over real steps and padded steps change no
 Optimizers (the three of RLlib's SAC): ``qf`` over the critic trunk and both Q heads (loss: the sum
 of the two heads' losses, since they share the trunk), ``policy`` over the actor trunk and head,
 ``alpha`` over log α. A fixed temperature (``algo.sac.alpha``) is log α with learning rate 0.
-Two additions to RLlib's learner: log α is saved in the learner state (checkpoints), and its
-gradient is averaged over several learners, as DDP does for the module's.
+Three additions to RLlib's learner: log α is saved in the learner state (checkpoints), and its
+gradient is averaged over several learners, as DDP does for the module's; the θ generators of the
+module's trunks (SHM with random θ draws fresh rows on every training forward pass) are saved in
+the learner state too (``THETA_GENERATORS``), so a restored run continues their streams.
 
 SAC-Discrete's automatic target entropy: RLlib's ``"auto"`` is −dim(A), i.e. −1 for every
 ``Discrete`` space, which drives α to 0; here ``"auto"`` is 0.5 · ln|A| for discrete actions (half the
@@ -33,6 +35,7 @@ from ray.rllib.core.columns import Columns
 from rllib_shm.rllib.sac_replay import REPLAY_MASK
 
 LOG_ALPHA = "log_alpha"  # learner state key: {module id: log α}
+THETA_GENERATORS = "theta_generators"  # learner state key: {module id: {trunk name: generator state bytes}}
 DISCRETE_TARGET_ENTROPY_SHARE = 0.5  # "auto" target entropy of SAC-Discrete: this share of ln|A|
 
 
@@ -95,6 +98,13 @@ class MemorySACLearner(SACTorchLearner):
     def get_state(self, components=None, *, not_components=None, **kwargs):
         state = super().get_state(components, not_components=not_components, **kwargs)
         state[LOG_ALPHA] = {mid: float(value.detach().cpu()[0]) for mid, value in self.curr_log_alpha.items()}
+        if self._check_component(THETA_GENERATORS, components, not_components):  # not in weight syncs
+            generators = {mid: {name: value.numpy().tobytes()
+                                for name, value in self.module[mid].unwrapped().training_random_states().items()}
+                          for mid in self.module.keys()}
+            generators = {mid: value for mid, value in generators.items() if value}
+            if generators:
+                state[THETA_GENERATORS] = generators
         return state
 
     def set_state(self, state) -> None:
@@ -102,6 +112,9 @@ class MemorySACLearner(SACTorchLearner):
         for module_id, value in state.get(LOG_ALPHA, {}).items():
             with torch.no_grad():
                 self.curr_log_alpha[module_id].fill_(value)
+        for module_id, states in state.get(THETA_GENERATORS, {}).items():
+            self.module[module_id].unwrapped().set_training_random_states(
+                {name: torch.frombuffer(bytearray(raw), dtype=torch.uint8) for name, raw in states.items()})
 
     def _get_target_entropy(self, module_id):
         target = self.config.get_config_for_module(module_id).target_entropy

@@ -22,11 +22,20 @@ The output names are RLlib's SAC ones, so RLlib's SAC losses run unchanged.
 θ (SHM with random θ): the critic and its target draw fresh rows on every forward pass;
 the actor draws fresh rows too (``theta_replay: fresh``, the paper's code) or replays the rows it
 drew while acting (``theta_replay: acting``; the final observation, on which it never acted,
-gets a fresh draw).
+gets a fresh draw). The three trunks draw from their own generators: the actor's from the
+memory's seed, the critic's and the target critic's from seeds derived from the critic memory's
+(``derived_seed``), so the critic never draws the actor's rows. Their states are learner state
+(``training_random_states``; checkpointed by ``MemorySACLearner``).
 
 Acting (env runners, evaluation, drawings, export) is :class:`MemoryRLModule`'s: the actor is its
 ``trunk`` and ``pi_head``, the state is the actor trunk's, and env runners build the module
-``inference_only`` without the critic.
+``inference_only`` without the critic. With stored chunk start states (``algo.sac.replay: chunks``,
+``chunk_start_state: stored``) the critic trunk acts too, so that its state exists at the chunk
+boundaries: the state is then ``pi_``- (actor) and ``qf_``-prefixed (critic), the env runners'
+module keeps ``qf_encoder`` (not its Q heads), and ``start_state_every`` = chunk_length tells
+``SetStatesAside`` which states to keep. A replayed window starts the actor from the stored
+``pi_`` state and the critic and its target from the stored ``qf_`` state (the target has no
+acting state of its own: an approximation, like the staleness of every stored state).
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ import dataclasses
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch
 from ray.rllib.algorithms.sac.sac_learner import (
     ACTION_DIST_INPUTS_NEXT,
@@ -60,8 +70,19 @@ from rllib_shm.memory import MemoryConfig
 from rllib_shm.rllib.module import THETA_COLUMN, MemoryRLModule, Trunk
 from rllib_shm.rllib.module_config import ModuleConfig
 
-SAC_KEY = "sac"  # model_config entry: {"critic_memory": dict | None, "theta_replay": "fresh" | "acting"}
+# model_config entry: {"critic_memory": dict | None, "theta_replay": "fresh" | "acting",
+#                      "chunk_start_state": "zero" | "stored", "chunk_length": int}
+SAC_KEY = "sac"
+SAC_KEYS = ("critic_memory", "theta_replay", "chunk_start_state", "chunk_length")
 CRITIC_ATTRIBUTES = ("qf_encoder", "qf", "qf_twin", "target_qf_encoder", "target_qf", "target_qf_twin")
+#: the trunks that draw θ rows in training, by name in ``training_random_states``
+TRAINING_TRUNKS = {"pi": "trunk", "qf": "qf_encoder", "target_qf": "target_qf_encoder"}
+
+
+def derived_seed(seed: int, index: int) -> int:
+    """The θ seed of trunk ``index`` (1: critic, 2: target critic) from the memory's ``seed``, as
+    ``MemoryRLModule.reseed`` derives a separate value trunk's (``numpy.random.SeedSequence``)."""
+    return int(np.random.SeedSequence((int(seed), int(index))).generate_state(1)[0])
 
 
 class SquashedGaussian(TorchSquashedGaussian):
@@ -79,7 +100,7 @@ class MemorySACModule(MemoryRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAP
         >>> import numpy as np
         >>> module = MemorySACModule(
         ...     observation_space=gym.spaces.Box(0, 1, (3,), np.float32), action_space=gym.spaces.Discrete(2),
-        ...     model_config={**ModuleConfig(max_seq_len=4, shared_trunk=False).to_model_config(),
+        ...     model_config={**ModuleConfig(max_seq_len=4).to_model_config(),
         ...                   "sac": {"critic_memory": {"kind": "gru", "mem_size": 8}, "theta_replay": "fresh"}})
         >>> module.make_target_networks()
         >>> batch = {Columns.OBS: torch.zeros(2, 4, 3), Columns.NEXT_OBS: torch.zeros(2, 4, 3),
@@ -94,17 +115,20 @@ class MemorySACModule(MemoryRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAP
         sac = dict(values.pop(SAC_KEY, None) or {})
         values.pop("twin_q", None)  # RLlib's SACConfig adds it; the critic here is always twin
         config = ModuleConfig.from_model_config(values)
-        if config.rllib_lstm or config.shared_trunk:
-            raise ValueError("MemorySACModule: SAC's actor and critic have their own trunks; set module.shared_trunk: "
-                             "false (and module.rllib_lstm: false)")
+        if config.rllib_lstm:
+            raise ValueError("MemorySACModule: module.rllib_lstm: true is RLlib's LSTM PPO module, not SAC's trunk")
+        config = config.resolve_shared_trunk("sac")  # actor and critic have their own trunks; true is refused
         if config.head_linear or config.init != "torch":
             raise ValueError("MemorySACModule: module.head_linear and module.init: official are the official PPO "
                              "agent's switches (docs/official-agent.md); SAC keeps PyTorch's init")
-        unknown = sorted(set(sac) - {"critic_memory", "theta_replay"})
+        unknown = sorted(set(sac) - set(SAC_KEYS))
         if unknown:
             raise ValueError(f"unknown {SAC_KEY} model config key(s) {unknown}")
         self.module_config = config
         self.theta_replay = sac.get("theta_replay", "fresh")
+        # stored chunk start states: the critic trunk acts too, states kept every chunk_length steps
+        self.critic_acts = sac.get("chunk_start_state", "zero") == "stored"
+        self.start_state_every = int(sac["chunk_length"]) if self.critic_acts else None
         critic_memory = sac.get("critic_memory")
         self.critic_config = config if critic_memory is None else dataclasses.replace(
             config, memory=critic_memory if isinstance(critic_memory, MemoryConfig)
@@ -118,9 +142,12 @@ class MemorySACModule(MemoryRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAP
         self.trunk, self.vf_trunk = Trunk(config, obs_size, image_shape), None  # the actor (MemoryRLModule's API)
         self.pi_head = nn.Linear(width, int(self.action_dist_cls.required_input_dim(self.action_space)))
         self.pi_pre = nn.Identity()  # MemoryRLModule.policy_outputs: no head_linear layer in SAC's actor
-        if self.inference_only:
+        if self.inference_only and not self.critic_acts:
             return
         self.qf_encoder = Trunk(self.critic_config, obs_size, image_shape)
+        self.qf_encoder.memory.reseed(derived_seed(self.critic_config.memory.seed, 1))  # not the actor's rows
+        if self.inference_only:
+            return
         self.qf, self.qf_twin = self._q_head(width), self._q_head(width)
 
     def _q_head(self, width: int) -> nn.Module:
@@ -146,32 +173,59 @@ class MemorySACModule(MemoryRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAP
         return not self.discrete
 
     def get_non_inference_attributes(self) -> list[str]:
-        return list(CRITIC_ATTRIBUTES)
+        return [name for name in CRITIC_ATTRIBUTES if not (self.critic_acts and name == "qf_encoder")]
+
+    def _trunks(self) -> dict[str, Trunk]:
+        """prefix → acting trunk: {"": actor}, or {"pi_": actor, "qf_": critic} when the critic acts."""
+        return {"pi_": self.trunk, "qf_": self.qf_encoder} if self.critic_acts else {"": self.trunk}
 
     def make_target_networks(self) -> None:
         self.target_qf_encoder = make_target_network(self.qf_encoder)
         self.target_qf = make_target_network(self.qf)
         self.target_qf_twin = make_target_network(self.qf_twin)
+        self.target_qf_encoder.memory.reseed(derived_seed(self.critic_config.memory.seed, 2))  # not the critic's
 
     def get_target_network_pairs(self):
         return [(self.qf_encoder, self.target_qf_encoder), (self.qf, self.target_qf),
                 (self.qf_twin, self.target_qf_twin)]
 
+    def training_random_states(self) -> dict[str, torch.Tensor]:
+        """The θ generator state of every trunk that draws rows in training (``pi`` actor, ``qf``
+        critic, ``target_qf`` target critic, once built); {} when no memory draws."""
+        trunks = {name: getattr(self, attribute, None) for name, attribute in TRAINING_TRUNKS.items()}
+        return {name: trunk.memory.random_state() for name, trunk in trunks.items()
+                if trunk is not None and trunk.memory.draws_rows}
+
+    def set_training_random_states(self, states: dict[str, torch.Tensor]) -> None:
+        """Continue the generators from ``training_random_states()``'s output (unknown names are an error)."""
+        unknown = sorted(set(states) - set(self.training_random_states()))
+        if unknown:
+            raise ValueError(f"θ generator states for unknown trunk(s) {unknown}; this module draws in "
+                             f"{sorted(self.training_random_states())}")
+        for name, state in states.items():
+            getattr(self, TRAINING_TRUNKS[name]).memory.set_random_state(state)
+
     def compute_values(self, batch, embeddings=None):
         raise NotImplementedError("MemorySACModule has no state-value head; its critic is Q (compute_q_values)")
 
     def acting_copy(self, model_config: dict) -> MemorySACModule:
-        """An inference-only module (the actor) with ``model_config``, holding this module's actor weights."""
+        """An inference-only module (the actor alone, even when the critic acts in training) with
+        ``model_config``, holding this module's actor weights."""
+        sac = {**dict(model_config.get(SAC_KEY) or {}), "chunk_start_state": "zero"}
         copy = type(self)(observation_space=self.observation_space, action_space=self.action_space,
-                          model_config=model_config, inference_only=True)
+                          model_config={**model_config, SAC_KEY: sac}, inference_only=True)
         copy.load_state_dict({k: v for k, v in self.state_dict().items() if k in copy.state_dict()})
         return copy
 
+    #: the actor has no V(h): SAC's critic is Q(h, a) on its own trunk and state, which acting never runs
+    has_state_value = False
+
     def _act(self, batch, evaluation: bool, values: bool = False) -> dict[str, Any]:
-        out = super()._act(batch, evaluation, values=False)
-        if values:  # the actor carries no value; the exported / evaluated SAC policy reports NaN
-            out[Columns.VF_PREDS] = torch.full(out[Columns.ACTION_DIST_INPUTS].shape[:2], float("nan"))
-        return out
+        """The actor's acting step (and the critic trunk's, when it acts); no ``VF_PREDS`` whatever
+        ``values`` says (``has_state_value``)."""
+        features, state_out, columns = self._run_trunks(batch, evaluation, which=("pi", "qf"))
+        return {Columns.ACTION_DIST_INPUTS: self.policy_outputs(features["pi"]), Columns.STATE_OUT: state_out,
+                **columns}
 
     def forward_target(self, batch: dict[str, Any], **kwargs) -> torch.Tensor:
         """min(Q'₁, Q'₂) of the target critic over ``batch[OBS]`` [B,T,...] from the zero state
@@ -186,11 +240,20 @@ class MemorySACModule(MemoryRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAP
         return self._twin_min(features, batch.get(Columns.ACTIONS))
 
     # -- learning ----------------------------------------------------------------------------
-    def _critic_features(self, obs: torch.Tensor, target: bool = False) -> torch.Tensor:
-        """[B,T,F] → critic trunk features [B,T,P] from the zero state (fresh θ draws)."""
+    def _critic_features(self, obs: torch.Tensor, target: bool = False,
+                         state: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """[B,T,F] → critic trunk features [B,T,P] from ``state`` (default: the zero state), fresh θ draws."""
         trunk = self.target_qf_encoder if target else self.qf_encoder
-        state = {k: v.to(obs.device) for k, v in self._zero_state(trunk, obs.shape[0]).items()}
+        if state is None:
+            state = {k: v.to(obs.device) for k, v in self._zero_state(trunk, obs.shape[0]).items()}
         return trunk(obs, state)[0]
+
+    def _start_states(self, state_in: dict[str, torch.Tensor]):
+        """``STATE_IN`` → (the actor's start state, the critic's or None: the zero state)."""
+        if not self.critic_acts:
+            return state_in, None
+        return ({k[3:]: v for k, v in state_in.items() if k.startswith("pi_")},
+                {k[3:]: v for k, v in state_in.items() if k.startswith("qf_")})
 
     @staticmethod
     def _zero_state(trunk: Trunk, batch_size: int) -> dict[str, torch.Tensor]:
@@ -210,7 +273,7 @@ class MemorySACModule(MemoryRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAP
 
     def _actor_theta(self, batch, batch_size: int) -> torch.Tensor | None:
         """θ rows the actor replays over o_0..o_T (``theta_replay: acting``), else None (fresh draws)."""
-        acting = batch.get(THETA_COLUMN)
+        acting = batch.get(("pi_" if self.critic_acts else "") + THETA_COLUMN)
         if self.theta_replay != "acting" or acting is None:
             return None
         last = self.trunk.memory.draw_indices(batch_size, 1).to(acting.device)
@@ -221,11 +284,12 @@ class MemorySACModule(MemoryRLModule, InferenceOnlyAPI, TargetNetworkAPI, QNetAP
         sequence = torch.cat((batch[Columns.OBS][:, :1], batch[Columns.NEXT_OBS]), dim=1)  # o_0..o_T [B,T+1,...]
         obs = self._observations({Columns.OBS: sequence})
         batch_size = obs.shape[0]
-        actor, _, _ = self.trunk(obs, batch[Columns.STATE_IN], self._actor_theta(batch, batch_size), False)
+        actor_state, critic_state = self._start_states(batch[Columns.STATE_IN])
+        actor, _, _ = self.trunk(obs, actor_state, self._actor_theta(batch, batch_size), False)
         logits = self.pi_head(actor)  # [B,T+1,A]
-        critic = self._critic_features(obs)  # [B,T+1,P]
+        critic = self._critic_features(obs, state=critic_state)  # [B,T+1,P]
         with torch.no_grad():
-            target = self._critic_features(obs, target=True)
+            target = self._critic_features(obs, target=True, state=critic_state)
         if self.discrete:
             return self._discrete_outputs(logits, critic, target)
         return self._continuous_outputs(logits, critic, target, batch[Columns.ACTIONS])

@@ -18,7 +18,10 @@ it over. Here:
   writes them all and ``restore_from_path`` (which syncs them back out) continues them. A runner
   restarted after a crash gets the last synced state of its index from the same broadcast.
 
-Learners replay the stored draws (``theta_indices``) and never draw, so they need no stream.
+PPO's learners replay the stored draws (``theta_indices``) and never draw, so they need no stream
+(checked: a PPO learner's generator states are unchanged by a training iteration). SAC's learners
+draw fresh rows on every training forward pass (``algo.sac.theta_replay: fresh``); their
+generators are learner state (``MemorySACLearner``, ``THETA_GENERATORS``).
 The weights broadcast (``RLModule.set_state``) carries no generator state, so it cannot reset one.
 """
 
