@@ -179,3 +179,31 @@ def test_two_cpu_learners_end_an_iteration_with_identical_weights(ray_session):
         assert states[0]["log_alpha"] == states[1]["log_alpha"] and states[0]["log_alpha"][DEFAULT_MODULE_ID] != 0.0
     finally:
         algo.stop()
+
+
+@pytest.mark.parametrize("overrides", [
+    ["algo.num_envs_per_env_runner=8", "algo.sac.rollout_steps=8"],  # 16 updates after each 64-step round
+    ["algo.num_envs_per_env_runner=1", "algo.sac.rollout_steps=2"],  # u·2 < 1: one update per 2 rounds
+    ["algo.num_env_runners=1", "algo.num_envs_per_env_runner=8", "algo.sac.rollout_steps=8"],  # a remote runner
+], ids=["updates-per-round", "rounds-per-update", "remote-runner"])
+def test_an_iteration_runs_updates_per_step_times_its_env_steps_gradient_updates(ray_session, overrides):
+    """`bench sac` reports updates/s as u × env steps/s; RLlib's training_intensity arithmetic
+    (``calculate_rr_weights``) must give exactly u · (env steps sampled) LearnerGroup updates, also
+    with a remote env runner (RLlib counts the driver's runner among the samplers: 2u before the fix)."""
+    config = load_config(None, [*SMALL, "env.id=rllib_shm/CueRecall-D5-v0", "module.memory.kind=gru",
+                                "module.max_seq_len=8", "algo.sac.warmup_episodes=4", "algo.sac.batch_episodes=4",
+                                "algo.sac.updates_per_step=0.25", "algo.sac.env_steps_per_iteration=128",
+                                *overrides])
+    algo = build_sac_config(config).build_algo()
+    updates, update = [], algo.learner_group.update
+    algo.learner_group.update = lambda *args, **kwargs: updates.append(1) or update(*args, **kwargs)
+    try:
+        while not updates:  # warm-up iterations only sample
+            steps = algo.train()["env_runners"]["num_env_steps_sampled_lifetime"]
+        updates.clear()
+        result = algo.train()  # a whole iteration with learning
+        sampled = result["env_runners"]["num_env_steps_sampled_lifetime"] - steps
+        assert sampled >= 128
+        assert len(updates) == 0.25 * sampled
+    finally:
+        algo.stop()

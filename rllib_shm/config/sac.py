@@ -37,6 +37,10 @@ def build_sac_config(config: ExperimentConfig) -> MemorySACConfig:
     algo, sac = config.algo, config.algo.sac
     learners = max(algo.num_learners, 1)
     total_batch = sac.batch_episodes * learners
+    # RLlib's calculate_rr_weights sizes a sampling round as if the driver's env runner sampled
+    # beside the n remote ones ((n + 1) runners); with n ≥ 1 only the remote ones sample, so without
+    # the factor n / (n + 1) a round would run u·(n + 1)/n updates per env step (0.5 for u = 0.25, n = 1)
+    samplers = max(algo.num_env_runners, 1) / (algo.num_env_runners + 1)
     algorithm = MemorySACConfig()
     algorithm.warmup_episodes = sac.warmup_episodes
     return (
@@ -53,7 +57,7 @@ def build_sac_config(config: ExperimentConfig) -> MemorySACConfig:
             twin_q=True,
             n_step=1,
             train_batch_size_per_learner=sac.batch_episodes,
-            training_intensity=sac.updates_per_step * total_batch,
+            training_intensity=sac.updates_per_step * total_batch * samplers,
             replay_buffer_config={
                 "type": "EpisodeReplayBuffer",  # MemorySAC builds MemoryEpisodeReplay
                 "capacity": sac.replay_capacity,

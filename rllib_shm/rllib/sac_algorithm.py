@@ -17,8 +17,10 @@ env runners' weights, is RLlib's own):
 
 The update-to-data ratio u (gradient updates per env step) is RLlib's ``training_intensity``
 (replayed items per sampled env step) with one item per update: with ``train_batch_size_per_learner``
-= episodes per update, ``training_intensity = u · total_train_batch_size``; DQN's
-``calculate_rr_weights`` then runs u · (env steps per sampling round) updates per round.
+= episodes per update, ``training_intensity = u · total_train_batch_size · n' / (n + 1)`` with n
+remote env runners and n' = max(n, 1) runners that sample (DQN's ``calculate_rr_weights`` counts
+n + 1: the driver's runner too, which samples only when n = 0); it then runs
+u · (env steps per sampling round) updates per round (tested: ``tests/test_sac_train.py``).
 """
 
 from __future__ import annotations
