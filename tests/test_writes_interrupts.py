@@ -183,3 +183,15 @@ def test_two_reports_into_one_directory_one_wins_whole(store, tmp_path):
     code, err = finish(start([*args, "--force"]))  # --force replaces them, each file in one step
     assert code == 0, err[-3000:]
     assert sorted(p.name for p in out.iterdir()) == ["curves_CueRecall-D5-v0.png", "report.md", "table.csv"]
+
+
+def test_the_program_ignores_signals_once_a_successful_command_has_its_exit_code(tmp_path):
+    """A Ctrl-C that lands after `rllib-shm` succeeded, while Python shuts down, must not turn exit 0
+    into death by SIGINT; a call of ``main`` from Python leaves the caller's handlers alone."""
+    probe = ("import signal, sys; from rllib_shm.cli.main import main; "
+             "sys.argv = ['rllib-shm', 'envs']; code = main(); program = signal.getsignal(signal.SIGINT); "
+             "signal.signal(signal.SIGINT, signal.default_int_handler); main(['envs']); "
+             "print(code, program == signal.SIG_IGN, signal.getsignal(signal.SIGINT) == signal.default_int_handler)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "0 True True"

@@ -61,7 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     module = importlib.import_module(SUBCOMMANDS[args.command][0])
     try:
-        return int(module.run(args) or 0)
+        code = int(module.run(args) or 0)
+        if argv is None:  # the rllib-shm program (not a call from Python): its exit code is decided
+            ignore_further_signals()
+        return code
     except KeyboardInterrupt as interrupt:  # Ctrl-C: 130; SIGTERM (train, tune): 143
         from rllib_shm.interrupts import exit_code
 
@@ -77,8 +80,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def ignore_further_signals() -> None:
-    """SIGINT and SIGTERM ignored from here on (main thread): a second Ctrl-C that lands after the run
-    ended, while the interpreter shuts down, would otherwise end it with exit code 1."""
+    """SIGINT and SIGTERM ignored from here on (main thread): a Ctrl-C that lands after the run ended,
+    while the interpreter shuts down, would otherwise end it with exit code 1 (after an interrupt) or
+    kill it by SIGINT (after a success, rc −2 with no message)."""
     import signal
 
     for number in (signal.SIGINT, signal.SIGTERM):
