@@ -7,6 +7,7 @@
 - ``sac``: recurrent SAC env steps and gradient updates per second for every memory at the paper's
   Visual Match and Wind shapes, with RLlib's feed-forward SAC on the same env as the anchor.
 - ``onnx``: an exported policy's size and per-step latency, onnxruntime vs the torch module.
+- ``study``: one trial of a study file, timed, and the study's wall time estimated from its rate.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ HARNESSES: dict[str, tuple[str, str]] = {
     "ppo": ("rllib_shm.bench.ppo", "PPO env steps per second for every memory"),
     "sac": ("rllib_shm.bench.sac", "recurrent SAC env steps and gradient updates per second for every memory"),
     "onnx": ("rllib_shm.bench.onnx", "an exported policy: size and per-step latency, onnxruntime vs torch"),
+    "study": ("rllib_shm.bench.study", "one trial of a study file: env steps/s, and the study's wall time"),
 }
 
 
