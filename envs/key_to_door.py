@@ -78,7 +78,8 @@ class KeyToDoor(GridPhaseEnv):
 
     ## Registered ids
     ``rllib_shm/KeyToDoor-L250-v0`` (263 steps), ``-L500-v0`` (513), ``-L100-v0`` (113, the
-    reference code's default), ``-L5-v0`` (18, for tests).
+    reference code's default), ``-L60-v0`` (73, Memory-RL's shortest; the scaled SAC study), ``-L5-v0``
+    (18, for tests).
     """
 
     phase_names = ("key", "distractor", "reward")  # by info["phase"]

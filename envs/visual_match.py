@@ -80,7 +80,8 @@ class VisualMatch(GridPhaseEnv):
 
     ## Registered ids
     ``rllib_shm/VisualMatch-L250-v0`` (275 steps), ``-L500-v0`` (525), ``-L100-v0`` (125, the
-    reference code's default and the paper's memory figure), ``-L5-v0`` (30, for tests).
+    reference code's default and the paper's memory figure), ``-L60-v0`` (85, Memory-RL's shortest; the
+    scaled SAC study), ``-L5-v0`` (30, for tests).
     """
 
     phase_names = ("cue", "distractor", "reward")  # by info["phase"]

@@ -21,7 +21,7 @@ UINT8_IMAGE_IDS = {i for i in IDS if "VisualMatch" in i or "KeyToDoor" in i}  # 
 
 
 def test_table_ids_are_unique_namespaced_and_complete():
-    assert len(IDS) == len(set(IDS)) == 41
+    assert len(IDS) == len(set(IDS)) == 43
     assert all(i.startswith("rllib_shm/") and i.endswith("-v0") for i in IDS)
     paper_popgym = {
         f"rllib_shm/popgym-{name}{level}-v0"
@@ -30,7 +30,7 @@ def test_table_ids_are_unique_namespaced_and_complete():
     }
     assert paper_popgym <= set(IDS)
     for game in ("VisualMatch", "KeyToDoor"):
-        assert {f"rllib_shm/{game}-L{n}-v0" for n in (250, 500, 100, 5)} <= set(IDS)
+        assert {f"rllib_shm/{game}-L{n}-v0" for n in (250, 500, 100, 60, 5)} <= set(IDS)
 
 
 def test_register_is_idempotent_and_refuses_a_foreign_spec_under_our_id():
