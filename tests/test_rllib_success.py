@@ -2,8 +2,8 @@
 finished episodes' ``info["success"]`` over the episode window of ``episode_return_mean`` (checked
 equal to it on an env whose return is its success, windows overflowing included, local and remote
 env runners), under the project's ``MemoryPPOConfig`` and RLlib's plain ``PPOConfig``
-(``module.rllib_lstm``); absent for an env without success (POPGym); ``run.stop_success`` stops a real run,
-also through ``train --smoke-test``, whose MLflow run records ``success_rate``."""
+(``module.rllib_lstm``); absent for an env without success (POPGym); ``run.stop_success`` stops a real run
+once 100 episodes have finished, also through ``train --smoke-test``, whose MLflow run records ``success_rate``."""
 
 import math
 import os
@@ -67,10 +67,14 @@ def test_success_rate_is_merged_across_remote_env_runners(ray_session):
         assert iteration["success_rate"] == pytest.approx(iteration["episode_return_mean"], abs=1e-9)
 
 
-def test_stop_success_stops_a_visual_match_run(ray_session):
-    metrics, lines = train(["env.id=rllib_shm/VisualMatch-L5-v0"], stop_iters=3, stop_success=0.0)
-    assert len(metrics) == 1 and 0 <= metrics[0]["success_rate"] <= 1
-    assert lines[-1] == f"success rate {metrics[0]['success_rate']:.3f} ≥ run.stop_success 0.0: stopping"
+def test_stop_success_stops_a_visual_match_run_once_100_episodes_have_finished(ray_session):
+    """About 13 episodes per iteration: the success rate counts from the first, the stop level only
+    over a full window of 100 episodes."""
+    metrics, lines = train(["env.id=rllib_shm/VisualMatch-L5-v0"], stop_iters=15, stop_success=0.0)
+    covered = [iteration["window_episodes"] for iteration in metrics]
+    assert covered[-1] == 100 and all(n < 100 for n in covered[:-1]) and len(metrics) > 1
+    assert all(0 <= iteration["success_rate"] <= 1 for iteration in metrics)
+    assert lines[-1] == f"success rate {metrics[-1]['success_rate']:.3f} ≥ run.stop_success 0.0: stopping"
 
 
 def test_no_success_rate_for_an_env_without_success(ray_session):
@@ -85,11 +89,11 @@ def test_train_smoke_test_stops_on_success_and_logs_it_to_mlflow(ray_session, tm
 
     from rllib_shm.runs.train import train as train_run
 
-    config = load_config(None, [*TINY, "env.id=rllib_shm/VisualMatch-L5-v0", "run.stop_success=0.0",
-                                f"run.output_dir={tmp_path}"])
+    config = load_config(None, [*TINY, f"env.id={SUCCESS_ENV}", "run.stop_success=0.0", f"run.output_dir={tmp_path}"])
     lines: list[str] = []
-    result = train_run(config, smoke_test=True, log=lines.append)
-    assert result.iterations == 1 and result.checkpoint.name == "iter_00001"
+    result = train_run(config, smoke_test=True, log=lines.append)  # 256-step iterations, ~85 episodes each
+    assert result.iterations == 2 and result.checkpoint.name == "iter_00002"
     assert any(line.endswith("≥ run.stop_success 0.0: stopping") for line in lines), lines
-    (success,) = mlflow.MlflowClient(result.tracking_uri).get_metric_history(result.mlflow_run_id, "success_rate")
-    assert success.step == result.env_steps and 0 <= success.value <= 1  # step: env steps
+    history = mlflow.MlflowClient(result.tracking_uri).get_metric_history(result.mlflow_run_id, "success_rate")
+    assert len(history) == 2 and history[-1].step == result.env_steps  # step: env steps
+    assert all(0 <= point.value <= 1 for point in history)

@@ -15,8 +15,9 @@ class ScriptedAlgo:
     """``train()`` returns RLlib-shaped results with the given mean returns (and success rates, None:
     the env reports none), 100 env steps each."""
 
-    def __init__(self, returns, steps_before=0, runners=None, successes=None):
+    def __init__(self, returns, steps_before=0, runners=None, successes=None, episodes=None):
         self.returns = list(returns)
+        self.episodes = episodes  # RLlib's count of the iteration's finished episodes (None: absent)
         self.successes = list(successes) if successes else None
         self.steps = steps_before
         self.calls = 0
@@ -30,6 +31,8 @@ class ScriptedAlgo:
                                   "num_env_steps_sampled_lifetime": self.steps, "num_env_steps_sampled": 100,
                                   "num_episodes_lifetime": self.calls * 10},
                   "learners": {"default_policy": {"policy_loss": 0.5, "vf_loss": 1.5, "entropy": 0.1}}}
+        if self.episodes is not None:
+            result["env_runners"]["num_episodes"] = self.episodes
         if self.successes and (success := self.successes.pop(0)) is not None:
             result["env_runners"]["episode_success_mean"] = success
         if self.runners:
@@ -38,10 +41,10 @@ class ScriptedAlgo:
         return result
 
 
-def run(returns, start=None, runners=None, successes=None, **run_fields):
+def run(returns, start=None, runners=None, successes=None, episodes=None, **run_fields):
     start = start or Progress()
     seen, lines = [], []
-    algo = ScriptedAlgo(returns, start.env_steps, runners, successes)
+    algo = ScriptedAlgo(returns, start.env_steps, runners, successes, episodes)
     final = run_iterations(algo, RunSection(**run_fields), seen.append, start=start, log=lines.append)
     return algo, final, seen, lines
 
@@ -57,7 +60,8 @@ def test_runs_to_stop_iters_with_mmer_and_checkpoint_cadence():
     assert set(seen[0].metrics) == {*METRICS, "iteration"} - {"learner/mean_kl_loss", "learner/vf_explained_var",
                                                               "env_runner_restarts", "healthy_env_runners",
                                                               "success_rate",  # the env reports no success
-                                                              "learner/qf_loss", "learner/alpha_value"}  # SAC only
+                                                              "learner/qf_loss", "learner/alpha_value",  # SAC only
+                                                              "window_episodes"}  # no count of the iteration's episodes
     assert [i.metrics["episodes"] for i in seen] == [10, 20, 30, 40, 50]
     assert len(lines) == 5 and lines[2].startswith("[iter    3/5] env steps       300 | return   0.500")
 
@@ -153,3 +157,43 @@ def test_env_runner_crashes_and_restarts_are_reported_once():
     assert len(notes) == 2
     assert notes[0].startswith("1 env runner(s) crashed: 1 healthy; the episodes they had in flight were lost")
     assert notes[1] == "1 env runner(s) restarted and rejoined (1 restart(s) so far)"
+
+
+def test_means_are_over_the_last_100_episodes_across_iterations():
+    """RLlib 2.60 reports each iteration's own episodes (8 per iteration on CueRecall-D1000); the loop's
+    means cover the last 100, the oldest iteration counted for the episodes the window still needs."""
+    returns = [1.0] + [0.0] * 12 + [1.0]  # 8 episodes each: the first all right, then none, then all
+    _, final, seen, _ = run(returns, successes=[1.0] + [0.0] * 12 + [1.0], episodes=8, stop_iters=14)
+    covered = [i.metrics["window_episodes"] for i in seen]
+    assert covered == [8 * n for n in range(1, 13)] + [100, 100]
+    assert seen[0].metrics["episode_return_mean"] == 1.0 and seen[1].metrics["success_rate"] == 0.5
+    assert seen[12].metrics["success_rate"] == pytest.approx(4 / 100)  # 4 of the first iteration's 8 remain
+    assert seen[13].metrics["episode_return_mean"] == pytest.approx(8 / 100)  # the newest 8, the rest 0
+    assert len(final.window) == 13 and sum(chunk[0] for chunk in final.window) >= 100
+
+
+def test_a_lucky_first_iteration_neither_stops_the_run_nor_stands_as_mmer():
+    """8 of 8 episodes right in the first iteration is luck at chance level (1/256); the level counts
+    over 100 episodes, and the first full window replaces the best partial one as MMER."""
+    returns = [1.0] + [0.0] * 15
+    _, final, seen, lines = run(returns, successes=[1.0] + [0.5] * 15, episodes=8, stop_iters=16,
+                                stop_success=0.95)
+    assert len(seen) == 16 and not any("stopping" in line for line in lines)
+    assert seen[0].metrics["episode_return_max_mean"] == 1.0  # no full window yet: the partial one
+    full = next(i for i in seen if i.metrics["window_episodes"] == 100)
+    assert full.metrics["episode_return_max_mean"] == pytest.approx(full.metrics["episode_return_mean"])
+    assert full.metrics["episode_return_mean"] < 0.1
+    assert final.best_full and final.best < 0.1
+
+
+def test_a_full_window_at_the_level_stops_the_run():
+    _, _, seen, lines = run([1.0] * 20, successes=[1.0] * 20, episodes=25, stop_iters=20, stop_success=0.95)
+    assert len(seen) == 4 and seen[-1].metrics["window_episodes"] == 100  # not before 100 episodes
+    assert lines[-1] == "success rate 1.000 ≥ run.stop_success 0.95: stopping"
+
+
+def test_a_resumed_run_continues_its_window():
+    _, first, _, _ = run([1.0] * 3, episodes=50, stop_iters=3)
+    _, final, seen, _ = run([0.0], start=first, episodes=50, stop_iters=4)
+    assert seen[0].metrics["episode_return_mean"] == 0.5 and seen[0].metrics["window_episodes"] == 100
+    assert final.best == 1.0 and final.best_full

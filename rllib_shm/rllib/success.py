@@ -5,10 +5,12 @@ Match, Key-to-Door, CueRecall, MiniGrid memory, Wind, Point Robot; ENVS.md), and
 not say it (Visual Match adds the distractor phase's apples to the final reward).
 :class:`SuccessMetric`, an RLlib callback run by every env runner, logs each finished episode's
 success (1.0 or 0.0) under :data:`SUCCESS_MEAN`; RLlib's results carry it as
-``env_runners/episode_success_mean``. It is windowed as RLlib windows ``episode_return_mean``: a mean
-over the last ``metrics_num_episodes_for_smoothing`` episodes (100), each of N remote env runners
-keeping ⌈100 / N⌉ and the algorithm merging theirs (``success_window``). Episodes whose last info
-holds no ``success`` log nothing, so for envs without a success notion the metric never appears.
+``env_runners/episode_success_mean``. It is windowed as RLlib windows ``episode_return_mean``
+(``success_window``: each of N remote env runners keeps ⌈100 / N⌉ and the algorithm merges theirs),
+and, as with that, RLlib 2.60 clears the window at every reduce: the value is over the episodes
+finished in one iteration. The loop turns both into means over the last 100 episodes across
+iterations (``runs/loop.py``, ``runs/results.py``). Episodes whose last info holds no ``success``
+log nothing, so for envs without a success notion the metric never appears.
 """
 
 from __future__ import annotations

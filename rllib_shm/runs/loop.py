@@ -3,7 +3,9 @@
 ``run_iterations`` calls ``algo.train()`` until ``run.stop_iters`` (or until the mean return reaches
 ``run.stop_return``, the success rate ``run.stop_success``, or the env steps ``run.stop_env_steps``),
 keeps the MMER (best mean return so far), prints one progress line per iteration (with the success
-rate where the env reports one), and hands each iteration's metrics (``runs/results.py`` names) to a
+rate where the env reports one). Means are over the last 100 finished episodes, across iterations
+(RLlib 2.60's are over one iteration's episodes; ``runs/results.py``), and a stop level counts only
+once 100 episodes have finished, and hands each iteration's metrics (``runs/results.py`` names) to a
 callback together with whether a checkpoint is due: every ``run.checkpoint_every`` iterations and at the last one.
 What the callback does with them is the caller's: ``train`` logs to MLflow and writes checkpoints
 into its run directory; a study's trainable reports to Tune with a checkpoint attached.
@@ -26,18 +28,30 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from rllib_shm.config import RunSection
-from rllib_shm.runs.results import iteration_metrics
+from rllib_shm.runs.results import (
+    WINDOW_EPISODES,
+    Chunk,
+    iteration_episodes,
+    iteration_metrics,
+    window_chunks,
+    window_means,
+)
 
 
 @dataclass(frozen=True)
 class Progress:
-    """Where a run stands: iterations done, lifetime env steps, the last iteration's mean return
-    and the best mean return so far (MMER)."""
+    """Where a run stands: iterations done, lifetime env steps, the mean return over the last 100
+    episodes and the best such mean so far (MMER), with the window's iterations (``window``: per
+    iteration, its finished episodes, their mean return and success rate) and whether ``best``
+    comes from a full window of 100 episodes (``best_full``; until one exists, the best partial
+    window counts, and the first full one replaces it)."""
 
     iteration: int = 0
     env_steps: int = 0
     best: float = -math.inf
     mean_return: float = math.nan
+    window: tuple[Chunk, ...] = ()
+    best_full: bool = False
 
     @property
     def best_or_nan(self) -> float:
@@ -100,16 +114,46 @@ def progress_line(iteration: Iteration, stop_iters: int, eta: timedelta) -> str:
 
 def stop_reason(run: RunSection, metrics: dict[str, float]) -> str | None:
     """Why the run stops early after an iteration with ``metrics``: ``run.stop_return`` or
-    ``run.stop_success`` reached (a missing or NaN value never reaches either), or the env-step budget
-    ``run.stop_env_steps`` spent, else None."""
+    ``run.stop_success`` reached over a full window of 100 episodes (a missing or NaN value never
+    reaches either), or the env-step budget ``run.stop_env_steps`` spent, else None."""
     mean, success = metrics["episode_return_mean"], metrics.get("success_rate", math.nan)
     if run.stop_env_steps is not None and metrics.get("env_steps", 0) >= run.stop_env_steps:
         return f"env steps {int(metrics['env_steps']):,} ≥ run.stop_env_steps {run.stop_env_steps:,}"
+    if metrics.get("window_episodes", WINDOW_EPISODES) < WINDOW_EPISODES:
+        return None  # a level is reached over 100 episodes, never over the first few
     if run.stop_return is not None and mean >= run.stop_return:
         return f"mean return {mean:.3f} ≥ run.stop_return {run.stop_return}"
     if run.stop_success is not None and success >= run.stop_success:
         return f"success rate {success:.3f} ≥ run.stop_success {run.stop_success}"
     return None
+
+
+def windowed(metrics: dict[str, float], episodes: int | None,
+             progress: Progress) -> tuple[tuple[Chunk, ...], float, bool]:
+    """Replace the iteration's means in ``metrics`` (RLlib's: this iteration's episodes only) by the
+    means over the last 100 episodes, and add ``window_episodes``; returns the new window, MMER and
+    whether MMER comes from a full window. Where RLlib does not count the iteration's episodes
+    (``episodes`` None), the iteration's means stay and MMER is their best."""
+    mean = metrics["episode_return_mean"]
+    if episodes is None:
+        best = max(progress.best, mean) if not math.isnan(mean) else progress.best
+        return progress.window, best, progress.best_full
+    window = progress.window
+    if episodes > 0 and not math.isnan(mean):
+        chunk = (episodes, mean, metrics.get("success_rate", math.nan))
+        window = window_chunks((*window, chunk))
+    mean, success, covered = window_means(window)
+    metrics["episode_return_mean"], metrics["window_episodes"] = mean, covered
+    if math.isnan(success):
+        metrics.pop("success_rate", None)
+    else:
+        metrics["success_rate"] = success
+    full = covered >= WINDOW_EPISODES
+    if math.isnan(mean) or (progress.best_full and not full):
+        return window, progress.best, progress.best_full
+    if full and not progress.best_full:
+        return window, mean, True  # the first full window replaces the best partial one
+    return window, max(progress.best, mean), full
 
 
 def run_iterations(
@@ -125,10 +169,11 @@ def run_iterations(
     returns the final ``Progress``. ``on_iteration`` runs after every iteration."""
     began, progress, runners = time.perf_counter(), start, (0, 0)
     for number in range(start.iteration + 1, run.stop_iters + 1):
-        metrics = iteration_metrics(algo.train())
+        result = algo.train()
+        metrics = iteration_metrics(result)
+        window, best, best_full = windowed(metrics, iteration_episodes(result), progress)
         mean = metrics["episode_return_mean"]
-        best = max(progress.best, mean) if not math.isnan(mean) else progress.best
-        progress = Progress(number, int(metrics["env_steps"]), best, mean)
+        progress = Progress(number, int(metrics["env_steps"]), best, mean, window, best_full)
         elapsed = time.perf_counter() - began
         done_here = number - start.iteration
         metrics.update(episode_return_max_mean=progress.best_or_nan, iteration=number,

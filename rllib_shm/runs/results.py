@@ -3,13 +3,18 @@ metric names.
 
 The project's metrics (logged to MLflow, reported to Tune, printed):
 
-- ``episode_return_mean``: mean return of the episodes finished in this iteration (RLlib's
-  ``env_runners/episode_return_mean``, a running window);
+- ``episode_return_mean``: mean return of the last ``WINDOW_EPISODES`` (100) finished episodes,
+  across iterations (the loop's :class:`EpisodeWindow`). RLlib 2.60's own
+  ``env_runners/episode_return_mean`` is the mean over the episodes finished *in this iteration*
+  only: its stats are cleared at every reduce, so its ``metrics_num_episodes_for_smoothing``
+  window never spans iterations. With long episodes that is a handful of episodes (8 per
+  iteration on CueRecall-D1000), and a best-so-far or a stop rule on it rewards luck;
 - ``episode_return_max_mean``: the best of those means so far (POPGym's MMER), added by the loop;
-- ``success_rate``: the share of RLlib's window of finished episodes (the one of
-  ``episode_return_mean``) whose env reported ``info["success"]`` true on the last step
-  (``rllib/success.py``); only for envs that report success, and only once one of their episodes
-  has ended; read it as NaN where absent (``metrics.get("success_rate", math.nan)``);
+- ``success_rate``: the share of the same window of finished episodes whose env reported
+  ``info["success"]`` true on the last step (``rllib/success.py``); only for envs that report
+  success, and only once one of their episodes has ended; read it as NaN where absent
+  (``metrics.get("success_rate", math.nan)``);
+- ``window_episodes``: how many episodes those two means cover (fewer than 100 early in a run);
 - ``episode_len_mean``, ``env_steps`` (lifetime env steps sampled), ``env_steps_per_s`` (loop),
   ``episodes`` (lifetime episodes finished);
 - ``env_runner_restarts`` (lifetime restarts of crashed remote env runners) and
@@ -41,6 +46,8 @@ EPISODE_LEN_MEAN = ("env_runners", "episode_len_mean")
 ENV_STEPS_LIFETIME = ("env_runners", "num_env_steps_sampled_lifetime")
 ENV_STEPS_THIS_ITERATION = ("env_runners", "num_env_steps_sampled")
 EPISODES_LIFETIME = ("env_runners", "num_episodes_lifetime")
+EPISODES_THIS_ITERATION = ("env_runners", "num_episodes")
+WINDOW_EPISODES = 100  # RLlib's default metrics_num_episodes_for_smoothing
 RUNNER_RESTARTS = ("fault_tolerance", "num_remote_worker_restarts")
 HEALTHY_RUNNERS = ("fault_tolerance", "num_healthy_workers")
 LEARNER = ("learners", "default_policy")
@@ -50,7 +57,8 @@ LEARNER_STATS = ("policy_loss", "vf_loss", "entropy", "mean_kl_loss", "vf_explai
                  "qf_loss", "alpha_value")  # SAC (policy_loss too)
 
 #: every metric name the PPO loop produces, in report order
-METRICS = ("episode_return_mean", "episode_return_max_mean", "success_rate", "episode_len_mean", "env_steps",
+METRICS = ("episode_return_mean", "episode_return_max_mean", "success_rate", "window_episodes", "episode_len_mean",
+           "env_steps",
            "env_steps_per_s", "episodes", "env_runner_restarts", "healthy_env_runners",
            *(f"learner/{name}" for name in LEARNER_STATS))
 
@@ -83,3 +91,51 @@ def iteration_metrics(result: dict) -> dict[str, float]:
             except (TypeError, ValueError):
                 continue
     return metrics
+
+
+def iteration_episodes(result: dict) -> int | None:
+    """Episodes finished in this iteration (RLlib's ``env_runners/num_episodes``), or None where the
+    result does not say."""
+    count = result_value(result, EPISODES_THIS_ITERATION, None)
+    return None if count is None else int(count)
+
+
+Chunk = tuple[int, float, float]  # (episodes, their mean return, their success rate or NaN)
+
+
+def window_chunks(chunks: tuple[Chunk, ...], size: int = WINDOW_EPISODES) -> tuple[Chunk, ...]:
+    """The newest ``chunks`` that cover ``size`` episodes (older ones dropped)."""
+    kept, covered = [], 0
+    for chunk in reversed(chunks):
+        if covered >= size:
+            break
+        kept.append(chunk)
+        covered += chunk[0]
+    return tuple(reversed(kept))
+
+
+def window_means(chunks: tuple[Chunk, ...], size: int = WINDOW_EPISODES) -> tuple[float, float, int]:
+    """(mean return, success rate, episodes) over the last ``size`` episodes of ``chunks``, oldest
+    first: each chunk is one iteration's finished episodes with their means, and the oldest chunk
+    counted contributes only the episodes the window still needs. The success rate is over the
+    chunks whose env reported success (NaN where none did).
+
+        >>> window_means(((60, 1.0, 1.0), (50, 0.0, 0.0)))  # 50 of the first chunk's 60, then 50
+        (0.5, 0.5, 100)
+        >>> window_means(((8, 1.0, float("nan")),))[2]
+        8
+    """
+    returns = successes = 0.0
+    counted = success_counted = 0
+    for episodes, mean, success in reversed(chunks):
+        take = min(episodes, size - counted)
+        if take <= 0:
+            break
+        returns += take * mean
+        counted += take
+        if not math.isnan(success):
+            successes += take * success
+            success_counted += take
+    if counted == 0:
+        return math.nan, math.nan, 0
+    return returns / counted, successes / success_counted if success_counted else math.nan, counted

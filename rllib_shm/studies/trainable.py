@@ -41,7 +41,9 @@ def train_trial(config: dict, base: dict, space: dict) -> None:
         with checkpoint.as_directory() as directory:
             algo.restore_from_path(str(Path(directory) / "algo"))
             saved = json.loads((Path(directory) / PROGRESS).read_text())
-        start = Progress(saved["iteration"], saved["env_steps"], saved["best"])
+        start = Progress(saved["iteration"], saved["env_steps"], saved["best"],
+                         window=tuple(tuple(chunk) for chunk in saved.get("window", ())),
+                         best_full=saved.get("best_full", False))
     node_id = ray.get_runtime_context().get_node_id()
 
     def report(iteration: Iteration) -> None:
@@ -52,7 +54,7 @@ def train_trial(config: dict, base: dict, space: dict) -> None:
         progress = iteration.progress
         with tempfile.TemporaryDirectory() as directory:
             write_checkpoint(algo, Path(directory) / "algo", experiment, progress.iteration, progress.env_steps)
-            saved = {key: getattr(progress, key) for key in ("iteration", "best", "env_steps")}
+            saved = {key: getattr(progress, key) for key in ("iteration", "best", "env_steps", "window", "best_full")}
             Path(directory, PROGRESS).write_text(json.dumps(saved))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
 
