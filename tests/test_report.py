@@ -289,3 +289,32 @@ def test_a_report_never_imports_ray():
     code = "import sys, rllib_shm.reports.report, rllib_shm.cli.report; print('ray' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.stdout.strip() == "False", done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("windowed", [False, True], ids=["logged-before-the-window", "logged-windowed"])
+def test_runs_logged_with_one_iteration_means_are_read_over_100_episodes(tmp_path, windowed):
+    """A CueRecall-D1000-like run: 8 episodes per iteration, a lucky 8 of 8 first. Logged before the
+    loop's window (no ``window_episodes``), its means and MMER are recomputed over the last 100
+    episodes; a run that logged the window is read as logged."""
+    import mlflow
+
+    from rllib_shm.reports.collect import RunRecord, with_metrics
+
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    run_id = client.create_run(client.create_experiment("x")).info.run_id
+    rates = [1.0] + [0.5] * 14
+    for number, rate in enumerate(rates, 1):
+        metrics = {"iteration": number, "env_steps": 8016 * number, "episodes": 8 * number, "success_rate": rate,
+                   "episode_return_mean": 2 * rate - 1, "episode_return_max_mean": 1.0}
+        if windowed:
+            metrics["window_episodes"] = min(8 * number, 100)
+        for key, value in metrics.items():
+            client.log_metric(run_id, key, value, step=8016 * number)
+    record = with_metrics(client, RunRecord(run_id, "r", "FINISHED", {}, {}, 0, 1))
+    if windowed:
+        assert record.history.success == tuple(rates) and record.mmer == 1.0
+    else:
+        assert record.history.success[0] == 1.0 and record.history.success[1] == pytest.approx(0.75)
+        assert record.history.success[-1] == pytest.approx(0.5)  # 100 episodes, none of the lucky 8 left
+        assert record.mmer == pytest.approx(0.04)  # the first full window (4 of the lucky 8 left) replaced 1.0
+        assert steps_to_reach(record, 0.95, success=True) is None  # the lucky 8 of 8 never filled a window

@@ -4,7 +4,10 @@ per-iteration histories of ``episode_return_mean``, ``env_steps`` and, for envs 
 ``info["success"]``, ``success_rate``.
 
 A run's MMER is its ``episode_return_max_mean`` at its last iteration (the loop keeps the best mean
-return so far). Where a resumed trial logged an iteration twice, the value logged last counts.
+return so far). Runs logged before the loop's 100-episode window (no ``window_episodes`` metric:
+their means were RLlib 2.60's, over one iteration's episodes) are read with the window applied to
+their per-iteration means, weighted by each iteration's episodes, and their MMER recomputed the
+loop's way (``rewindowed``). Where a resumed trial logged an iteration twice, the value logged last counts.
 Runs log their metrics at MLflow step = env steps, with the ``iteration`` metric; runs logged before
 that (no ``iteration`` metric) used the iteration as the step, and are read as such.
 
@@ -33,6 +36,8 @@ ENV_STEPS = "env_steps"
 ITERATION = "iteration"
 ENV_CONFIG = "env.config"  # the training run's env kwargs; an evaluation run's (``env_config`` before)
 SUCCESS = "success_rate"
+WINDOW = "window_episodes"  # logged since the loop's 100-episode window (2026-12-03)
+EPISODES = "episodes"  # lifetime episodes finished
 NOT_TRAINING = ("study", "evaluation")  # run kinds that are not training runs
 
 
@@ -45,6 +50,16 @@ class History:
     env_steps: tuple[float, ...] = ()
     returns: tuple[float, ...] = ()
     success: tuple[float, ...] = ()  # () or one per iteration (NaN where none was logged)
+    window: tuple[float, ...] = ()  # () or per iteration the episodes its means cover (100: full)
+
+    def settled(self) -> list[bool]:
+        """Per iteration, whether its means cover a full window of 100 episodes; all of them where
+        the history does not say, and all of them where no window ever filled (a short run: its
+        partial windows are all it has)."""
+        from rllib_shm.runs.results import WINDOW_EPISODES
+
+        full = [math.isfinite(n) and n >= WINDOW_EPISODES for n in self.window]
+        return full if any(full) else [True] * len(self.iterations)
 
 
 @dataclass(frozen=True)
@@ -180,14 +195,53 @@ def _history(client, run_id: str, key: str, iterations: dict[int, int] | None = 
 
 def with_metrics(client, record: RunRecord) -> RunRecord:
     iterations = {step: int(value) for step, value in _history(client, record.run_id, ITERATION).items()}
-    returns, steps, best, success = (_history(client, record.run_id, key, iterations)
-                                     for key in (RETURN, ENV_STEPS, MMER, SUCCESS))
+    keys = (RETURN, ENV_STEPS, MMER, SUCCESS, WINDOW, EPISODES)
+    returns, steps, best, success, window, episodes = (_history(client, record.run_id, key, iterations)
+                                                       for key in keys)
     iterations = tuple(sorted(set(steps) | set(returns)))
     history = History(iterations, tuple(steps.get(i, math.nan) for i in iterations),
                       tuple(returns.get(i, math.nan) for i in iterations),
-                      tuple(success.get(i, math.nan) for i in iterations) if success else ())
+                      tuple(success.get(i, math.nan) for i in iterations) if success else (),
+                      tuple(window.get(i, math.nan) for i in iterations) if window else ())
     mmer = best[max(best)] if best else math.nan
+    if not window and episodes:  # logged before the loop's 100-episode window (2026-12-03)
+        history, mmer = rewindowed(history, tuple(episodes.get(i, math.nan) for i in iterations))
     return replace(record, mmer=mmer, history=history)
+
+
+def rewindowed(history: History, episodes: tuple[float, ...]) -> tuple[History, float]:
+    """A history logged with RLlib 2.60's one-iteration means, turned into means over the last 100
+    episodes as the loop now logs them (``runs/loop.py``), and its MMER over full windows (over
+    partial ones where no window filled): each iteration's episodes are the growth of the lifetime
+    count ``episodes``, weighted by which its means are combined.
+
+        >>> history = History((1, 2, 3), (8.0, 16.0, 24.0), (1.0, 0.0, 0.0), (1.0, 0.5, 0.5))
+        >>> new, mmer = rewindowed(history, (60.0, 110.0, 160.0))
+        >>> new.returns, new.success, mmer
+        ((1.0, 0.5, 0.0), (1.0, 0.75, 0.5), 0.5)
+    """
+    from rllib_shm.runs.results import WINDOW_EPISODES, window_chunks, window_means
+
+    chunks: tuple = ()
+    returns, success, covers, best, best_full, before = [], [], [], -math.inf, False, 0.0
+    for number, count in enumerate(episodes):
+        mean = history.returns[number]
+        rate = history.success[number] if history.success else math.nan
+        new = count - before if math.isfinite(count) else 0
+        before = count if math.isfinite(count) else before
+        if new > 0 and math.isfinite(mean):
+            chunks = window_chunks((*chunks, (int(new), mean, rate)))
+        window_mean, window_rate, covered = window_means(chunks)
+        returns.append(window_mean)
+        success.append(window_rate)
+        covers.append(float(covered))
+        full = covered >= WINDOW_EPISODES
+        if math.isfinite(window_mean) and (full or not best_full):
+            best = window_mean if full and not best_full else max(best, window_mean)
+            best_full = best_full or full
+    history = replace(history, returns=tuple(returns), success=tuple(success) if history.success else (),
+                      window=tuple(covers))
+    return history, best if math.isfinite(best) else math.nan
 
 
 def _load_metrics(client, records: list[RunRecord], log: Callable[[str], None]) -> tuple[RunRecord, ...]:

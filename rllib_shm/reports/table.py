@@ -40,13 +40,13 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 
 def steps_to_reach(run: RunRecord, threshold: float, success: bool = False) -> float | None:
-    """Env steps at the first iteration whose mean return (``success``: success rate) reached
-    ``threshold``; None if none did."""
+    """Env steps at the first iteration whose mean return (``success``: success rate) over a full
+    window of 100 episodes (``History.settled``) reached ``threshold``; None if none did."""
     values = run.history.success if success else run.history.returns
     if not values:
         return None
-    for steps, value in zip(run.history.env_steps, values, strict=True):
-        if math.isfinite(value) and value >= threshold:
+    for steps, value, settled in zip(run.history.env_steps, values, run.history.settled(), strict=True):
+        if settled and math.isfinite(value) and value >= threshold:
             return steps
     return None
 
@@ -90,10 +90,12 @@ class Cell:
         return [s for s in steps if s is not None]
 
     def success(self, final: bool = False) -> list[float]:
-        """Per finished run that logged a success rate: its best (``final``: its last) success rate."""
+        """Per finished run that logged a success rate: its best (``final``: its last) success rate, over
+        full windows of 100 episodes (``History.settled``)."""
         values = []
         for run in self.runs:
-            finite = [v for v in run.history.success if math.isfinite(v)]
+            finite = [v for v, settled in zip(run.history.success, run.history.settled(), strict=False)
+                      if settled and math.isfinite(v)]
             if finite:
                 values.append(finite[-1] if final else max(finite))
         return values
