@@ -44,7 +44,7 @@ NOT_TRAINING = ("study", "evaluation")  # run kinds that are not training runs
 @dataclass(frozen=True)
 class History:
     """Per reported iteration (ascending): env steps so far, the mean return (NaN: none yet) and the
-    success rate (RLlib's episode window of ``info["success"]``; empty for envs that report none)."""
+    success rate (over the last 100 episodes' ``info["success"]``; empty for envs that report none)."""
 
     iterations: tuple[int, ...] = ()
     env_steps: tuple[float, ...] = ()

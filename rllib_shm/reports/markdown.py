@@ -156,9 +156,9 @@ def success_section(table: Table, level: float | None) -> list[str]:
     study's ``run.stop_success``) the env steps until a run first reached it. Tasks whose runs logged no
     success rate are left out."""
     lines = ["## Success rate", "",
-             "Per run, the success rate RLlib reports each iteration (the share of the last 100 training episodes "
-             "whose env reported `info[\"success\"]`): its best over training and its last; mean ± std over the "
-             "seeds (population std), **bold**: the best per task."]
+             "Per run, the success rate after each iteration (the share of the last 100 training episodes "
+             "whose env reported `info[\"success\"]`, counted once 100 have finished): its best over training and "
+             "its last; mean ± std over the seeds (population std), **bold**: the best per task."]
     if level is not None:
         lines[-1] += (f" Env steps to {100 * level:.0f} %: per run, the env steps at the first iteration whose "
                       f"success rate reached {level:g} (the study's `run.stop_success`, where a trial ends); mean ± "
