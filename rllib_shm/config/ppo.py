@@ -14,6 +14,7 @@ from rllib_shm.rllib.connectors import MemoryPPOConfig
 from rllib_shm.rllib.module import MemoryRLModule
 from rllib_shm.rllib.module_config import ModuleConfig
 from rllib_shm.rllib.success import SuccessMetric
+from rllib_shm.rllib.theta_streams import MemoryEnvRunner
 
 
 def model_config(config: ExperimentConfig) -> dict:
@@ -87,7 +88,8 @@ def build_ppo_config(config: ExperimentConfig, *, lean_states: bool = True) -> P
     (``MemoryPPOConfig``); False gives RLlib's own state handling (for benchmarks). With
     ``module.rllib_lstm`` the module is RLlib's default PPO module with its built-in LSTM
     (``rllib_lstm_model_config``) under RLlib's plain ``PPOConfig``: its own state handling, no
-    θ streams (``lean_states`` does not apply); every other setting is the same. Failed env
+    θ streams (``lean_states`` does not apply), the project's ``MemoryEnvRunner`` (each env seeded
+    once); every other setting is the same. Failed env
     runners are restarted (``algo.restart_failed_env_runners``); the run goes on with the others
     meanwhile. Every env runner logs the episodes' ``info["success"]`` (``SuccessMetric``,
     ``rllib/success.py``), where the env reports it. Registers the env with Ray first
@@ -98,7 +100,9 @@ def build_ppo_config(config: ExperimentConfig, *, lean_states: bool = True) -> P
     config = resolve_whole_episodes(config)
     algo = config.algo
     if config.module.rllib_lstm:
-        ppo = PPOConfig()
+        # the project's env runner also here: RLlib's own reseeds every env at each complete-episodes
+        # sample(), and a whole-episode run would replay the same episodes every iteration
+        ppo = PPOConfig().env_runners(env_runner_cls=MemoryEnvRunner)
         module = {"rl_module_spec": RLModuleSpec(), "model_config": rllib_lstm_model_config(config.module)}
     else:
         ppo = MemoryPPOConfig()
