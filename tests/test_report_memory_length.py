@@ -116,3 +116,17 @@ def test_without_memory_lengths_the_report_is_unchanged():
     collection = Collection("synthetic", "sqlite:///x.db", tuple(runs))
     assert memory_length_section(table, None) == []
     assert "## Memory length" not in render(collection, table, None, budget(collection, table), {})
+
+
+def test_a_cell_whose_runs_all_failed_says_so_in_the_table_and_the_legend():
+    failed = [RunRecord(f"{CUE[1000]}/shm/{seed}/failed", "run", "FAILED",
+                        {"env.id": CUE[1000], "module.memory.kind": "shm", "module.memory.mem_size": "64",
+                         "run.seed": str(seed)}, {}, 0, 1, {}, float("nan"), History((), (), (), ()))
+              for seed in (0, 1)]
+    runs = [run for run in cue_runs() if not (run.params["env.id"] == CUE[1000] and run.params["module.memory.kind"] == "shm")]
+    table = build_table(runs + failed)
+    text = "\n".join(memory_length_section(table, None))
+    d1000 = next(line for line in text.splitlines() if line.startswith("| CueRecall-D1000 (1001 steps)"))
+    assert d1000.split(" | ")[1] == "no finished run (2 failed)"
+    labels = {bars.get_label() for bars in memory_length_figure(table).axes[0].containers}
+    assert "SHM H64 (no point at 1001: 2 failed)" in labels and "GRU 256" in labels

@@ -64,6 +64,14 @@ def scores(cell: Cell, success: bool) -> list[float]:
     return cell.success() if success else cell.values
 
 
+def _statuses(cell: Cell) -> str:
+    """The unfinished runs of a cell by status: "3 failed", "1 failed, 1 running"."""
+    counts: dict[str, int] = {}
+    for run in cell.unfinished:
+        counts[run.status.lower()] = counts.get(run.status.lower(), 0) + 1
+    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+
+
 def memory_length_figure(table: Table) -> Figure | None:
     """One panel per family: score against memory length, one line (mean ± std over seeds) per variant;
     None when no task has a memory length."""
@@ -75,16 +83,19 @@ def memory_length_figure(table: Table) -> Figure | None:
     for axis, (family, points) in zip(axes, found.items(), strict=True):
         success = uses_success(table, points)
         for number, variant in enumerate(table.variants):
-            xs, means, stds = [], [], []
+            xs, means, stds, missing = [], [], [], []
             for length, task in points:
                 cell = table.cell(task, variant)
                 values = scores(cell, success) if cell is not None else []
                 if values:
                     mean, std = mean_std(values)
                     xs.append(length), means.append(mean), stds.append(std)
+                elif cell is not None and cell.unfinished:
+                    missing.append(f"{length}: {_statuses(cell)}")
             if xs:
+                note = f" (no point at {'; '.join(missing)})" if missing else ""
                 axis.errorbar(xs, means, yerr=stds, color=f"C{number % 10}", marker="o", capsize=3,
-                              label=f"{variant.label}")
+                              label=f"{variant.label}{note}")
         axis.set_xscale("log")
         axis.set_xticks([length for length, _ in points], [str(length) for length, _ in points])
         axis.set_xlabel("memory length (steps between the cue and its use)")
@@ -101,7 +112,10 @@ def memory_length_figure(table: Table) -> Figure | None:
 
 def steps_text(cell: Cell | None, level: float, success: bool) -> str:
     """Env steps to ``level``: mean ± std over the runs that reached it and how many did, or
-    "not reached" (with the budget of the runs) when none did; empty without finished runs."""
+    "not reached" (with the budget of the runs) when none did; "no finished run" (with the others'
+    statuses) where runs exist but none finished; empty without runs."""
+    if cell is not None and not cell.runs and cell.unfinished:
+        return f"no finished run ({_statuses(cell)})"
     if cell is None or not cell.runs:
         return ""
     steps = cell.reached(level, success)
