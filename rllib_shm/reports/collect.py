@@ -220,7 +220,7 @@ def rewindowed(history: History, episodes: tuple[float, ...]) -> tuple[History, 
         >>> new.returns, new.success, mmer
         ((1.0, 0.5, 0.0), (1.0, 0.75, 0.5), 0.5)
     """
-    from rllib_shm.runs.results import WINDOW_EPISODES, window_chunks, window_means
+    from rllib_shm.runs.results import window_best, window_chunks, window_means
 
     chunks: tuple = ()
     returns, success, covers, best, best_full, before = [], [], [], -math.inf, False, 0.0
@@ -235,10 +235,7 @@ def rewindowed(history: History, episodes: tuple[float, ...]) -> tuple[History, 
         returns.append(window_mean)
         success.append(window_rate)
         covers.append(float(covered))
-        full = covered >= WINDOW_EPISODES
-        if math.isfinite(window_mean) and (full or not best_full):
-            best = window_mean if full and not best_full else max(best, window_mean)
-            best_full = best_full or full
+        best, best_full = window_best(best, best_full, window_mean, covered)
     history = replace(history, returns=tuple(returns), success=tuple(success) if history.success else (),
                       window=tuple(covers))
     return history, best if math.isfinite(best) else math.nan

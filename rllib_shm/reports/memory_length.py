@@ -18,6 +18,7 @@ left out of this view.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 
 from matplotlib.figure import Figure
@@ -66,9 +67,7 @@ def scores(cell: Cell, success: bool) -> list[float]:
 
 def _statuses(cell: Cell) -> str:
     """The unfinished runs of a cell by status: "3 failed", "1 failed, 1 running"."""
-    counts: dict[str, int] = {}
-    for run in cell.unfinished:
-        counts[run.status.lower()] = counts.get(run.status.lower(), 0) + 1
+    counts = Counter(run.status.lower() for run in cell.unfinished)
     return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
 
 

@@ -33,6 +33,7 @@ from rllib_shm.runs.results import (
     Chunk,
     iteration_episodes,
     iteration_metrics,
+    window_best,
     window_chunks,
     window_means,
 )
@@ -148,12 +149,7 @@ def windowed(metrics: dict[str, float], episodes: int | None,
         metrics.pop("success_rate", None)
     else:
         metrics["success_rate"] = success
-    full = covered >= WINDOW_EPISODES
-    if math.isnan(mean) or (progress.best_full and not full):
-        return window, progress.best, progress.best_full
-    if full and not progress.best_full:
-        return window, mean, True  # the first full window replaces the best partial one
-    return window, max(progress.best, mean), full
+    return (window, *window_best(progress.best, progress.best_full, mean, covered))
 
 
 def run_iterations(

@@ -114,6 +114,22 @@ def window_chunks(chunks: tuple[Chunk, ...], size: int = WINDOW_EPISODES) -> tup
     return tuple(reversed(kept))
 
 
+def window_best(best: float, best_full: bool, mean: float, covered: int) -> tuple[float, bool]:
+    """MMER after one more windowed mean: (best, whether it comes from a full window of
+    ``WINDOW_EPISODES``). A full window's mean never yields to a partial one's, and the first full
+    window replaces the best partial one; a NaN mean changes nothing.
+
+        >>> window_best(0.9, False, 0.2, 100), window_best(0.2, True, 0.9, 40), window_best(0.2, True, 0.5, 100)
+        ((0.2, True), (0.2, True), (0.5, True))
+    """
+    full = covered >= WINDOW_EPISODES
+    if math.isnan(mean) or (best_full and not full):
+        return best, best_full
+    if full and not best_full:
+        return mean, True
+    return max(best, mean), full
+
+
 def window_means(chunks: tuple[Chunk, ...], size: int = WINDOW_EPISODES) -> tuple[float, float, int]:
     """(mean return, success rate, episodes) over the last ``size`` episodes of ``chunks``, oldest
     first: each chunk is one iteration's finished episodes with their means, and the oldest chunk
