@@ -28,7 +28,8 @@ PROJECT_ALLOWED = {
     "studies": {"memory", "envs", "rllib", "config", "tracking", "ray_session", "files", "locking", "interrupts",
                 "runs", "studies"},
     "reports": {"memory", "envs", "rllib", "config", "tracking", "files", "runs", "studies", "reports"},
-    "bench": {"memory", "rllib", "config", "files", "runs", "studies", "export", "bench"},  # bench study reads study files
+    # bench study reads study files
+    "bench": {"memory", "rllib", "config", "files", "runs", "studies", "export", "bench"},
     "export": {"memory", "envs", "rllib", "config", "files", "runs", "export"},
     "cli": {"memory", "envs", "rllib", "config", "tracking", "ray_session", "files", "locking", "interrupts", "runs",
             "studies", "reports", "bench", "export", "cli"},

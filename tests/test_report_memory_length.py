@@ -123,7 +123,8 @@ def test_a_cell_whose_runs_all_failed_says_so_in_the_table_and_the_legend():
                         {"env.id": CUE[1000], "module.memory.kind": "shm", "module.memory.mem_size": "64",
                          "run.seed": str(seed)}, {}, 0, 1, {}, float("nan"), History((), (), (), ()))
               for seed in (0, 1)]
-    runs = [run for run in cue_runs() if not (run.params["env.id"] == CUE[1000] and run.params["module.memory.kind"] == "shm")]
+    runs = [run for run in cue_runs()
+            if not (run.params["env.id"] == CUE[1000] and run.params["module.memory.kind"] == "shm")]
     table = build_table(runs + failed)
     text = "\n".join(memory_length_section(table, None))
     d1000 = next(line for line in text.splitlines() if line.startswith("| CueRecall-D1000 (1001 steps)"))
