@@ -19,6 +19,8 @@ D, OUT = 6, 5
 ALL_CONFIGS = [MemoryConfig(kind="shm", mem_size=4, num_thetas=8, calibration=c) for c in CALIBRATIONS] + [
     MemoryConfig(kind="shm", mem_size=4, num_thetas=8, theta_mode="fixed"),
     MemoryConfig(kind="shm", mem_size=4, num_thetas=8, memory_clamp=0.5),
+    MemoryConfig(kind="shm", mem_size=4, num_thetas=8, key_query="signed"),
+    MemoryConfig(kind="shm", mem_size=4, num_thetas=8, recency=4),
     MemoryConfig(kind="gru", mem_size=7),
     MemoryConfig(kind="lstm", mem_size=7),
     MemoryConfig(kind="mlp", mem_size=7),
@@ -27,7 +29,8 @@ ALL_CONFIGS = [MemoryConfig(kind="shm", mem_size=4, num_thetas=8, calibration=c)
 
 
 def config_id(config):
-    return f"{config.kind}-{config.calibration}-{config.theta_mode}-clamp{config.memory_clamp}"
+    return (f"{config.kind}-{config.calibration}-{config.theta_mode}-clamp{config.memory_clamp}"
+            f"-{config.key_query}-recency{config.recency}")
 
 
 @pytest.fixture()
@@ -159,6 +162,11 @@ def test_gradient_reaches_first_inputs_over_1000_steps(calibration, theta_mode):
         ({"memory_clamp": True}, "memory_clamp must be a positive finite number"),
         ({"memory_clamp": float("inf")}, "memory_clamp must be a positive finite number"),
         ({"memory_clamp": float("nan")}, "memory_clamp must be a positive finite number"),
+        ({"key_query": "tanh"}, "key_query must be one of 'relu', 'signed'; got 'tanh'"),
+        ({"recency": 1}, r"recency must be 0 \(off\) or a window width ≥ 2 \(an int\), got 1"),
+        ({"recency": -2}, "recency must be 0 .* got -2"),
+        ({"recency": 2.5}, "recency must be 0 .* got 2.5"),
+        ({"recency": True}, "recency must be 0 .* got True"),
     ],
 )
 def test_shm_cell_rejects_bad_arguments(kwargs, message):

@@ -31,6 +31,7 @@ def test_a_trial_is_named_by_what_varies_and_logs_each_parameter_once():
     assert not [key for key in params if key in ("lr", "memory", "memory.H", "seed") or key.startswith("searched.")]
     shm = curated_params(trial_config(base, {**values, "module.memory": {"kind": "shm", "mem_size": 32}}), values)
     assert shm["module.memory.theta_mode"] == "random" and "module.memory.theta_mode" not in params
+    assert (shm["module.memory.key_query"], shm["module.memory.recency"]) == ("relu", 0)  # the paper's form, logged
 
 
 @pytest.mark.parametrize("layout", ["today", "legacy"])

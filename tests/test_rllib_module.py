@@ -132,3 +132,25 @@ def test_reseed_repeats_the_theta_draws_and_mlp_has_nothing_to_record():
     assert not mlp.has_memory_state
     with pytest.raises(ValueError, match="MLPCell has no state"):
         mlp.act(obs, mlp.initial_state(B), record=True)
+
+
+@pytest.mark.parametrize("shared_trunk", [True, False])
+def test_shm_options_state_flows_through_the_module_step_by_step_as_whole(shared_trunk):
+    """The recency path's state (the last w − 1 inputs) is a module state like M_t: acting one step
+    at a time with the state threaded gives what one call over the sequence gives."""
+    obs_space = gym.spaces.Box(-1, 1, (6,), np.float32)
+    module = make(obs_space, gym.spaces.Discrete(4), shared_trunk=shared_trunk,
+                  memory=MemoryConfig(kind="shm", mem_size=8, num_thetas=16, key_query="signed", recency=3))
+    prefix = "" if shared_trunk else "pi_"
+    assert module.get_initial_state()[prefix + "recent"].shape == (2, 16)  # w − 1 = 2 inputs of width 16
+    batch = batch_for(module, obs_space)
+    whole = module.forward_exploration(batch)
+    state, logits = batch[Columns.STATE_IN], []
+    for t in range(T):
+        step = {Columns.OBS: batch[Columns.OBS][:, t:t + 1], Columns.STATE_IN: state,
+                prefix + THETA_COLUMN: whole[prefix + THETA_COLUMN][:, t:t + 1]}
+        out = module.forward_exploration(step)
+        logits.append(out[Columns.ACTION_DIST_INPUTS])
+        state = out[Columns.STATE_OUT]
+    torch.testing.assert_close(torch.cat(logits, 1), whole[Columns.ACTION_DIST_INPUTS], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(state[prefix + "recent"], whole[Columns.STATE_OUT][prefix + "recent"])

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from .base import MemoryCell
 from .baselines import GRUCell, LSTMCell, MLPCell
 from .ffm import FFMCell
-from .shm import CALIBRATIONS, EVAL_THETA, THETA_MODES, SHMCell
+from .shm import CALIBRATIONS, EVAL_THETA, KEY_QUERY, THETA_MODES, SHMCell, check_recency
 from .validation import check_choice, check_clamp, check_positive_int
 
 MEMORY_KINDS = ("shm", "gru", "lstm", "mlp", "ffm")
@@ -28,6 +28,8 @@ class MemoryConfig:
     chunk_size: int | None = None  # K of the fused SHM scan; None = ≈ √(T/2)
     seed: int = 0  # seed of SHM's own θ generator
     context_size: int = 8  # C of FFM (its trace is M×C complex); ignored by the others
+    key_query: str = "relu"  # relu (paper): k, q ≥ 0, L1-normalised | signed: L1-normalised by Σ|·| (SHM)
+    recency: int = 0  # 0 (paper) | w ≥ 2: the recency path, a causal depthwise convolution over x̂ (SHM)
 
     def __post_init__(self) -> None:
         check_choice("kind", self.kind, MEMORY_KINDS)
@@ -40,6 +42,8 @@ class MemoryConfig:
         if self.chunk_size is not None:
             check_positive_int("chunk_size", self.chunk_size)
         check_positive_int("context_size", self.context_size)
+        check_choice("key_query", self.key_query, KEY_QUERY)
+        check_recency(self.recency)
 
     @classmethod
     def from_dict(cls, values: dict) -> MemoryConfig:
@@ -65,6 +69,8 @@ def build_memory(config: MemoryConfig, input_size: int, output_size: int) -> Mem
             memory_clamp=config.memory_clamp,
             chunk_size=config.chunk_size,
             seed=config.seed,
+            key_query=config.key_query,
+            recency=config.recency,
         )
     if config.kind == "ffm":
         return FFMCell(input_size, output_size, config.mem_size, context_size=config.context_size)

@@ -46,6 +46,20 @@ with the [L,H,H] table 1 + tanh(W_C) or 1 + tanh(R)), fused as well on the compi
 runs clamped cells and ``table_scan`` through the general ``hadamard_scan`` (O(B·T·H²) memory for
 random matrices and clamps), and so does the ``expected`` evaluation of ``shm`` (an average over
 the table that no single θ_t reproduces).
+
+Two options that are not the paper's (off by default), for the one-factor studies of why SHM
+learns short-term state slowly (``docs/memory-length.md``):
+
+- ``key_query="signed"``: k_t = W_k x̂_t / (1e-5 + Σ_H |W_k x̂_t|), q_t likewise: signed keys and
+  queries, still L1-normalised, so ‖U_t‖ keeps the paper's bound (|k|₁ ≤ 1). The paper's ``relu``
+  makes every read a non-negative mixture of the memory's columns.
+- ``recency=w`` (w ≥ 2), the recency path: the cell sees x̃_t = Σ_{j<w} a_j ⊙ x̂_{t−j} in place of
+  x̂_t, a causal depthwise convolution of width w (a_j [D] learned; a_0 = 1 and the rest 0 at
+  initialisation, so a new cell computes what the paper's does). It is the short convolution of
+  Mamba and GLA / DeltaNet (flash-linear-attention's ``ShortConvolution``) without its activation.
+  The last w − 1 inputs x̂ are state: ``state["recent"]`` [B, w−1, D], zeros at the start.
+
+Either option runs the general path (the compiled acting kernel assumes the paper's form).
 """
 
 from __future__ import annotations
@@ -65,6 +79,7 @@ from .validation import check_choice, check_clamp, check_positive_int, check_ten
 
 THETA_MODES = ("random", "fixed")
 CALIBRATIONS = ("shm", "none", "fixed_matrix", "random_matrix", "neural_theta")
+KEY_QUERY = ("relu", "signed")
 EVAL_THETA = ("sample", "expected")
 _INDEXED = ("shm", "random_matrix")  # calibrations that draw a row per step
 
@@ -74,16 +89,28 @@ def _l1_relu(z: torch.Tensor) -> torch.Tensor:
     return z / (1e-5 + z.sum(dim=-1, keepdim=True))
 
 
+def _l1_signed(z: torch.Tensor) -> torch.Tensor:
+    return z / (1e-5 + z.abs().sum(dim=-1, keepdim=True))
+
+
+def check_recency(value: object) -> int:
+    """``recency``: 0 (off) or a convolution width w ≥ 2; ValueError naming the value otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value == 1:
+        raise ValueError(f"recency must be 0 (off) or a window width ≥ 2 (an int), got {value!r}")
+    return value
+
+
 class Projections(NamedTuple):
     """Everything the cell computes from x̂_t before the recurrence, each [B,T,H] (x̂: [B,T,D])."""
 
-    x_hat: torch.Tensor  # LayerNorm(x)
+    x_hat: torch.Tensor  # LayerNorm(x), or x̃ (its recency mix) where ``recency`` is on
     key: torch.Tensor  # k_t
     query: torch.Tensor  # q_t
     value: torch.Tensor  # η_t v_t
     calib: torch.Tensor  # c_t
     shortcut: torch.Tensor  # W_s x̂_t + b_s
     theta: torch.Tensor | None  # θ_t = W_θ x̂_t (neural θ only)
+    recent: torch.Tensor | None  # the last w − 1 inputs x̂ after x, [B,w−1,D] (``recency`` only)
 
 
 class SHMCell(MemoryCell):
@@ -111,6 +138,8 @@ class SHMCell(MemoryCell):
         memory_clamp: float | None = None,
         chunk_size: int | None = None,
         seed: int = 0,
+        key_query: str = "relu",
+        recency: int = 0,
     ) -> None:
         super().__init__(input_size, output_size)
         self.mem_size = check_positive_int("mem_size", mem_size)
@@ -120,6 +149,8 @@ class SHMCell(MemoryCell):
         self.eval_theta = check_choice("eval_theta", eval_theta, EVAL_THETA)
         self.memory_clamp = check_clamp(memory_clamp)
         self.chunk_size = None if chunk_size is None else check_positive_int("chunk_size", chunk_size)
+        self.key_query = check_choice("key_query", key_query, KEY_QUERY)
+        self.recency = check_recency(recency)
         self.generator = torch.Generator().manual_seed(int(seed))
 
         size = self.mem_size
@@ -131,6 +162,10 @@ class SHMCell(MemoryCell):
         self.eta = nn.Linear(input_size, 1, bias=False)
         self.shortcut = nn.Linear(input_size, size)
         self.out = nn.Linear(size, output_size)
+        if self.recency:  # a_j [w,D]: a_0 = 1, the rest 0 (x̃_t = x̂_t at initialisation)
+            weights = torch.zeros(self.recency, input_size)
+            weights[0] = 1.0
+            self.recency_weights = nn.Parameter(weights)
         self._stacked = StackedLinear()  # the input projections as one product (_input_layers)
         if calibration == "shm":
             self.thetas = nn.Parameter(nn.init.xavier_uniform_(torch.empty(num_thetas, size)))
@@ -143,7 +178,10 @@ class SHMCell(MemoryCell):
             self.register_buffer("random_logits", noise)
 
     def state_shapes(self) -> dict[str, tuple[int, ...]]:
-        return {"memory": (self.mem_size, self.mem_size)}
+        shapes = {"memory": (self.mem_size, self.mem_size)}
+        if self.recency:
+            shapes["recent"] = (self.recency - 1, self.input_size)
+        return shapes
 
     @property
     def draws_rows(self) -> bool:  # random θ rows (shm) or random calibration matrices (random_matrix)
@@ -198,18 +236,29 @@ class SHMCell(MemoryCell):
             ("theta_net",) if self.calibration == "neural_theta" else ())
         return tuple(modules[name] for name in names)
 
-    def _projections(self, x: torch.Tensor) -> Projections:
-        x_hat = self.norm(x)
+    def _recency_mix(self, x_hat: torch.Tensor, recent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x̃_t = Σ_{j<w} a_j ⊙ x̂_{t−j} [B,T,D] and the new ``recent`` state (the last w − 1 x̂) [B,w−1,D]."""
+        window, steps = self.recency, x_hat.shape[1]
+        padded = torch.cat([recent, x_hat], dim=1)  # [B, w−1+T, D]: x̂_{t−w+1} … x̂_{T−1}
+        weights = self.recency_weights
+        mixed = sum(weights[j] * padded[:, window - 1 - j: window - 1 - j + steps] for j in range(window))
+        return mixed, padded[:, steps:]
+
+    def _projections(self, x: torch.Tensor, recent: torch.Tensor | None = None) -> Projections:
+        x_hat, recent_after = self.norm(x), None
+        if self.recency:
+            x_hat, recent_after = self._recency_mix(x_hat, recent)
         size = self.mem_size
         stacked = self._stacked(x_hat, self._input_layers())
         # one split (its backward is one concatenation; slicing would allocate a zero-filled
         # gradient of the whole stacked output per slice)
         widths = [2 * size, size, 1, size, size] + ([size] if self.calibration == "neural_theta" else [])
         key_query, value, eta, calib, shortcut, *theta = stacked.split(widths, dim=-1)
-        key_query = _l1_relu(key_query.unflatten(-1, (2, size)))  # k and q in one pass
+        normalise = _l1_relu if self.key_query == "relu" else _l1_signed
+        key_query = normalise(key_query.unflatten(-1, (2, size)))  # k and q in one pass
         value = torch.sigmoid(eta) * value  # η_t v_t
         return Projections(x_hat, key_query[..., 0, :], key_query[..., 1, :], value, calib, shortcut,
-                           theta[0] if theta else None)
+                           theta[0] if theta else None, recent_after)
 
     def _act(self, x: torch.Tensor, memory0: torch.Tensor, indices: torch.Tensor | None):
         """Acting without autograd on the compiled backend: y [B,T,O], M_T; None where it does not apply.
@@ -218,6 +267,7 @@ class SHMCell(MemoryCell):
         θ_t and the recurrence in one native call (``cpu_kernel.act``), then W_o.
         """
         if (torch.is_grad_enabled() or torch.compiler.is_compiling() or torch.compiler.is_exporting()
+                or self.key_query != "relu" or self.recency
                 or self.calibration not in ("shm", "none", "neural_theta")
                 or (self.calibration == "shm" and indices is None)
                 or select_backend(x.device, x.dtype) != "compiled"):
@@ -276,7 +326,7 @@ class SHMCell(MemoryCell):
         acted = self._act(x, memory0, indices)
         if acted is not None:
             return acted[0], {"memory": acted[1]}, {"theta_indices": indices} if indices is not None else {}
-        x_hat, key, query, value, calib, shortcut, neural_theta = self._projections(x)
+        x_hat, key, query, value, calib, shortcut, neural_theta, recent = self._projections(x, state.get("recent"))
         if self.calibration in ("fixed_matrix", "random_matrix"):
             table, rows = self._table(indices, x.shape[0], x.shape[1], x.device)
             reads, memory = table_scan(table, rows, value, key, query, memory0, self.chunk_size, memory_clamp=clamp)
@@ -293,7 +343,7 @@ class SHMCell(MemoryCell):
             reads, memory = shm_scan(theta, calib, value, key, query, memory0, self.chunk_size, memory_clamp=clamp)
         y = self.out(reads + shortcut)
         extras_out = {"theta_indices": indices} if indices is not None else {}
-        return y, {"memory": memory}, extras_out
+        return y, {"memory": memory, **({"recent": recent} if self.recency else {})}, extras_out
 
     @torch.no_grad()
     def trace(self, x: torch.Tensor, state: State | None = None, theta_indices=None, generator=None,
@@ -311,7 +361,7 @@ class SHMCell(MemoryCell):
         indices = (
             self._indices(x, theta_indices, generator, evaluation) if self.calibration in _INDEXED else None
         )
-        x_hat, key, query, value, _, shortcut, _ = self._projections(x)
+        x_hat, key, query, value, _, shortcut, _, _ = self._projections(x, state.get("recent"))
         calibration = self.calibrations(x_hat, indices)
         update = value.unsqueeze(-1) * key.unsqueeze(-2)
         memory, memories = state["memory"], []

@@ -240,7 +240,7 @@ SAC_PARAMS = ("algo.sac.updates_per_step", "algo.sac.batch_episodes", "algo.sac.
 #: logged only for that memory kind (or when non-empty, for ``env.config``)
 KIND_PARAMS = {"ffm": ("module.memory.context_size",),
                "shm": ("module.memory.num_thetas", "module.memory.theta_mode", "module.memory.calibration",
-                       "module.memory.eval_theta")}
+                       "module.memory.eval_theta", "module.memory.key_query", "module.memory.recency")}
 VARIANT_PARAM = "variant"  # a study with ``variants``: the variant's name (its overrides are logged by path)
 #: the names runs logged before the parameters were named by config path → today's name (reports read both)
 LEGACY_PARAMS = {"env": "env.id", "env_config": "env.config", "memory": "module.memory.kind",
