@@ -133,7 +133,7 @@ def test_many_variants_on_one_task_are_rows_of_both_tables():
     markdown = render(collection, table, None, budget(collection, table), {}, threshold=0.4)
     assert "| variant | popgym-RepeatPreviousEasy |" in markdown
     for i, variant in enumerate(table.variants):
-        assert variant.label.endswith(f"variant={names[i]}")
+        assert variant.label == ("GRU 256 · zz-gru" if names[i] == "zz-gru" else f"SHM H128 · {names[i]}")
         mmer, = table_row(markdown, variant.label)
         mean = 100 * np.mean([0.1 * i, 0.1 * i + 0.01])
         assert mmer.startswith(f"**{mean:.1f} ± 0.5**" if i == 5 else f"{mean:.1f} ± 0.5")
@@ -318,3 +318,15 @@ def test_runs_logged_with_one_iteration_means_are_read_over_100_episodes(tmp_pat
         assert record.history.success[-1] == pytest.approx(0.5)  # 100 episodes, none of the lucky 8 left
         assert record.mmer == pytest.approx(0.04)  # the first full window (4 of the lucky 8 left) replaced 1.0
         assert steps_to_reach(record, 0.95, success=True) is None  # the lucky 8 of 8 never filled a window
+
+
+def test_a_variant_that_names_its_memory_is_its_own_label():
+    """The memory-length studies' variants ("shm-H64-fixed", "rllib-lstm-256", "ffm-32x8") say their memory:
+    the legend shows each name once. Variants that do not ("baseline", "signed") keep the memory in front."""
+    searched = {"shm-H64-fixed": "shm", "rllib-lstm-256": "lstm", "ffm-32x8": "ffm", "mlp": "mlp", "signed": "shm"}
+    runs = [record(REPEAT, kind, 0, 0.0, searched={"variant": name, "run.seed": 0},
+                   params={"env.id": REPEAT, "module.memory.kind": kind, "module.memory.mem_size": size,
+                           "run.seed": "0", **({"module.memory.context_size": "8"} if kind == "ffm" else {})})
+            for (name, kind), size in zip(searched.items(), ("64", "256", "32", "256", "64"), strict=True)]
+    assert sorted(v.label for v in build_table(runs).variants) == sorted(
+        ["shm-H64-fixed", "rllib-lstm-256", "ffm-32x8", "mlp", "SHM H64 · signed"])

@@ -13,6 +13,9 @@ gets averaged over and is never part of a variant.
     ...         for mode in ("random", "fixed") for s in (0, 1)]
     >>> [v.label for v in variants(runs)][::2]
     ['SHM H64 · theta_mode=random', 'SHM H64 · theta_mode=fixed']
+
+A study's ``variants`` are shown by name alone ("SHM H64 · signed"), and a variant whose name
+already says the memory is its whole label ("gru-256", not "GRU 256 · variant=gru-256").
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ MEMORY_PATHS = ("module.memory.kind", "module.memory.mem_size", "module.memory.c
 #: curated params that are not variant settings: the task, the seed and what the memory label shows
 NOT_SETTINGS = (TASK_PATH, SEED_PATH, *MEMORY_PATHS)
 KIND_ORDER = ("shm", "gru", "lstm", "ffm", "mlp")
+VARIANT_PATH = "variant"  # a study's named variants (``tracking.VARIANT_PARAM``)
 
 
 class Settings(Protocol):
@@ -82,6 +86,13 @@ def _order(value: Any) -> tuple:
         return (1, math.inf, str(value))
 
 
+def _says(name: str, memory: str) -> bool:
+    """Whether a variant's name already names its memory ("shm-H64-fixed" says "SHM H64")."""
+    def bare(text: str) -> str:
+        return "".join(ch for ch in text.lower().replace("×", "x") if ch.isalnum())
+    return bare(memory) in bare(name)
+
+
 def varying_settings(items: Sequence[Settings]) -> list[str]:
     """The settings with more than one value among the items that have them, in first-seen order."""
     seen: dict[str, set[str]] = {}
@@ -111,8 +122,11 @@ def variants(items: Sequence[Settings]) -> list[Variant]:
             label = f"{kind.upper()} {size}"
         settings = _settings(item)
         extras = [(key, settings[key]) for key in keys if key in settings]
-        if extras:
-            label += " · " + ", ".join(f"{names[key]}={_format(value)}" for key, value in extras)
+        if [key for key, _ in extras] == [VARIANT_PATH] and _says(str(extras[0][1]), label):
+            label = str(extras[0][1])
+        elif extras:
+            label += " · " + ", ".join(_format(value) if key == VARIANT_PATH else f"{names[key]}={_format(value)}"
+                                       for key, value in extras)
         rank = KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
         result.append(Variant(label, kind, (rank, kind, _order(size), tuple(_order(v) for _, v in extras), label)))
     return result
