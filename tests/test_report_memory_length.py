@@ -3,6 +3,7 @@ length, one line per memory of its best success rate (or MMER), env steps to 95 
 return threshold) per task and memory, "not reached" at the budget, and the section shown first."""
 
 import numpy as np
+import pytest
 
 from rllib_shm.reports.budget import budget
 from rllib_shm.reports.collect import Collection, History, RunRecord
@@ -64,10 +65,15 @@ def test_the_figure_draws_one_line_per_memory_of_its_best_success_against_memory
     assert set(lines) == {"SHM H64", "GRU 256", "MLP"}
     for kind, label in (("shm", "SHM H64"), ("gru", "GRU 256"), ("mlp", "MLP")):
         xs, ys = lines[label].get_data()
-        assert list(xs) == [11, 101, 1001]
+        np.testing.assert_allclose(np.asarray(xs, dtype=float), [11, 101, 1001], rtol=0.1)  # beside the length, not on it (below)
         expected = [np.mean([max(ramp(at, top=0.5)) for at in REACH[(delay, kind)]]) for delay in (10, 100, 1000)]
         np.testing.assert_allclose(np.asarray(ys, dtype=float), expected)
     assert axis.get_xscale() == "log" and axis.get_ylabel() == "best success rate"
+    # memories that score alike stay visible: the lines sit side by side, in the table's order
+    firsts = [lines[label].get_data()[0][0] for label in ("SHM H64", "GRU 256", "MLP")]
+    assert firsts[0] < firsts[1] < firsts[2] and firsts[1] == pytest.approx(11)
+    assert [tick.get_text() for tick in axis.get_xticklabels()] == ["11", "101", "1001"]
+    assert not axis.xaxis.get_minorticklocs().size  # no minor tick labels between the lengths
 
 
 def test_env_steps_to_95_percent_success_per_task_and_memory_or_not_reached():
@@ -92,7 +98,8 @@ def test_a_family_without_success_uses_the_mmer_and_the_return_threshold():
     table = build_table(runs)
     axis = memory_length_figure(table).axes[0]
     assert axis.get_ylabel() == "MMER (best mean return)"
-    assert {tuple(bars.lines[0].get_data()[0]) for bars in axis.containers} == {(50, 414)}
+    for bars in axis.containers:
+        np.testing.assert_allclose(np.asarray(bars.lines[0].get_data()[0], dtype=float), (50, 414), rtol=0.1)
     assert "no `--threshold` given" in "\n".join(memory_length_section(table, None))
     text = "\n".join(memory_length_section(table, None, threshold=0.9))
     easy = next(line for line in text.splitlines() if line.startswith("| popgym-RepeatFirstEasy (50 steps)"))
