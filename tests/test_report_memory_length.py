@@ -65,7 +65,8 @@ def test_the_figure_draws_one_line_per_memory_of_its_best_success_against_memory
     assert set(lines) == {"SHM H64", "GRU 256", "MLP"}
     for kind, label in (("shm", "SHM H64"), ("gru", "GRU 256"), ("mlp", "MLP")):
         xs, ys = lines[label].get_data()
-        np.testing.assert_allclose(np.asarray(xs, dtype=float), [11, 101, 1001], rtol=0.1)  # beside the length, not on it (below)
+        # beside the length, not on it (below)
+        np.testing.assert_allclose(np.asarray(xs, dtype=float), [11, 101, 1001], rtol=0.1)
         expected = [np.mean([max(ramp(at, top=0.5)) for at in REACH[(delay, kind)]]) for delay in (10, 100, 1000)]
         np.testing.assert_allclose(np.asarray(ys, dtype=float), expected)
     assert axis.get_xscale() == "log" and axis.get_ylabel() == "best success rate"

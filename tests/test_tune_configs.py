@@ -30,8 +30,8 @@ def test_the_studies_the_project_promises_exist():
 #: studies sized for the 2-core development machine (1 CPU per trial, two at a time, no GPU)
 LOCAL = ("popgym_easy_scaled", "repeat_previous_sample_efficiency", "repeat_previous_slow", "visual_match_100",
          "wind_meta", "memory_length_cue_recall", "memory_length_repeat_first", "memory_length_repeat_previous",
-         "popgym_easy_fair", "popgym_reference_scaled", "repeat_previous_factors", "cue_recall_sac",
-         "cue_recall_sac_d200",
+         "popgym_easy_fair", "popgym_reference_scaled", "repeat_previous_factors", "recency_across_tasks",
+         "cue_recall_sac", "cue_recall_sac_d200",
          "visual_match_sac_scaled", "key_to_door_sac_scaled", "wind_meta_sac_scaled", "point_robot_meta_sac_scaled")
 #: full-budget studies for a GPU cluster (the paper's budgets), submitted with `ray job submit`
 CLUSTER = ("popgym_reference", "visual_match_sac", "key_to_door_sac", "wind_meta_sac", "point_robot_meta_sac")
