@@ -26,6 +26,10 @@ def test_a_trial_is_named_by_what_varies_and_logs_each_parameter_once():
     values = {"module.memory": {"kind": "gru", "mem_size": 64}, "algo.lr": 2e-3, "run.seed": 1}
     config = trial_config(base, values)
     assert run_name(config, values) == "gru-H64 lr=2e-3 s1"
+    # a study's variant that names its memory stands for it (the memory-length studies' runs)
+    variant = {"env.id": "rllib_shm/popgym-RepeatFirstEasy-v0", "variant": "gru-64", "run.seed": 1}
+    assert run_name(config, variant) == "RepeatFirstEasy gru-64 s1"
+    assert run_name(config, {**variant, "variant": "baseline"}) == "RepeatFirstEasy gru-H64 baseline s1"
     params = curated_params(config, values)
     assert params["algo.lr"] == 2e-3 and params["module.memory.kind"] == "gru" and params["run.seed"] == 1
     assert not [key for key in params if key in ("lr", "memory", "memory.H", "seed") or key.startswith("searched.")]

@@ -116,7 +116,7 @@ def test_trains_as_a_study_trial(tmp_path):
     assert child.info.status == "FINISHED" and child.data.params["module.rllib_lstm"] == "True"
     assert child.data.tags["memory"] == "rllib_lstm" and "episode_return_mean" in child.data.metrics
     assert child.data.params["variant"] == "rllib-lstm-32" and child.data.params["module.memory.mem_size"] == "32"
-    assert child.info.run_name == "rllib-lstm-H32 rllib-lstm-32 s0"  # named by what varies: the variant
+    assert child.info.run_name == "rllib-lstm-32 s0"  # named by what varies: the variant, which says the memory
     (parent,) = client.search_runs([experiment.experiment_id], "tags.kind = 'study'")
     assert "'module.rllib_lstm': True" in parent.data.params["variants.rllib-lstm-32"]
     leaderboard = Path(client.download_artifacts(parent.info.run_id, "leaderboard.csv", str(tmp_path))).read_text()

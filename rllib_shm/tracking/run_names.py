@@ -13,6 +13,8 @@ its seed, so runs can be told apart in MLflow's runs table and chart legends:
     'RepeatFirstEasy shm-H32 theta-fixed s0'
     >>> run_name(config, prefix="quickstart")  # a `rllib-shm train` run: its run.name first
     'quickstart shm-H32 s0'
+    >>> run_name(config, {"variant": "shm-32-fixed"})  # a variant that names its memory stands for it
+    'shm-32-fixed s0'
 """
 
 from __future__ import annotations
@@ -38,6 +40,14 @@ def memory_label(config: ExperimentConfig) -> str:
     if memory.kind == "ffm":
         return f"ffm-H{memory.mem_size}x{memory.context_size}"
     return f"{memory.kind}-H{memory.mem_size}"
+
+
+def names_memory(variant: str, config: ExperimentConfig) -> bool:
+    """Whether a variant's name already says the memory: its kind and, but for the MLP, its size
+    (``gru-256``, ``shm-H64-fixed``, ``rllib-lstm-256``, ``ffm-32x8``, ``mlp``)."""
+    memory = config.module.memory
+    name = variant.lower()
+    return memory.kind in name and (memory.kind == "mlp" or str(memory.mem_size) in name)
 
 
 def short_env(env_id: str) -> str:
@@ -80,7 +90,8 @@ def run_name(config: ExperimentConfig, searched: Mapping[str, Any] | None = None
     parts = [prefix] if prefix else []
     if "env.id" in flat:
         parts.append(short_env(config.env.id))
-    parts.append(memory_label(config))
+    if not (list(extras) == ["variant"] and names_memory(str(extras["variant"]), config)):
+        parts.append(memory_label(config))
     for path, value in extras.items():
         parts.append(str(value) if path == "variant" else f"{leaves[path]}={short_value(value)}")
     parts.append(f"s{config.run.seed}")
