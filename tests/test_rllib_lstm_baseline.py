@@ -120,7 +120,7 @@ def test_trains_as_a_study_trial(tmp_path):
     (parent,) = client.search_runs([experiment.experiment_id], "tags.kind = 'study'")
     assert "'module.rllib_lstm': True" in parent.data.params["variants.rllib-lstm-32"]
     leaderboard = Path(client.download_artifacts(parent.info.run_id, "leaderboard.csv", str(tmp_path))).read_text()
-    assert leaderboard.startswith("trial,run,variant,") and "rllib-lstm-H32 rllib-lstm-32 s0" in leaderboard
+    assert leaderboard.startswith("trial,run,variant,") and "rllib-lstm-32 s0" in leaderboard
 
 
 def test_byte_observations_are_refused_before_training():

@@ -97,7 +97,9 @@ def build(method: str, batch: int, steps: int, input_size: int, size: int, devic
         if method in BACKEND_OF:
             return cell(x, theta_indices=indices)[0]
         if method == "hadamard_scan":
-            x_hat, key, query, value, _, shortcut, _ = cell._projections(x)
+            projections = cell._projections(x)  # by name: the tuple grows with the cell's options
+            x_hat, key, query, value, shortcut = (projections.x_hat, projections.key, projections.query,
+                                                   projections.value, projections.shortcut)
             update = value.unsqueeze(-1) * key.unsqueeze(-2)
             memory0 = cell.initial_state(batch, device)["memory"]
             reads, _ = hadamard_scan(cell.calibrations(x_hat, indices), update, query, memory0)
