@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from .base import MemoryCell
 from .baselines import GRUCell, LSTMCell, MLPCell
 from .ffm import FFMCell
-from .shm import CALIBRATIONS, EVAL_THETA, KEY_QUERY, THETA_MODES, SHMCell, check_recency
-from .validation import check_choice, check_clamp, check_positive_int
+from .shm import CALIBRATIONS, EVAL_THETA, KEY_QUERY, THETA_MODES, SHMCell
+from .validation import check_choice, check_clamp, check_positive_int, check_recency
 
 MEMORY_KINDS = ("shm", "gru", "lstm", "mlp", "ffm")
 

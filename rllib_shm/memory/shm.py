@@ -75,7 +75,7 @@ from .kernels.backend import select_backend
 from .kernels.fused import shm_scan, table_scan
 from .scan import hadamard_scan
 from .stacked_linear import StackedLinear
-from .validation import check_choice, check_clamp, check_positive_int, check_tensor
+from .validation import check_choice, check_clamp, check_positive_int, check_recency, check_tensor
 
 THETA_MODES = ("random", "fixed")
 CALIBRATIONS = ("shm", "none", "fixed_matrix", "random_matrix", "neural_theta")
@@ -91,13 +91,6 @@ def _l1_relu(z: torch.Tensor) -> torch.Tensor:
 
 def _l1_signed(z: torch.Tensor) -> torch.Tensor:
     return z / (1e-5 + z.abs().sum(dim=-1, keepdim=True))
-
-
-def check_recency(value: object) -> int:
-    """``recency``: 0 (off) or a convolution width w ≥ 2; ValueError naming the value otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value == 1:
-        raise ValueError(f"recency must be 0 (off) or a window width ≥ 2 (an int), got {value!r}")
-    return value
 
 
 class Projections(NamedTuple):

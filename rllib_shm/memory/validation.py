@@ -24,6 +24,13 @@ def check_clamp(value: object, name: str = "memory_clamp") -> float | None:
     return value
 
 
+def check_recency(value: object) -> int:
+    """``recency``: 0 (off) or a convolution width w ≥ 2; ValueError naming the value otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value == 1:
+        raise ValueError(f"recency must be 0 (off) or a window width ≥ 2 (an int), got {value!r}")
+    return value
+
+
 def check_choice(name: str, value: object, choices: Iterable[str]) -> str:
     """Return ``value`` if it is one of ``choices``, else raise listing them."""
     options = tuple(choices)
