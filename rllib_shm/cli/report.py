@@ -8,8 +8,9 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("study", nargs="?", help="study name (tune.name): reads <storage>/<name>/study.yaml and "
-                        "the study's MLflow runs")
+    parser.add_argument("study", nargs="*", help="study name (tune.name): reads <storage>/<name>/study.yaml and "
+                        "the study's MLflow runs; several names make one report of their runs together (e.g. the "
+                        "memory-length benchmark's families; needs --out)")
     parser.add_argument("--experiment", help="instead of a study: every training run of this MLflow experiment")
     parser.add_argument("--runs", nargs="+", metavar="RUN_ID", default=[],
                         help="instead of a study: these MLflow runs")
@@ -32,7 +33,10 @@ def run(args: argparse.Namespace) -> int:
     from rllib_shm.reports.report import ReportRequest, make_report, threshold_value
 
     threshold = None if args.threshold is None else threshold_value(args.threshold)
-    make_report(ReportRequest(out=args.out, study=args.study, experiment=args.experiment, run_ids=tuple(args.runs),
+    names = tuple(args.study)
+    make_report(ReportRequest(out=args.out, study=names[0] if len(names) == 1 else None,
+                              studies=names if len(names) > 1 else (), experiment=args.experiment,
+                              run_ids=tuple(args.runs),
                               storage=args.storage, mlflow_uri=args.mlflow_uri, threshold=threshold,
                               force=args.force, log_to_mlflow=args.log_to_mlflow))
     return 0

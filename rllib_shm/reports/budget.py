@@ -2,7 +2,8 @@
 ``env_steps``), seeds per cell, total env steps and wall time.
 
 Wall time is the study's parent run from start to end (to now while it runs; a study stopped and
-resumed later counts the pause), or without a parent the span from the first run's start to the last
+resumed later counts the pause), for a report of several studies the sum of their parent runs' wall
+times, or without a parent the span from the first run's start to the last
 run's end; trial time is the sum of the runs' own durations (a run killed and resumed counts its pause
 too)."""
 
@@ -49,6 +50,10 @@ def _duration_s(run: RunRecord, now_ms: int) -> float:
 
 def _wall(collection: Collection, now_ms: int) -> tuple[float | None, str]:
     parent = collection.parent
+    timed = [p for p in collection.parents if p.start_ms is not None]
+    if parent is None and timed:  # several studies, run one after another (perhaps days apart)
+        return sum(_duration_s(p, now_ms) for p in timed), (
+            f"the {len(timed)} studies' parent runs, each start to end, summed")
     if parent is not None and parent.start_ms is not None:
         running = parent.status == "RUNNING" or parent.end_ms is None
         return _duration_s(parent, now_ms), ("the study's parent run, start to now (still running)" if running

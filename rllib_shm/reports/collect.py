@@ -23,7 +23,7 @@ run was evaluated more than once with one setting, the evaluation that ended las
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -156,7 +156,8 @@ def collect_evaluations(client, runs: Iterable[RunRecord], experiment_ids: Itera
 @dataclass(frozen=True)
 class Collection:
     """What a report is about: its runs (any status), the evaluation runs nested under them, and, where
-    they belong to one study, the study's parent run and search space ``{path: (kind, args)}``."""
+    they belong to one study, the study's parent run and search space ``{path: (kind, args)}``; where
+    they belong to several studies reported as one (``merged``), those studies' parent runs."""
 
     description: str
     tracking_uri: str
@@ -164,6 +165,22 @@ class Collection:
     parent: RunRecord | None = None
     space: dict[str, tuple[str, list]] | None = None
     evaluations: tuple[Evaluation, ...] = ()
+    parents: tuple[RunRecord, ...] = ()  # several studies' parent runs (``parent`` is then None)
+
+
+def merged(collections: Sequence[Collection], names: Sequence[str]) -> Collection:
+    """Several studies' collections (``names``, in order) as one: their runs and evaluations together,
+    their parent runs in ``parents``, no single parent or search space. They must be read from one
+    tracking store."""
+    uris = sorted({c.tracking_uri for c in collections})
+    if len(uris) > 1:
+        raise ValueError(f"the studies {list(names)} are in different MLflow stores {uris}: a report of several "
+                         "studies reads one (pass --mlflow-uri)")
+    quoted = [f"`{name}`" for name in names]
+    description = "studies " + (", ".join(quoted[:-1]) + f" and {quoted[-1]}" if len(quoted) > 1 else quoted[0])
+    return Collection(description, uris[0], tuple(run for c in collections for run in c.runs), None, None,
+                      tuple(e for c in collections for e in c.evaluations),
+                      tuple(c.parent for c in collections if c.parent is not None))
 
 
 def _search(client, experiment_ids: list[str], query: str) -> list:

@@ -2,7 +2,9 @@
 ``report.md``, ``table.csv``, ``curves_<task>.png``, where tasks have a memory length
 ``memory_length.png`` (shown first: ``memory_length.py``) and, where trained runs were evaluated,
 ``evaluations.csv`` to the output directory, and log them as artifacts (under ``report/``) of the
-study's MLflow parent run.
+study's MLflow parent run. Several studies make one report (a benchmark whose families are separate
+studies, e.g. the memory-length benchmark's three): their runs in one table and one memory-length
+figure, their budgets summed; it needs ``--out`` and is logged to no parent run.
 
 Every input is checked before anything is read or written: the threshold, the output directory
 (existing report files are refused unless ``force``; other files there are never touched), the
@@ -20,7 +22,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rllib_shm.files import claim_directory, publish, scratch_directory
@@ -31,6 +33,7 @@ from rllib_shm.reports.collect import (
     collect_run_ids,
     collect_study,
     find_study_parent,
+    merged,
     study_names,
 )
 from rllib_shm.reports.curves import figure_name, task_figure
@@ -52,6 +55,7 @@ ARTIFACT_DIR = "report"  # in the parent run's artifacts
 class ReportRequest:
     out: Path | None = None  # default: ``default_out`` (<storage>/<study>/report, results/reports/<experiment>)
     study: str | None = None  # a study name, under ``storage``
+    studies: tuple[str, ...] = ()  # or several studies as one report (a benchmark's families); needs ``out``
     experiment: str | None = None  # or every training run of an MLflow experiment
     run_ids: tuple[str, ...] = ()  # or these runs
     storage: str = "results/tune"  # Tune storage (study.yaml; the default SQLite store beside it)
@@ -89,6 +93,8 @@ def default_out(request: ReportRequest) -> Path:
     ``results/reports/<experiment>`` for an experiment; runs given by id need ``--out``."""
     if request.out is not None:
         return Path(request.out)
+    if request.studies:
+        raise ValueError("report: pass --out DIR (there is no default directory for a report of several studies)")
     if request.study and "://" not in request.storage:
         return Path(request.storage) / request.study / "report"
     if request.experiment:
@@ -98,12 +104,16 @@ def default_out(request: ReportRequest) -> Path:
 
 
 def check_request(request: ReportRequest) -> None:
-    sources = [bool(request.study), bool(request.experiment), bool(request.run_ids)]
-    if sum(sources) != 1:
-        raise ValueError("report: give exactly one of a study name, --experiment NAME or --runs ID ...")
-    if request.study is not None and ("/" in request.study or request.study in (".", "..")):
-        raise ValueError(f"study name {request.study!r}: expected a study's tune.name (no '/'); its directory is "
-                         "found under --storage")
+    sources = [bool(request.study or request.studies), bool(request.experiment), bool(request.run_ids)]
+    if sum(sources) != 1 or (request.study and request.studies):
+        raise ValueError("report: give exactly one of a study name (or several), --experiment NAME or --runs ID ...")
+    for name in (request.study, *request.studies):
+        if name is not None and ("/" in name or name in (".", "..", "")):
+            raise ValueError(f"study name {name!r}: expected a study's tune.name (no '/'); its directory is "
+                             "found under --storage")
+    repeated = sorted({name for name in request.studies if request.studies.count(name) > 1})
+    if repeated:
+        raise ValueError(f"study names {repeated} given more than once: each study is read once")
     if request.threshold is not None and not (isinstance(request.threshold, int | float)
                                               and math.isfinite(request.threshold)):
         raise ValueError(f"--threshold {request.threshold!r}: expected a finite number (a mean return, e.g. 0.8)")
@@ -153,6 +163,12 @@ def _study_from_artifact(client, run_id: str) -> Study | None:
         except Exception:  # noqa: BLE001 - absent (a study still running) or unreadable: no grid
             return None
         return load_study(path)
+
+
+def collect_studies(request: ReportRequest, log: Callable[[str], None]) -> tuple[Collection, list[Study | None]]:
+    """Each of ``request.studies`` as ``collect`` reads one study, merged into one collection."""
+    found = [collect(replace(request, study=name, studies=()), log) for name in request.studies]
+    return merged([collection for collection, _ in found], request.studies), [study for _, study in found]
 
 
 def collect(request: ReportRequest, log: Callable[[str], None]) -> tuple[Collection, Study | None]:
@@ -227,18 +243,49 @@ def evaluation_rows(table: Table, evaluations) -> list[dict]:
     return rows
 
 
+def merged_grid(grids: list[Grid | None]) -> Grid | None:
+    """Several studies' expected grids as one: None unless every study has one; without points where
+    one of them has none (with the reasons)."""
+    if not grids or any(grid is None for grid in grids):
+        return None
+    total = sum(grid.num_samples for grid in grids)
+    if any(not grid.points for grid in grids):
+        return Grid((), total, "; ".join(grid.reason for grid in grids if grid.reason))
+    return Grid(tuple(point for grid in grids for point in grid.points), total)
+
+
+def task_order(studies: list[Study | None], collection: Collection) -> list[str]:
+    """The tasks in the order the studies list them (``env.id``'s choices), study after study."""
+    spaces = [study.space for study in studies if study] or [collection.space or {}]
+    return [task for space in spaces if space.get(TASK_PATH, ("",))[0] == "choice" for task in space[TASK_PATH][1]]
+
+
+def solved_level(studies: list[Study | None], names: tuple[str, ...]) -> float | None:
+    """The success rate the studies call "solved" (``run.stop_success``), where they say; a ValueError
+    where they disagree (one report has one level)."""
+    levels = {name: first_config(study).run.stop_success for name, study in zip(names, studies, strict=True) if study}
+    distinct = sorted({level for level in levels.values() if level is not None})
+    if len(distinct) > 1:
+        raise ValueError(f"the studies stop at different success rates (run.stop_success {levels}): a report "
+                         "of several studies has one level; report them separately")
+    return distinct[0] if distinct else None
+
+
 def make_report(request: ReportRequest, log: Callable[[str], None] = print) -> ReportResult:
     check_request(request)
-    collection, study = collect(request, log)
+    if request.studies:
+        collection, studies = collect_studies(request, log)
+        names = request.studies
+    else:
+        collection, study = collect(request, log)
+        studies, names = [study], (request.study or "",)
     if not collection.runs:
         raise ValueError(f"{collection.description} has no trial runs in MLflow yet")
-    grid = expected_grid(study) if study else None
-    space = study.space if study else (collection.space or {})
-    order = space[TASK_PATH][1] if space.get(TASK_PATH, ("",))[0] == "choice" else ()
-    table = build_table(collection.runs, grid.points if grid else (), order)
+    grid = merged_grid([expected_grid(study) if study else None for study in studies])
+    table = build_table(collection.runs, grid.points if grid else (), task_order(studies, collection))
 
     out = default_out(request)
-    success_level = first_config(study).run.stop_success if study else None  # "solved", where the study says
+    success_level = solved_level(studies, names)  # "solved", where the studies say
     # one writer at a time in --out; every file is drawn in a scratch directory and all are moved in together
     with claim_directory(out, "--out"), scratch_directory(out, "report") as scratch:
         check_no_report(out, request.force)  # again: a report may have been written since the first check
@@ -271,7 +318,8 @@ def make_report(request: ReportRequest, log: Callable[[str], None] = print) -> R
         logged_to = collection.parent.run_id
         log(f"logged {len(files)} file(s) to MLflow run {logged_to} under {ARTIFACT_DIR}/")
     elif request.log_to_mlflow:
-        log("not logged to MLflow: the runs do not belong to one study's parent run")
+        log("not logged to MLflow: the runs do not belong to one study's parent run"
+            + (f" (a report of {len(request.studies)} studies; each keeps its own report)" if request.studies else ""))
     extra = f", {EVALUATIONS} ({len(evaluations)} evaluation(s))" if evaluations else ""
     log(f"report: {out / MARKDOWN} (+ {CSV}, {len(figures)} figure(s){extra})")
     return ReportResult(files, table, collection, grid, logged_to)
