@@ -319,24 +319,26 @@ class SHMCell(MemoryCell):
         acted = self._act(x, memory0, indices)
         if acted is not None:
             return acted[0], {"memory": acted[1]}, {"theta_indices": indices} if indices is not None else {}
-        x_hat, key, query, value, calib, shortcut, neural_theta, recent = self._projections(x, state.get("recent"))
+        p = self._projections(x, state.get("recent"))  # by name: the tuple grows with the cell's options
         if self.calibration in ("fixed_matrix", "random_matrix"):
             table, rows = self._table(indices, x.shape[0], x.shape[1], x.device)
-            reads, memory = table_scan(table, rows, value, key, query, memory0, self.chunk_size, memory_clamp=clamp)
+            reads, memory = table_scan(table, rows, p.value, p.key, p.query, memory0, self.chunk_size,
+                                       memory_clamp=clamp)
         elif self.calibration == "shm" and indices is None:  # expected θ: averaged C, materialised
-            update = value.unsqueeze(-1) * key.unsqueeze(-2)
-            reads, memory = hadamard_scan(self.calibrations(x_hat, indices), update, query, memory0, clamp)
+            update = p.value.unsqueeze(-1) * p.key.unsqueeze(-2)
+            reads, memory = hadamard_scan(self.calibrations(p.x_hat, indices), update, p.query, memory0, clamp)
         else:
             if self.calibration == "none":
-                theta = torch.zeros_like(calib)  # 2·sigmoid(0) = 1: C_t = 1 exactly
+                theta = torch.zeros_like(p.calib)  # 2·sigmoid(0) = 1: C_t = 1 exactly
             elif self.calibration == "neural_theta":
-                theta = neural_theta
+                theta = p.theta
             else:
                 theta = self.thetas[indices]
-            reads, memory = shm_scan(theta, calib, value, key, query, memory0, self.chunk_size, memory_clamp=clamp)
-        y = self.out(reads + shortcut)
+            reads, memory = shm_scan(theta, p.calib, p.value, p.key, p.query, memory0, self.chunk_size,
+                                     memory_clamp=clamp)
+        y = self.out(reads + p.shortcut)
         extras_out = {"theta_indices": indices} if indices is not None else {}
-        return y, {"memory": memory, **({"recent": recent} if self.recency else {})}, extras_out
+        return y, {"memory": memory, **({"recent": p.recent} if self.recency else {})}, extras_out
 
     @torch.no_grad()
     def trace(self, x: torch.Tensor, state: State | None = None, theta_indices=None, generator=None,
@@ -354,9 +356,9 @@ class SHMCell(MemoryCell):
         indices = (
             self._indices(x, theta_indices, generator, evaluation) if self.calibration in _INDEXED else None
         )
-        x_hat, key, query, value, _, shortcut, _, _ = self._projections(x, state.get("recent"))
-        calibration = self.calibrations(x_hat, indices)
-        update = value.unsqueeze(-1) * key.unsqueeze(-2)
+        p = self._projections(x, state.get("recent"))
+        calibration = self.calibrations(p.x_hat, indices)
+        update = p.value.unsqueeze(-1) * p.key.unsqueeze(-2)
         memory, memories = state["memory"], []
         for c_t, u_t in zip(calibration.unbind(1), update.unbind(1), strict=True):
             memory = memory * c_t + u_t
@@ -364,7 +366,7 @@ class SHMCell(MemoryCell):
                 memory = memory.clamp(-self.memory_clamp, self.memory_clamp)
             memories.append(memory)
         memories = torch.stack(memories, 1)
-        reads = torch.einsum("btij,btj->bti", memories, query)
-        y = self.out(reads + shortcut)
+        reads = torch.einsum("btij,btj->bti", memories, p.query)
+        y = self.out(reads + p.shortcut)
         return {"memory": memories, "calibration": calibration.contiguous(), "update": update,
                 "reads": reads, "y": y, "theta_indices": indices}

@@ -25,6 +25,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from rllib_shm.tracking.run_names import says_memory
+
 SEED_PATH = "run.seed"
 TASK_PATH = "env.id"
 #: config paths the memory label shows
@@ -86,13 +88,6 @@ def _order(value: Any) -> tuple:
         return (1, math.inf, str(value))
 
 
-def _says(name: str, memory: str) -> bool:
-    """Whether a variant's name already names its memory ("shm-H64-fixed" says "SHM H64")."""
-    def bare(text: str) -> str:
-        return "".join(ch for ch in text.lower().replace("×", "x") if ch.isalnum())
-    return bare(memory) in bare(name)
-
-
 def varying_settings(items: Sequence[Settings]) -> list[str]:
     """The settings with more than one value among the items that have them, in first-seen order."""
     seen: dict[str, set[str]] = {}
@@ -122,7 +117,8 @@ def variants(items: Sequence[Settings]) -> list[Variant]:
             label = f"{kind.upper()} {size}"
         settings = _settings(item)
         extras = [(key, settings[key]) for key in keys if key in settings]
-        if [key for key, _ in extras] == [VARIANT_PATH] and _says(str(extras[0][1]), label):
+        shown = (kind, None if label == "MLP" else size, context if kind == "ffm" else None)
+        if [key for key, _ in extras] == [VARIANT_PATH] and says_memory(str(extras[0][1]), *shown):
             label = str(extras[0][1])
         elif extras:
             label += " · " + ", ".join(_format(value) if key == VARIANT_PATH else f"{names[key]}={_format(value)}"

@@ -42,12 +42,26 @@ def memory_label(config: ExperimentConfig) -> str:
     return f"{memory.kind}-H{memory.mem_size}"
 
 
+def says_memory(name: str, kind: str, size: Any = None, context: Any = None) -> bool:
+    """Whether a name (a study's variant) already says a memory: its kind and, where given, its size
+    and FFM context size, case and punctuation aside (``shm-H64-fixed`` says SHM 64, ``ffm-32x8``
+    FFM 32 × 8). The one rule for run names (``names_memory``) and report labels (``reports.grouping``).
+
+        >>> says_memory("shm-H64-fixed", "shm", 64), says_memory("FFM_32×8", "ffm", 32, 8)
+        (True, True)
+        >>> says_memory("gru", "gru", 256)
+        False
+    """
+    bare = "".join(ch for ch in name.lower().replace("×", "x") if ch.isalnum())
+    return all(str(part).lower() in bare for part in (kind, size, context) if part is not None)
+
+
 def names_memory(variant: str, config: ExperimentConfig) -> bool:
     """Whether a variant's name already says the memory: its kind and, but for the MLP, its size
     (``gru-256``, ``shm-H64-fixed``, ``rllib-lstm-256``, ``ffm-32x8``, ``mlp``)."""
     memory = config.module.memory
-    name = variant.lower()
-    return memory.kind in name and (memory.kind == "mlp" or str(memory.mem_size) in name)
+    return says_memory(variant, memory.kind, None if memory.kind == "mlp" else memory.mem_size,
+                       memory.context_size if memory.kind == "ffm" else None)
 
 
 def short_env(env_id: str) -> str:
