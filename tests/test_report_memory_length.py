@@ -139,3 +139,25 @@ def test_a_cell_whose_runs_all_failed_says_so_in_the_table_and_the_legend():
     assert d1000.split(" | ")[1] == "no finished run (2 failed)"
     labels = {bars.get_label() for bars in memory_length_figure(table).axes[0].containers}
     assert "SHM H64 (no point at 1001: 2 failed)" in labels and "GRU 256" in labels
+
+
+def test_several_families_share_one_legend_and_each_panel_names_its_missing_points():
+    failed = [RunRecord(f"{FIRST['Medium']}/gru/{seed}/failed", "run", "FAILED",
+                        {"env.id": FIRST["Medium"], "module.memory.kind": "gru", "module.memory.mem_size": "256",
+                         "run.seed": str(seed)}, {}, 0, 1, {}, float("nan"), History((), (), (), ()))
+              for seed in (0, 1)]
+    first = [record(FIRST[level], kind, seed) for level in FIRST for kind in ("shm", "gru", "mlp") for seed in (0, 1)
+             if (level, kind) != ("Medium", "gru")]
+    table = build_table(cue_runs() + first + failed)
+    figure = memory_length_figure(table)
+    cue, repeat = figure.axes
+    assert cue.get_ylabel() == "best success rate" and repeat.get_ylabel() == "MMER (best mean return)"
+    assert not cue.get_legend() and not repeat.get_legend()  # one legend for the figure, each memory once
+    legend, = figure.legends
+    assert [text.get_text() for text in legend.get_texts()] == ["SHM H64", "GRU 256", "MLP"]
+    # a memory keeps its colour in every panel
+    colours = [{bars.get_label().split(" (")[0]: bars.lines[0].get_color() for bars in axis.containers}
+               for axis in (cue, repeat)]
+    assert colours[0] == colours[1]
+    assert repeat.get_title().splitlines()[1:] == ["GRU 256 (no point at 414: 2 failed)"]
+    assert cue.get_title() == "CueRecall: mean ± std over seeds"

@@ -88,9 +88,9 @@ def test_several_studies_make_one_report_with_one_figure_panel_per_family(store,
     section = markdown[markdown.index("### RepeatFirst"):]
     medium = next(line for line in section.splitlines() if line.startswith("| popgym-RepeatFirstMedium"))
     assert "10,240 ± 2,048 (2/2)" in medium and "not reached (0/2, 24,576 steps)" in medium
-    # one figure, one panel per family: twice as wide as a one-family figure
+    # one figure, one panel per family (and the shared legend): wider than two one-family figures
     with Image.open(out / "memory_length.png") as image:
-        assert image.size[0] == 2 * 550
+        assert image.size[0] > 2 * 550
     # wall time: the two parents' 1 h + 2 h, not the day and more between the first start and the last end
     assert "wall time 3 h 00 min (the 2 studies' parent runs, each start to end, summed)" in markdown
     assert "not logged to MLflow" in capsys.readouterr().out

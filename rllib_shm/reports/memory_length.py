@@ -75,14 +75,20 @@ def _statuses(cell: Cell) -> str:
 
 def memory_length_figure(table: Table) -> Figure | None:
     """One panel per family: score against memory length, one line (mean ± std over seeds) per variant;
-    None when no task has a memory length."""
+    None when no task has a memory length. One panel has its legend inside; several share one legend
+    at the right (a memory keeps its colour in every panel), each panel's missing points in its title."""
     found = families(table)
     if not found:
         return None
-    figure = Figure(figsize=(5.5 * len(found), 4.5), dpi=100, layout="tight")
+    several = len(found) > 1
+    legend_width = 2.2 if several else 0.0
+    figure = Figure(figsize=(5.5 * len(found) + legend_width, 4.5), dpi=100,
+                    layout="constrained" if several else "tight")
     count = len(table.variants)
     axes = figure.subplots(1, len(found), squeeze=False)[0]
+    handles = {}
     for axis, (family, points) in zip(axes, found.items(), strict=True):
+        notes = []
         success = uses_success(table, points)
         lengths = [length for length, _ in points]
         # memories that score alike would hide each other: each line sits a little to the side of
@@ -101,8 +107,11 @@ def memory_length_figure(table: Table) -> Figure | None:
                     missing.append(f"{length}: {_statuses(cell)}")
             if xs:
                 note = f" (no point at {'; '.join(missing)})" if missing else ""
-                axis.errorbar(xs, means, yerr=stds, color=f"C{number % 10}", marker="o", capsize=3,
-                              label=f"{variant.label}{note}")
+                bars = axis.errorbar(xs, means, yerr=stds, color=f"C{number % 10}", marker="o", capsize=3,
+                                     label=f"{variant.label}{note}")
+                handles.setdefault(variant.label, bars)
+                if missing:
+                    notes.append(f"{variant.label}{note}")
         axis.set_xscale("log")
         axis.set_xticks(lengths, [str(length) for length in lengths])
         axis.xaxis.set_minor_locator(NullLocator())  # a log axis under a decade would label its minor ticks
@@ -111,10 +120,15 @@ def memory_length_figure(table: Table) -> Figure | None:
         if success:
             axis.set_ylim(-0.02, 1.02)
             axis.axhline(SUCCESS_LEVEL, color="grey", linestyle=":", linewidth=1)
-        axis.set_title(f"{family}: mean ± std over seeds")
+        axis.set_title(f"{family}: mean ± std over seeds" + ("".join(f"\n{n}" for n in notes) if several else ""),
+                       fontsize=10 if several else None)
         axis.grid(alpha=0.3)
-        if axis.get_legend_handles_labels()[0]:
+        if not several and axis.get_legend_handles_labels()[0]:
             axis.legend(fontsize=8)
+    if several and handles:
+        ordered = [v.label for v in table.variants if v.label in handles]
+        figure.legend([handles[label] for label in ordered], ordered, loc="outside right upper", fontsize=9,
+                      title="memory")
     return figure
 
 
