@@ -106,7 +106,8 @@ def default_out(request: ReportRequest) -> Path:
 def check_request(request: ReportRequest) -> None:
     sources = [bool(request.study or request.studies), bool(request.experiment), bool(request.run_ids)]
     if sum(sources) != 1 or (request.study and request.studies):
-        raise ValueError("report: give exactly one of a study name (or several), --experiment NAME or --runs ID ...")
+        raise ValueError("report: give exactly one of a study name, --experiment NAME or --runs ID ... "
+                         "(several study names make one report)")
     for name in (request.study, *request.studies):
         if name is not None and ("/" in name or name in (".", "..", "")):
             raise ValueError(f"study name {name!r}: expected a study's tune.name (no '/'); its directory is "
