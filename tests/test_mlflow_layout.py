@@ -30,6 +30,8 @@ def test_a_trial_is_named_by_what_varies_and_logs_each_parameter_once():
     variant = {"env.id": "rllib_shm/popgym-RepeatFirstEasy-v0", "variant": "gru-64", "run.seed": 1}
     assert run_name(config, variant) == "RepeatFirstEasy gru-64 s1"
     assert run_name(config, {**variant, "variant": "baseline"}) == "RepeatFirstEasy gru-H64 baseline s1"
+    # sizes count only as whole numbers: "gru-640" does not say a GRU of 64
+    assert run_name(config, {**variant, "variant": "gru-640"}) == "RepeatFirstEasy gru-H64 gru-640 s1"
     params = curated_params(config, values)
     assert params["algo.lr"] == 2e-3 and params["module.memory.kind"] == "gru" and params["run.seed"] == 1
     assert not [key for key in params if key in ("lr", "memory", "memory.H", "seed") or key.startswith("searched.")]
@@ -90,3 +92,19 @@ def test_the_printed_url_opens_the_model_training_view_and_ui_prints_it(tmp_path
     assert main(["ui", str(tmp_path / "tune"), "--print-only", "--port", "5123"]) == 0
     out = capsys.readouterr().out
     assert f"  study_a: {runs_url('http://127.0.0.1:5123', first)}" in out.splitlines()
+
+
+@pytest.mark.parametrize(("name", "memory", "says"), [
+    ("shm-H64-fixed", ("shm", 64), True),
+    ("FFM_32×8", ("ffm", 32, 8), True),
+    ("ffm-32x8", ("ffm", 32, 8), True),
+    ("rllib-lstm-256", ("lstm", 256), True),
+    ("gru", ("gru", 256), False),           # no size
+    ("gru-128", ("gru", 12), False),        # 12 is only part of 128
+    ("ffm-32x16", ("ffm", 32, 1), False),   # a context of 1 is not spelled
+    ("ffm-32", ("ffm", 32, 8), False),      # an FFM's context is part of its memory
+    ("gru-64", ("shm", 64), False),         # another kind
+])
+def test_a_variant_says_its_memory_by_kind_and_whole_numbers(name, memory, says):
+    from rllib_shm.tracking.run_names import says_memory
+    assert says_memory(name, *memory) is says

@@ -19,6 +19,7 @@ its seed, so runs can be told apart in MLflow's runs table and chart legends:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,15 +46,22 @@ def memory_label(config: ExperimentConfig) -> str:
 def says_memory(name: str, kind: str, size: Any = None, context: Any = None) -> bool:
     """Whether a name (a study's variant) already says a memory: its kind and, where given, its size
     and FFM context size, case and punctuation aside (``shm-H64-fixed`` says SHM 64, ``ffm-32x8``
-    FFM 32 × 8). The one rule for run names (``names_memory``) and report labels (``reports.grouping``).
+    FFM 32 × 8). The kind is matched within the name's letters and digits; a size or context only as
+    a whole number in it (``gru-128`` does not say a GRU of 12, nor ``ffm-32x16`` a context of 1).
+    The one rule for run names (``names_memory``) and report labels
+    (``reports.grouping``).
 
         >>> says_memory("shm-H64-fixed", "shm", 64), says_memory("FFM_32×8", "ffm", 32, 8)
         (True, True)
-        >>> says_memory("gru", "gru", 256)
-        False
+        >>> says_memory("gru", "gru", 256), says_memory("gru-128", "gru", 12)
+        (False, False)
     """
-    bare = "".join(ch for ch in name.lower().replace("×", "x") if ch.isalnum())
-    return all(str(part).lower() in bare for part in (kind, size, context) if part is not None)
+    lowered = name.lower().replace("×", "x")
+    bare = "".join(ch for ch in lowered if ch.isalnum())
+    numbers = re.findall(r"\d+", lowered)
+    if str(kind).lower().replace("_", "") not in bare:
+        return False
+    return all(str(part) in numbers for part in (size, context) if part is not None)
 
 
 def names_memory(variant: str, config: ExperimentConfig) -> bool:
