@@ -98,11 +98,21 @@ class SignalGuard:
     @contextlib.contextmanager
     def final_state(self) -> Iterator[None]:
         """A first signal is held while the body writes final statuses, and raised afterwards."""
-        self._holding = True
+        with self.holding():
+            yield
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        """A first signal is held while the body runs, and raised afterwards: for a request to a store
+        that must not be cut in the middle (an MLflow SQLite query interrupted mid-read keeps its lock,
+        and the run's final status can then not be written: "database is locked")."""
+        outer, self._holding = self._holding, True
         try:
             yield
         finally:
-            self._holding = False
+            self._holding = outer
+        if outer:
+            return  # the enclosing window raises what it held
         if self._held is not None:
             held, self._held = self._held, None
             raise Interrupted(held)

@@ -107,17 +107,19 @@ def _train(config: ExperimentConfig, output_dir: Path, tracking_uri: str, guard:
     status, algo, checkpoint = "FAILED", None, run_dir
     run_id = None
     try:
-        experiment = experiment_id(client, experiment_name(config))
-        mlflow_run = client.create_run(experiment, run_name=run_name(config, prefix=config.run.name),
-                                       tags={**run_tags(config), **provenance(), "run_dir": str(run_dir)})
-        run_id = mlflow_run.info.run_id
-        log_params(client, run_id, curated_params(config))
-        client.log_text(run_id, config_text, "config.yaml")
+        with guard.holding():  # MLflow requests are not cut in the middle (a cut SQLite read keeps its lock)
+            experiment = experiment_id(client, experiment_name(config))
+            mlflow_run = client.create_run(experiment, run_name=run_name(config, prefix=config.run.name),
+                                           tags={**run_tags(config), **provenance(), "run_dir": str(run_dir)})
+            run_id = mlflow_run.info.run_id
+            log_params(client, run_id, curated_params(config))
+            client.log_text(run_id, config_text, "config.yaml")
         log(f"run {run_dir}\nMLflow run {run_id} at {tracking_uri}")
 
         def on_iteration(iteration: Iteration) -> None:
             nonlocal checkpoint
-            log_metrics(client, run_id, iteration.metrics, step=iteration.progress.env_steps)  # Step: env steps
+            with guard.holding():  # a Ctrl-C lands after the request, not inside it
+                log_metrics(client, run_id, iteration.metrics, step=iteration.progress.env_steps)  # Step: env steps
             if iteration.checkpoint_due:
                 checkpoint = write_checkpoint(
                     algo, run_dir / "checkpoints" / f"iter_{iteration.progress.iteration:05d}", config,
