@@ -96,12 +96,6 @@ class SignalGuard:
         return Interrupted(self.received)
 
     @contextlib.contextmanager
-    def final_state(self) -> Iterator[None]:
-        """A first signal is held while the body writes final statuses, and raised afterwards."""
-        with self.holding():
-            yield
-
-    @contextlib.contextmanager
     def holding(self) -> Iterator[None]:
         """A first signal is held while the body runs, and raised afterwards: for a request to a store
         that must not be cut in the middle (an MLflow SQLite query interrupted mid-read keeps its lock,
@@ -116,3 +110,6 @@ class SignalGuard:
         if self._held is not None:
             held, self._held = self._held, None
             raise Interrupted(held)
+
+    #: the window in which a driver writes its runs' final statuses: a first signal is held until they are written
+    final_state = holding
