@@ -74,7 +74,9 @@ class KeyToDoor(GridPhaseEnv):
     Terminated after exactly ``explore_length + distractor_length + reward_length`` steps
     (10 + L + 3); never truncated. The last step's ``info["success"]`` is True iff phase 3 paid
     a positive reward. Every step's ``info["phase"]`` is the phase of the returned observation;
-    ``phase_names`` names phases 0, 1, 2 (for memory drawings).
+    ``phase_names`` names phases 0, 1, 2 (for memory drawings). The last step's ``info["outcome"]``
+    says how far the agent got: ``"opened_door"`` (success), ``"key_unused"`` (picked up the key
+    in phase 1, did not enter the door) or ``"no_key"``; ``evaluate`` counts them.
 
     ## Registered ids
     ``rllib_shm/KeyToDoor-L250-v0`` (263 steps), ``-L500-v0`` (513), ``-L100-v0`` (113, the
@@ -83,6 +85,7 @@ class KeyToDoor(GridPhaseEnv):
     """
 
     phase_names = ("key", "distractor", "reward")  # by info["phase"]
+    outcomes = ("opened_door", "key_unused", "no_key")  # info["outcome"] at the last step
 
     def __init__(
         self,
@@ -112,6 +115,7 @@ class KeyToDoor(GridPhaseEnv):
         self._key = KEY_CELLS[int(self.np_random.integers(len(KEY_CELLS)))]
         self._start = START_CELLS[int(self.np_random.integers(len(START_CELLS)))]
         self._has_key = False  # pycolab: the_plot["has_key"], carried across phases
+        self._picked_key = False  # whether the key was picked up in phase 1 (for info["outcome"])
         self._key_visible = True
         self._indicator_visible = False
 
@@ -130,11 +134,17 @@ class KeyToDoor(GridPhaseEnv):
             return {DOOR_CELL}
         return set()
 
+    def _outcome(self) -> str:
+        if not self._picked_key:
+            return "no_key"
+        return "opened_door" if self._phase3_reward > 0.0 else "key_unused"
+
     def _touch(self) -> float:
         if self._phase == 0:
             self._indicator_visible = False
             if self._key_visible and self._agent == self._key:
                 self._has_key, self._key_visible, self._indicator_visible = True, False, True
+                self._picked_key = True
             return 0.0
         if self._agent == DOOR_CELL and self._has_key:
             self._has_key = False  # the key is used up: one reward per episode

@@ -162,6 +162,7 @@ class GridPhaseEnv(gym.Env):
         info: dict[str, Any] = {"phase": self._phase}
         if terminated:
             info["success"] = self._phase3_reward > 0.0
+            info["outcome"] = self._outcome()
         return self._observation(), float(reward), terminated, False, info
 
     def render(self):
@@ -245,6 +246,10 @@ class GridPhaseEnv(gym.Env):
 
     def _paint_objects(self, board: np.ndarray) -> None:
         """Paint the visible objects of phase 0 or 2 onto ``board`` (codes, in place)."""
+        raise NotImplementedError
+
+    def _outcome(self) -> str:
+        """What the agent did, one of ``outcomes`` (the last step's ``info["outcome"]``)."""
         raise NotImplementedError
 
 

@@ -76,7 +76,9 @@ class VisualMatch(GridPhaseEnv):
     Terminated after exactly ``explore_length + distractor_length + reward_length`` steps
     (15 + L + 10); never truncated. The last step's ``info["success"]`` is True iff phase 3 paid
     a positive reward. Every step's ``info["phase"]`` is the phase of the returned observation;
-    ``phase_names`` names phases 0, 1, 2 (for memory drawings).
+    ``phase_names`` names phases 0, 1, 2 (for memory drawings). The last step's ``info["outcome"]``
+    says where the agent went in phase 3: ``"cue_colour"`` (success), ``"other_colour"`` or
+    ``"no_colour"`` (touched none); ``evaluate`` counts them.
 
     ## Registered ids
     ``rllib_shm/VisualMatch-L250-v0`` (275 steps), ``-L500-v0`` (525), ``-L100-v0`` (125, the
@@ -85,6 +87,7 @@ class VisualMatch(GridPhaseEnv):
     """
 
     phase_names = ("cue", "distractor", "reward")  # by info["phase"]
+    outcomes = ("cue_colour", "other_colour", "no_colour")  # info["outcome"] at the last step
 
     def __init__(
         self,
@@ -136,6 +139,11 @@ class VisualMatch(GridPhaseEnv):
 
     def _blocked(self) -> set[tuple[int, int]]:
         return {self._target_cell} if self._phase == 0 else set()
+
+    def _outcome(self) -> str:
+        if self._colours_visible:
+            return "no_colour"
+        return "cue_colour" if self._phase3_reward > 0.0 else "other_colour"
 
     def _touch(self) -> float:
         if self._phase == 2 and self._colours_visible and self._agent in COLOUR_CELLS:

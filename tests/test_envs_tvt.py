@@ -136,7 +136,20 @@ def test_perfect_memory_policy_always_succeeds_on_visual_match(env_id, episodes)
     env.reset(seed=11)
     results = [run_episode(env, VisualMatchMemoryPolicy()) for _ in range(episodes)]
     assert all(info["success"] for _, _, info in results)
+    assert all(info["outcome"] == "cue_colour" for _, _, info in results)
     assert all(total >= 10.0 for total, _, _ in results)
+
+
+def test_visual_match_names_where_the_agent_went():
+    """info["outcome"]: the cue's colour (success), another colour, or none touched."""
+    env = envs.make("rllib_shm/VisualMatch-L5-v0")
+    env.reset(seed=5)
+    north = [run_episode(env, lambda o, i: NORTH)[2] for _ in range(60)]  # always the middle colour
+    assert {info["outcome"] for info in north} == {"cue_colour", "other_colour"}
+    assert all((info["outcome"] == "cue_colour") == info["success"] for info in north)
+    # south in phase 3 never reaches the colours in the top row
+    stay = run_episode(env, lambda o, i: SOUTH if i["phase"] == 2 else NORTH)[2]
+    assert stay["outcome"] == "no_colour" and not stay["success"]
 
 
 def test_best_memoryless_policy_succeeds_a_third_of_the_time():
@@ -190,6 +203,18 @@ def test_key_to_door_oracle_always_succeeds(env_id, episodes):
     env.reset(seed=2)
     results = [run_episode(env, KeyToDoorOracle(env.unwrapped)) for _ in range(episodes)]
     assert all(info["success"] for _, _, info in results)
+    assert all(info["outcome"] == "opened_door" for _, _, info in results)
+
+
+def test_key_to_door_names_how_far_the_agent_got():
+    """info["outcome"]: the door opened (success), the key picked up but not used, or no key."""
+    env = envs.make("rllib_shm/KeyToDoor-L5-v0", render_mode="rgb_array", render_scale=1)
+    env.reset(seed=3)
+    oracle = KeyToDoorOracle(env.unwrapped)
+    unused = run_episode(env, lambda o, i: SOUTH if i["phase"] == 2 else oracle(o, i))[2]
+    assert unused["outcome"] == "key_unused" and not unused["success"]
+    no_key = run_episode(env, KeyToDoorOracle(env.unwrapped, pick_key=False))[2]
+    assert no_key["outcome"] == "no_key" and not no_key["success"]
 
 
 def test_key_pickup_flashes_the_indicator_for_one_frame():

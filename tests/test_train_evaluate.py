@@ -227,3 +227,32 @@ def test_the_env_is_closed_when_its_spaces_do_not_fit(wind, monkeypatch):
     with pytest.raises(ValueError, match="the env does not match the checkpoint"):
         evaluation.evaluate(wind.checkpoint, env_id="rllib_shm/CueRecall-D5-v0", use_mlflow=False, log=lambda _: None)
     assert closed == [True]
+
+
+@pytest.mark.slow
+def test_evaluation_counts_the_outcomes_the_env_names(tmp_path):
+    """Key-to-Door names how far each episode got (opened_door / key_unused / no_key): the
+    evaluation's JSON counts them, and its MLflow run logs each one's share."""
+    import mlflow
+
+    config = load_config(None, ["env.id=rllib_shm/KeyToDoor-L5-v0", "module.memory.kind=gru",
+                                "module.memory.mem_size=8", "module.encoder_hiddens=[8]", "module.memory_output=8",
+                                "module.head_hiddens=[8]",
+                                "module.max_seq_len=18", "algo.train_batch_size=144", "algo.minibatch_size=144",
+                                "algo.num_epochs=1", "algo.num_envs_per_env_runner=2", "run.stop_iters=1",
+                                f"run.output_dir={tmp_path / 'out'}", "run.name=key-to-door"])
+    trained = train(config, log=lambda line: None)
+    output = tmp_path / "eval.json"
+    cli("evaluate", trained.checkpoint, "--episodes", 12, "--output", output)
+    payload = json.loads(output.read_text())
+    counts = payload["outcome_counts"]
+    assert set(counts) <= {"opened_door", "key_unused", "no_key"} and sum(counts.values()) == 12
+    assert [payload["outcomes"].count(name) for name in counts] == list(counts.values())
+    assert list(counts.values()) == sorted(counts.values(), reverse=True)  # most frequent first
+    assert counts.get("opened_door", 0) / 12 == pytest.approx(payload["success_rate"])
+    client = mlflow.MlflowClient(trained.tracking_uri)
+    experiment = client.get_run(trained.mlflow_run_id).info.experiment_id
+    (run,) = client.search_runs([experiment], "tags.kind = 'evaluation'")
+    logged = {key.removeprefix("eval/outcome/"): value for key, value in run.data.metrics.items()
+              if key.startswith("eval/outcome/")}
+    assert logged == pytest.approx({name: n / 12 for name, n in counts.items()})

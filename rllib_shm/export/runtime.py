@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from rllib_shm.runs.evaluation_env import reset_options, task_of
+from rllib_shm.runs.evaluation_env import outcome_of, reset_options, task_of
 
 SIDECAR_SUFFIX = ".json"
 SIDECAR_FORMAT = "rllib-shm onnx policy 1"
@@ -110,10 +110,11 @@ def run_onnx_episodes(policy: OnnxPolicy, env, episodes: int, seed: int,
     """``episodes`` greedy episodes (reset seeds seed, seed+1, ...) threading the state, as
     ``rllib_shm.runs.episodes.run_episodes`` does for the torch module; θ rows (``--theta sample``
     exports) come from ``numpy.random.default_rng(seed)``. Returns returns, lengths, successes,
-    tasks (``info["task"]`` at reset, or None). ``tasks``: episode i runs task ``tasks[i]`` (meta-RL)."""
+    tasks (``info["task"]`` at reset, or None), outcomes (``info["outcome"]`` at the end, or None).
+    ``tasks``: episode i runs task ``tasks[i]`` (meta-RL)."""
     rng = np.random.default_rng(seed)
     options = reset_options(tasks, episodes)
-    returns, lengths, successes, tasks = [], [], [], []
+    returns, lengths, successes, tasks, outcomes = [], [], [], [], []
     for index in range(episodes):
         obs, info = env.reset(seed=seed + index, options=options[index])
         tasks.append(task_of(info))
@@ -130,4 +131,5 @@ def run_onnx_episodes(policy: OnnxPolicy, env, episodes: int, seed: int,
         returns.append(total)
         lengths.append(steps)
         successes.append(bool(info["success"]) if "success" in info else None)
-    return {"returns": returns, "lengths": lengths, "successes": successes, "tasks": tasks}
+        outcomes.append(outcome_of(info))
+    return {"returns": returns, "lengths": lengths, "successes": successes, "tasks": tasks, "outcomes": outcomes}

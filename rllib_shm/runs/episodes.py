@@ -7,6 +7,7 @@ acting API is used (``MemoryRLModule.initial_state`` / ``act`` / ``reseed``), so
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from ray.rllib.utils.spaces.space_utils import unsquash_action
 
 from rllib_shm.files import write_json as write_whole
 from rllib_shm.rllib.module import MEMORY_TRACE
-from rllib_shm.runs.evaluation_env import reset_options, task_of
+from rllib_shm.runs.evaluation_env import outcome_of, reset_options, task_of
 
 
 @dataclass
@@ -79,8 +80,10 @@ def run_episodes(
     ``tasks``: episode i runs task ``tasks[i]`` (``reset(options={"task": ...})``, meta-RL envs);
     None lets the env draw.
 
-    Returns per-episode returns, lengths, successes (None where the env has no success notion) and
-    tasks (``info["task"]`` at reset, as the meta-RL envs report it; None where there is none).
+    Returns per-episode returns, lengths, successes (None where the env has no success notion),
+    tasks (``info["task"]`` at reset, as the meta-RL envs report it; None where there is none) and
+    outcomes (``info["outcome"]`` at the last step, as Visual Match and Key-to-Door name what the
+    agent did; None where there is none).
     Actions: the distribution's deterministic action, or a sample when ``explore`` (drawn under a
     forked, seeded torch RNG, so the global RNG is untouched). The memories' own random streams
     (SHM's θ) are reseeded with ``seed`` so that sampled θ (``eval_theta: sample``) is reproducible too.
@@ -89,7 +92,7 @@ def run_episodes(
     module.reseed(seed)
     dist_cls = module.get_exploration_action_dist_cls() if explore else module.get_inference_action_dist_cls()
     options = reset_options(tasks, episodes)
-    returns, lengths, successes, tasks = [], [], [], []
+    returns, lengths, successes, tasks, outcomes = [], [], [], [], []
     with torch.no_grad(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for index in range(episodes):
@@ -131,14 +134,19 @@ def run_episodes(
             returns.append(total)
             lengths.append(steps)
             successes.append(success)
-    return {"returns": returns, "lengths": lengths, "successes": successes, "tasks": tasks}
+            outcomes.append(outcome_of(info))
+    return {"returns": returns, "lengths": lengths, "successes": successes, "tasks": tasks, "outcomes": outcomes}
 
 
 def summarize(raw: dict[str, Any]) -> dict[str, Any]:
-    """Mean ± std return, success rate (when the env reports one), mean episode length, and the
-    episodes' tasks (when the env reports them: meta-RL)."""
+    """Mean ± std return, success rate (when the env reports one), mean episode length, the
+    episodes' tasks (when the env reports them: meta-RL) and outcomes (when the env names them:
+    ``outcomes`` per episode and ``outcome_counts``, most frequent first)."""
     returns = np.asarray(raw["returns"], dtype=float)
     known = [s for s in raw["successes"] if s is not None]
+    outcomes = list(raw.get("outcomes", ()))
+    named = [o for o in outcomes if o is not None]
+    counts = dict(sorted(Counter(named).items(), key=lambda item: (-item[1], item[0])))
     return {
         "episodes": len(returns),
         "return_mean": float(returns.mean()),
@@ -148,19 +156,26 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
         "returns": [float(r) for r in returns],
         "lengths": [int(n) for n in raw["lengths"]],
         **({"tasks": raw["tasks"]} if any(t is not None for t in raw.get("tasks", ())) else {}),
+        **({"outcomes": outcomes, "outcome_counts": counts} if named else {}),
     }
 
 
 def summary_line(results: dict[str, Any]) -> str:
-    """One line of ``summarize``'s results: return mean ± std, success rate (when reported), length.
+    """One line of ``summarize``'s results: return mean ± std, success rate (when reported), length,
+    and the outcome counts (when the env names outcomes).
 
     >>> summary_line({"return_mean": 0.5, "return_std": 0.25, "success_rate": 0.75, "episode_len_mean": 10.0,
     ...               "episodes": 4})
     'return 0.500 ± 0.250 | success 75.00% | episode length 10.0 over 4 episodes'
+    >>> summary_line({"return_mean": 10.0, "return_std": 0.0, "success_rate": 0.75, "episode_len_mean": 18.0,
+    ...               "episodes": 4, "outcome_counts": {"opened_door": 3, "no_key": 1}})
+    'return 10.000 ± 0.000 | success 75.00% | episode length 18.0 over 4 episodes | outcomes: opened_door 3, no_key 1'
     """
     success = "" if results["success_rate"] is None else f" | success {results['success_rate']:.2%}"
+    counts = results.get("outcome_counts")
+    outcomes = " | outcomes: " + ", ".join(f"{name} {n}" for name, n in counts.items()) if counts else ""
     return (f"return {results['return_mean']:.3f} ± {results['return_std']:.3f}{success} | "
-            f"episode length {results['episode_len_mean']:.1f} over {results['episodes']} episodes")
+            f"episode length {results['episode_len_mean']:.1f} over {results['episodes']} episodes{outcomes}")
 
 
 def check_spaces(module, env) -> None:

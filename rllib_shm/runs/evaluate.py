@@ -195,9 +195,12 @@ def _log_evaluation(client, parent, loaded: LoadedCheckpoint, payload: dict, fil
     if payload["env_config"]:
         params["env.config"] = str(payload["env_config"])  # as the training run's param
     log_params(client, run_id, params)
-    log_metrics(client, run_id, {f"eval/{key}": payload[key] for key in
-                                 ("return_mean", "return_std", "success_rate", "episode_len_mean")
-                                 if payload.get(key) is not None}, step=0)
+    metrics = {f"eval/{key}": payload[key] for key in ("return_mean", "return_std", "success_rate", "episode_len_mean")
+               if payload.get(key) is not None}
+    # the share of each named outcome (Visual Match, Key-to-Door), comparable across evaluations
+    metrics.update({f"eval/outcome/{name}": count / payload["episodes"]
+                    for name, count in payload.get("outcome_counts", {}).items()})
+    log_metrics(client, run_id, metrics, step=0)
     client.log_dict(run_id, payload, "evaluation.json")
     for path in files.values():
         client.log_artifact(run_id, str(path), artifact_path="memory")

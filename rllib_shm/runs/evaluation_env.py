@@ -89,6 +89,13 @@ def reset_options(tasks: Sequence[int] | None, episodes: int) -> list[dict[str, 
     return [{"task": int(task)} for task in tasks]
 
 
+def outcome_of(info: dict) -> str | None:
+    """What the agent did in an episode, as the env names it at its last step (``info["outcome"]``:
+    Visual Match's ``"cue_colour"``, Key-to-Door's ``"no_key"``, ...), or None where it names nothing."""
+    outcome = info.get("outcome")
+    return outcome if isinstance(outcome, str) else None
+
+
 def task_of(info: dict) -> int | None:
     """The hidden task an episode runs (``info["task"]`` at reset, meta-RL envs), or None."""
     task = info.get("task")
