@@ -6,7 +6,8 @@ carrying the signal's number: the command line exits 128 + number, 130 for Ctrl-
 SIGTERM). Ray's driver would otherwise turn SIGTERM into ``sys.exit`` and end in a native abort.
 ``guard.final_state()`` is the window in which a driver writes the final status of its runs; the
 slow cleanup (``algo.stop``, ``ray.shutdown``) follows it, inside the guard. A second Ctrl-C is
-noted and does not cut that cleanup (a few seconds) short; a third one does.
+noted and does not cut that cleanup (a few seconds) short; a third one does. ``guard.check()``
+between iterations raises a signal whose exception a finalizer swallowed.
 
 Within Tune's ``fit``, Tune's own SIGINT handler stops the trials and saves the experiment state
 (resumable); ``SignalGuard(sigterm_as_sigint=True)`` gives SIGTERM the same graceful path, and a
@@ -85,6 +86,17 @@ class SignalGuard:
         if self.count == 2:
             return  # noted (count): the first one is already ending the driver
         raise Interrupted(signal.SIGTERM if signal.SIGTERM in (signum, self.received) else signal.SIGINT)
+
+    def check(self) -> None:
+        """Raise the ``Interrupted`` of a signal already received, for a driver that is still at work
+        after it. That happens when the handler's exception was lost: a handler runs in whatever Python
+        code the main thread is in, and where that is a finalizer (``__del__``, a weakref callback;
+        building an algorithm drops many objects) Python prints "Exception ignored in ..." and goes on,
+        and the second Ctrl-C, only noted, would not stop the driver either. Called between iterations,
+        it turns such a lost Ctrl-C into an interruption one iteration late instead of none."""
+        if self.received is not None and not self._holding:
+            self.count = max(self.count, 1)
+            raise Interrupted(self.received)
 
     def interrupted(self) -> Interrupted:
         """The ``Interrupted`` to raise for a signal a graceful path absorbed (Tune returning from ``fit``

@@ -118,6 +118,7 @@ def _train(config: ExperimentConfig, output_dir: Path, tracking_uri: str, guard:
 
         def on_iteration(iteration: Iteration) -> None:
             nonlocal checkpoint
+            guard.check()  # a Ctrl-C whose exception a finalizer swallowed (build_algo drops many objects)
             with guard.holding():  # a Ctrl-C lands after the request, not inside it
                 log_metrics(client, run_id, iteration.metrics, step=iteration.progress.env_steps)  # Step: env steps
             if iteration.checkpoint_due:
@@ -127,6 +128,7 @@ def _train(config: ExperimentConfig, output_dir: Path, tracking_uri: str, guard:
                     {"tracking_uri": tracking_uri, "run_id": run_id})
 
         algo = build_algorithm_config(config).build_algo()
+        guard.check()
         progress = run_iterations(algo, config.run, on_iteration, log=log)
         status = "FINISHED"
     except KeyboardInterrupt:
