@@ -230,10 +230,16 @@ def test_the_env_is_closed_when_its_spaces_do_not_fit(wind, monkeypatch):
 
 
 @pytest.mark.slow
-def test_evaluation_counts_the_outcomes_the_env_names(tmp_path):
+def test_evaluation_counts_the_outcomes_the_env_names(tmp_path, monkeypatch):
     """Key-to-Door names how far each episode got (opened_door / key_unused / no_key): the
-    evaluation's JSON counts them, and its MLflow run logs each one's share."""
+    evaluation's JSON counts them, and its MLflow run logs each one's share. The evaluation's run
+    always ends: a Ctrl-C while it is logged lands after it (FINISHED, then exit 130), a failure
+    marks it FAILED."""
+    import signal
+
     import mlflow
+
+    from rllib_shm.interrupts import Interrupted
 
     config = load_config(None, ["env.id=rllib_shm/KeyToDoor-L5-v0", "module.memory.kind=gru",
                                 "module.memory.mem_size=8", "module.encoder_hiddens=[8]", "module.memory_output=8",
@@ -256,3 +262,19 @@ def test_evaluation_counts_the_outcomes_the_env_names(tmp_path):
     logged = {key.removeprefix("eval/outcome/"): value for key, value in run.data.metrics.items()
               if key.startswith("eval/outcome/")}
     assert logged == pytest.approx({name: n / 12 for name, n in counts.items()})
+
+    log_dict = mlflow.MlflowClient.log_dict
+
+    def ctrl_c_while_logging(self, *args, **kwargs):
+        signal.raise_signal(signal.SIGINT)
+        return log_dict(self, *args, **kwargs)
+
+    monkeypatch.setattr(mlflow.MlflowClient, "log_dict", ctrl_c_while_logging)
+    with pytest.raises(Interrupted):
+        evaluate(trained.checkpoint, episodes=2, log=lambda line: None)
+    monkeypatch.setattr(mlflow.MlflowClient, "log_dict", lambda *args, **kwargs: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        evaluate(trained.checkpoint, episodes=2, log=lambda line: None)
+    runs = client.search_runs([experiment], "tags.kind = 'evaluation'", order_by=["attributes.start_time ASC"])
+    assert [run.info.status for run in runs] == ["FINISHED", "FINISHED", "FAILED"]
+    assert "evaluation.json" in [f.path for f in client.list_artifacts(runs[1].info.run_id)]  # logged whole

@@ -18,6 +18,7 @@ from typing import Any
 from rllib_shm.drawing import FILES as DRAWN_FILES
 from rllib_shm.drawing import MAX_PANELS
 from rllib_shm.files import claim_directory
+from rllib_shm.interrupts import SignalGuard
 from rllib_shm.runs.checkpoints import LoadedCheckpoint, load_checkpoint
 from rllib_shm.runs.episodes import EpisodeLog, check_spaces, run_episodes, summarize, summary_line, write_json
 from rllib_shm.runs.evaluation_env import (
@@ -99,7 +100,8 @@ def evaluate(
     finally:
         env.close()
     if client is not None:
-        run_id = _log_evaluation(client, parent, loaded, payload, files)
+        with SignalGuard() as guard, guard.holding():  # a Ctrl-C lands after the run is logged and ended
+            run_id = _log_evaluation(client, parent, loaded, payload, files)
         log(f"MLflow evaluation run {run_id}" + (f" (child of training run {parent.info.run_id})" if parent else ""))
     return payload
 
@@ -180,7 +182,7 @@ def _log_evaluation(client, parent, loaded: LoadedCheckpoint, payload: dict, fil
     """An MLflow run for this evaluation: nested under the training run when it is known, else in
     the training config's experiment."""
     from rllib_shm.config import ExperimentConfig
-    from rllib_shm.tracking import experiment_id, experiment_name, log_metrics, log_params
+    from rllib_shm.tracking import experiment_id, experiment_name
 
     if parent is not None:
         experiment = parent.info.experiment_id
@@ -191,6 +193,19 @@ def _log_evaluation(client, parent, loaded: LoadedCheckpoint, payload: dict, fil
     if parent is not None:
         tags.update({"mlflow.parentRunId": parent.info.run_id, "training_run_id": parent.info.run_id})
     run_id = client.create_run(experiment, run_name=f"eval-{Path(payload['checkpoint']).name}", tags=tags).info.run_id
+    try:
+        _log_results(client, run_id, payload, files)
+    except BaseException as error:  # the run ends in a final state whatever cut the logging short
+        client.set_terminated(run_id, status="KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
+        raise
+    client.set_terminated(run_id)
+    return run_id
+
+
+def _log_results(client, run_id: str, payload: dict[str, Any], files: dict[str, Path]) -> None:
+    """The evaluation's params, metrics, JSON and drawings, into its MLflow run."""
+    from rllib_shm.tracking import log_metrics, log_params
+
     params = {key: payload[key] for key in ("episodes", "seed", "explore", "each_task")}
     if payload["env_config"]:
         params["env.config"] = str(payload["env_config"])  # as the training run's param
@@ -204,5 +219,3 @@ def _log_evaluation(client, parent, loaded: LoadedCheckpoint, payload: dict, fil
     client.log_dict(run_id, payload, "evaluation.json")
     for path in files.values():
         client.log_artifact(run_id, str(path), artifact_path="memory")
-    client.set_terminated(run_id)
-    return run_id
