@@ -219,6 +219,36 @@ def test_evaluations_one_table_per_setting_of_finished_runs_only():
                                           budget(collection, table), {})
 
 
+def test_evaluations_show_the_share_of_each_outcome_the_env_names():
+    """Where evaluations carry outcome shares (Key-to-Door: opened_door / key_unused / no_key), one row
+    per outcome, most frequent first, mean ± std over seeds; an outcome an evaluation never saw counts 0."""
+    from rllib_shm.reports.collect import Evaluation
+    from rllib_shm.reports.report import evaluation_rows
+
+    runs = [record(CUE, kind, seed, 1.0) for kind in ("shm", "gru") for seed in (0, 1)]
+    setting = "training env · greedy · 100 episodes · seed 0"
+    shares = {("shm", 0): (("key_unused", 0.2), ("no_key", 0.2), ("opened_door", 0.6)),
+              ("shm", 1): (("no_key", 0.6), ("opened_door", 0.4)),
+              ("gru", 0): (("no_key", 1.0),), ("gru", 1): (("key_unused", 0.5), ("no_key", 0.5))}
+    evaluations = tuple(Evaluation(f"e{kind}{seed}", f"{CUE}/{kind}/{seed}/FINISHED", setting, "ckpt", 100, 1.0, 0.0,
+                                   dict(found).get("opened_door", 0.0), 1, found)
+                        for (kind, seed), found in shares.items())
+    table = build_table(runs)
+    collection = Collection("synthetic", "sqlite:///x.db", tuple(runs), evaluations=evaluations)
+    markdown = render(collection, table, None, budget(collection, table), {})
+    section = markdown.split(f"### {setting}")[1].split("\n## ")[0]
+    labels = [v.label for v in table.variants]
+    rows = [line.split("|")[1].strip() for line in section.splitlines() if line.startswith("| CueRecall-D5")]
+    assert rows == ["CueRecall-D5: return", "CueRecall-D5: success", "CueRecall-D5: no_key",
+                    "CueRecall-D5: opened_door", "CueRecall-D5: key_unused"]  # the most frequent first
+    opened = dict(zip(labels, table_row(section, "CueRecall-D5: opened_door", "|"), strict=True))
+    assert opened == {"SHM H128": "50 ± 10 %", "GRU 256": "0 ± 0 %"}
+    unused = dict(zip(labels, table_row(section, "CueRecall-D5: key_unused", "|"), strict=True))
+    assert unused == {"SHM H128": "10 ± 10 %", "GRU 256": "25 ± 25 %"}
+    csv = {row["evaluation_run_id"]: row["outcomes"] for row in evaluation_rows(table, evaluations)}
+    assert csv["eshm0"] == "key_unused 0.2; no_key 0.2; opened_door 0.6" and csv["egru0"] == "no_key 1"
+
+
 def write_study(path: Path, **tune) -> Path:
     study = {"env": {"id": {"choice": [CUE, "rllib_shm/CueRecall-D30-v0"]}},
              "module": {"memory": {"choice": [{"kind": "shm", "mem_size": 8}, {"kind": "gru", "mem_size": 8}]}},

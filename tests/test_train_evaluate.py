@@ -262,6 +262,11 @@ def test_evaluation_counts_the_outcomes_the_env_names(tmp_path, monkeypatch):
     logged = {key.removeprefix("eval/outcome/"): value for key, value in run.data.metrics.items()
               if key.startswith("eval/outcome/")}
     assert logged == pytest.approx({name: n / 12 for name, n in counts.items()})
+    from types import SimpleNamespace
+
+    from rllib_shm.reports.collect import collect_evaluations  # as the report reads them back
+    (read,) = collect_evaluations(client, [SimpleNamespace(run_id=trained.mlflow_run_id, params={})], [experiment])
+    assert dict(read.outcomes) == pytest.approx({name: n / 12 for name, n in counts.items()})
 
     log_dict = mlflow.MlflowClient.log_dict
 

@@ -105,6 +105,9 @@ class Evaluation:
     return_std: float
     success_rate: float  # NaN: the env reports no info["success"]
     end_ms: int | None
+    # the share of episodes of each outcome the env names (info["outcome"]: Visual Match, Key-to-Door),
+    # by name; empty where it names none. An outcome the evaluation never saw is absent (share 0).
+    outcomes: tuple[tuple[str, float], ...] = ()
 
 
 def evaluation_setting(params: dict[str, str], trained_env_config: str | None = None) -> str:
@@ -127,6 +130,9 @@ def evaluation_setting(params: dict[str, str], trained_env_config: str | None = 
     return " · ".join([env, actions, count, "unseeded" if seed in (None, "None") else f"seed {seed}"])
 
 
+OUTCOME = "eval/outcome/"  # + the outcome's name: its share of the evaluation's episodes
+
+
 def _metric(run, key: str) -> float:
     value = run.data.metrics.get(key)
     return math.nan if value is None else float(value)
@@ -146,7 +152,9 @@ def collect_evaluations(client, runs: Iterable[RunRecord], experiment_ids: Itera
         found = Evaluation(run.info.run_id, training_run, evaluation_setting(params, trained[training_run]),
                            run.data.tags.get("checkpoint", "?"),
                            int(params.get("episodes", 0)), _metric(run, "eval/return_mean"),
-                           _metric(run, "eval/return_std"), _metric(run, "eval/success_rate"), run.info.end_time)
+                           _metric(run, "eval/return_std"), _metric(run, "eval/success_rate"), run.info.end_time,
+                           tuple(sorted((key.removeprefix(OUTCOME), float(value))
+                                        for key, value in run.data.metrics.items() if key.startswith(OUTCOME))))
         key = (training_run, found.setting)
         if key not in latest or (found.end_ms or 0) >= (latest[key].end_ms or 0):
             latest[key] = found

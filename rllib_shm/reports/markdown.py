@@ -197,18 +197,34 @@ def _return_cell(values: list[float], of: int, bold: bool) -> str:
     return (f"**{text}**" if bold else text) + f" ({len(values)}/{of})"
 
 
+def outcome_names(evaluations: Sequence[Evaluation]) -> list[str]:
+    """The outcomes the evaluations name, the most frequent (summed shares) first.
+
+    >>> e = Evaluation("e", "t", "s", "c", 10, 1.0, 0.0, 0.5, 1, (("no_key", 0.5), ("opened_door", 0.5)))
+    >>> outcome_names([e, Evaluation("f", "t", "s", "c", 10, 1.0, 0.0, 0.1, 1, (("no_key", 0.9),))])
+    ['no_key', 'opened_door']
+    """
+    totals: dict[str, float] = {}
+    for evaluation in evaluations:
+        for outcome, share in evaluation.outcomes:
+            totals[outcome] = totals.get(outcome, 0.0) + share
+    return sorted(totals, key=lambda outcome: (-totals[outcome], outcome))
+
+
 def evaluation_section(table: Table, evaluations: Sequence[Evaluation]) -> list[str]:
     """Per evaluation setting (``collect.evaluation_setting``), per cell: the mean return of the cell's
     evaluated finished runs (each run's evaluation mean over its episodes), mean ± std over seeds, with
-    how many of the cell's finished runs were evaluated, and the success rate where the env reports one.
-    Empty when no finished run was evaluated."""
+    how many of the cell's finished runs were evaluated, the success rate where the env reports one, and
+    the share of each outcome where the env names them (``info["outcome"]``). Empty when no finished
+    run was evaluated."""
     by_setting = evaluated(table, evaluations)
     if not by_setting:
         return []
     lines = ["## Evaluations", "",
              "`rllib-shm evaluate` runs of the finished trials' checkpoints (MLflow runs of kind `evaluation` nested "
              "under them), one table per setting: per run its mean return over the evaluation's episodes (the raw "
-             "return, not × 100) and its success rate; mean ± std over the evaluated seeds (population std), "
+             "return, not × 100), its success rate and, where the env names what the agent did, the share of "
+             "episodes of each outcome; mean ± std over the evaluated seeds (population std), "
              "(evaluated/finished) runs, **bold**: the best return per task. Where a run was evaluated more than once "
              "with one setting, the last evaluation counts; `evaluations.csv` lists each one with its checkpoint."]
     for setting, cells in by_setting.items():
@@ -226,6 +242,10 @@ def evaluation_section(table: Table, evaluations: Sequence[Evaluation]) -> list[
             if any(math.isfinite(e.success_rate) for es in found.values() for e in es):
                 rows[f"{name}: success"] = [_percent([e.success_rate for e in es if math.isfinite(e.success_rate)])
                                             if es else "" for es in found.values()]
+            for outcome in outcome_names([e for es in found.values() for e in es]):
+                rows[f"{name}: {_escape(outcome)}"] = [
+                    _percent([dict(e.outcomes).get(outcome, 0.0) for e in es if e.outcomes]) if es else ""
+                    for es in found.values()]
         lines += ["", f"### {_escape(setting)}", "", *_grid(table, rows)]
     return lines
 

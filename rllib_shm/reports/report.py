@@ -240,6 +240,7 @@ def evaluation_rows(table: Table, evaluations) -> list[dict]:
                              "training_run_id": run.run_id, "checkpoint": evaluation.checkpoint,
                              "episodes": evaluation.episodes, "return_mean": evaluation.return_mean,
                              "return_std": evaluation.return_std, "success_rate": evaluation.success_rate,
+                             "outcomes": "; ".join(f"{name} {share:g}" for name, share in evaluation.outcomes),
                              "evaluation_run_id": evaluation.run_id})
     return rows
 
