@@ -115,7 +115,6 @@ class KeyToDoor(GridPhaseEnv):
         self._key = KEY_CELLS[int(self.np_random.integers(len(KEY_CELLS)))]
         self._start = START_CELLS[int(self.np_random.integers(len(START_CELLS)))]
         self._has_key = False  # pycolab: the_plot["has_key"], carried across phases
-        self._picked_key = False  # whether the key was picked up in phase 1 (for info["outcome"])
         self._key_visible = True
         self._indicator_visible = False
 
@@ -135,7 +134,7 @@ class KeyToDoor(GridPhaseEnv):
         return set()
 
     def _outcome(self) -> str:
-        if not self._picked_key:
+        if self._key_visible:  # the key vanishes when it is picked up
             return "no_key"
         return "opened_door" if self._phase3_reward > 0.0 else "key_unused"
 
@@ -144,7 +143,6 @@ class KeyToDoor(GridPhaseEnv):
             self._indicator_visible = False
             if self._key_visible and self._agent == self._key:
                 self._has_key, self._key_visible, self._indicator_visible = True, False, True
-                self._picked_key = True
             return 0.0
         if self._agent == DOOR_CELL and self._has_key:
             self._has_key = False  # the key is used up: one reward per episode

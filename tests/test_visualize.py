@@ -396,7 +396,7 @@ def test_visual_match_episode_records_phases_and_draws(tmp_path, few_frames):
     from rllib_shm.rllib import make_env
     from rllib_shm.rllib.module import MemoryRLModule
     from rllib_shm.rllib.module_config import ModuleConfig
-    from rllib_shm.runs.episodes import EpisodeLog, run_episodes, summarize
+    from rllib_shm.runs.episodes import EpisodeLog, run_episodes
 
     env = make_env("rllib_shm/VisualMatch-L5-v0")
     config = ModuleConfig(memory=MemoryConfig(kind="shm", mem_size=16, num_thetas=16), max_seq_len=30,
@@ -408,10 +408,6 @@ def test_visual_match_episode_records_phases_and_draws(tmp_path, few_frames):
     result = run_episodes(module, env, 3, seed=0, record=log)
     env.close()
     assert result["lengths"] == [30, 30, 30]
-    # where the agent went in the reward phase, as the env names it (summarize counts them)
-    assert set(result["outcomes"]) <= {"cue_colour", "other_colour", "no_colour"} and len(result["outcomes"]) == 3
-    assert [o == "cue_colour" for o in result["outcomes"]] == result["successes"]
-    assert sum(summarize(result)["outcome_counts"].values()) == 3
     np.testing.assert_array_equal(log.phase_array(), PHASES)
     recording = log.recording("untrained SHM")
     assert recording.phase_names == NAMES and recording.memory.shape == (30, 16, 16)

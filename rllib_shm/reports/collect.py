@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rllib_shm.reports.run_params import read_params, space_of
-from rllib_shm.tracking import STUDY_RUN_TAG, STUDY_TAG, TRIAL_TAG
+from rllib_shm.tracking import OUTCOME_METRIC, STUDY_RUN_TAG, STUDY_TAG, TRIAL_TAG
 
 MMER = "episode_return_max_mean"
 RETURN = "episode_return_mean"
@@ -130,9 +130,6 @@ def evaluation_setting(params: dict[str, str], trained_env_config: str | None = 
     return " · ".join([env, actions, count, "unseeded" if seed in (None, "None") else f"seed {seed}"])
 
 
-OUTCOME = "eval/outcome/"  # + the outcome's name: its share of the evaluation's episodes
-
-
 def _metric(run, key: str) -> float:
     value = run.data.metrics.get(key)
     return math.nan if value is None else float(value)
@@ -153,8 +150,8 @@ def collect_evaluations(client, runs: Iterable[RunRecord], experiment_ids: Itera
                            run.data.tags.get("checkpoint", "?"),
                            int(params.get("episodes", 0)), _metric(run, "eval/return_mean"),
                            _metric(run, "eval/return_std"), _metric(run, "eval/success_rate"), run.info.end_time,
-                           tuple(sorted((key.removeprefix(OUTCOME), float(value))
-                                        for key, value in run.data.metrics.items() if key.startswith(OUTCOME))))
+                           tuple(sorted((key.removeprefix(OUTCOME_METRIC), float(value)) for key, value
+                                        in run.data.metrics.items() if key.startswith(OUTCOME_METRIC))))
         key = (training_run, found.setting)
         if key not in latest or (found.end_ms or 0) >= (latest[key].end_ms or 0):
             latest[key] = found

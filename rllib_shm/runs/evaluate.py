@@ -204,7 +204,7 @@ def _log_evaluation(client, parent, loaded: LoadedCheckpoint, payload: dict, fil
 
 def _log_results(client, run_id: str, payload: dict[str, Any], files: dict[str, Path]) -> None:
     """The evaluation's params, metrics, JSON and drawings, into its MLflow run."""
-    from rllib_shm.tracking import log_metrics, log_params
+    from rllib_shm.tracking import OUTCOME_METRIC, log_metrics, log_params
 
     params = {key: payload[key] for key in ("episodes", "seed", "explore", "each_task")}
     if payload["env_config"]:
@@ -213,7 +213,7 @@ def _log_results(client, run_id: str, payload: dict[str, Any], files: dict[str, 
     metrics = {f"eval/{key}": payload[key] for key in ("return_mean", "return_std", "success_rate", "episode_len_mean")
                if payload.get(key) is not None}
     # the share of each named outcome (Visual Match, Key-to-Door), comparable across evaluations
-    metrics.update({f"eval/outcome/{name}": count / payload["episodes"]
+    metrics.update({f"{OUTCOME_METRIC}{name}": count / payload["episodes"]
                     for name, count in payload.get("outcome_counts", {}).items()})
     log_metrics(client, run_id, metrics, step=0)
     client.log_dict(run_id, payload, "evaluation.json")

@@ -30,6 +30,7 @@ _INVALID = re.compile(r"[^A-Za-z0-9_\-. :/]")
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 STUDY_TAG = "rllib_shm.study"  # on a study's parent and trial runs: the study's name
 TRIAL_TAG = "rllib_shm.trial_id"  # on a trial run: Tune's trial id
+OUTCOME_METRIC = "eval/outcome/"  # + an outcome's name (info["outcome"]): its share of an evaluation's episodes
 #: on a trial run: its study's parent run id. Not MLflow's ``mlflow.parentRunId``: the UI folds nested runs
 #: under their parent's row (collapsed) and leaves them out of its charts, hiding the trials
 STUDY_RUN_TAG = "rllib_shm.study_run"
