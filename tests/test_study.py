@@ -152,6 +152,33 @@ def test_a_failed_study_leaves_no_mlflow_run_running(tmp_path):
     assert status == {parent: "FAILED", children[0]: "FINISHED", children[1]: "FAILED"}
 
 
+def test_a_fresh_study_gets_its_own_parent_run_and_a_resumed_one_the_newest(tmp_path):
+    """A study run again fresh (its Tune store removed, no --resume) must not adopt the parent run of
+    the earlier attempt, with that attempt's children and status; a resume finds the newest, and so
+    does the report."""
+    import time
+
+    from rllib_shm.reports.collect import find_study_parent
+    from rllib_shm.studies.mlflow_runs import StudyTracker
+
+    study = load_study(write(tmp_path, STUDY))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+    def tracker():
+        return StudyTracker(uri, "rllib-shm", "t", study.base, study.space)
+
+    first = tracker()
+    old = first.ensure_parent(params={"num_samples": 2}, tags={}, fresh=True)
+    first.close_open_runs("KILLED")  # the earlier attempt, interrupted
+    time.sleep(0.01)  # distinct start times
+    new = tracker().ensure_parent(params={"num_samples": 2}, tags={}, fresh=True)
+    assert new != old
+    assert tracker().ensure_parent(params={"num_samples": 2}, tags={}) == new  # --resume
+    client = first.client
+    assert client.get_run(old).info.status == "KILLED" and client.get_run(new).info.status == "RUNNING"
+    assert find_study_parent(client, "t").info.run_id == new
+
+
 def test_runs_and_optuna_trials_of_dropped_trials_are_closed_after_a_resumed_fit(tmp_path):
     """What run_study does after fit: a child run and an Optuna trial left RUNNING by a killed driver
     (their trial unknown to the restored experiment) end FAILED / FAIL; finished ones are untouched."""

@@ -55,3 +55,26 @@ def test_provenance_names_the_checkout_revision():
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True).stdout.strip()
     assert head and git_revision().removesuffix("-dirty") == head
     assert provenance()["git_revision"] == git_revision()
+
+
+def test_run_tags_name_the_algorithm_and_a_sac_critics_own_memory():
+    from pathlib import Path
+
+    from rllib_shm.studies.runner import candidate_configs
+    from rllib_shm.studies.study import load_study
+    from rllib_shm.tracking import run_tags
+
+    root = Path(__file__).parents[1] / "tune_configs"
+    # a critic-memory comparison: the actors are alike (GRU 64), the critics differ
+    arms = {}
+    for config in candidate_configs(load_study(root / "wind_meta_sac_scaled.yaml")):
+        tags = run_tags(config)
+        assert tags["algorithm"] == "SAC" and tags["memory"] == "gru"
+        arms[tags["critic_memory"]] = tags
+    assert set(arms) == {"shm", "gru"}
+    assert arms["shm"]["critic_theta_mode"] == "random" and "critic_theta_mode" not in arms["gru"]
+    # SAC-Discrete with one memory for actor and critic: no critic tag; PPO is PPO
+    sacd = run_tags(candidate_configs(load_study(root / "key_to_door_sac_scaled.yaml"))[0])
+    assert sacd["algorithm"] == "SAC" and "critic_memory" not in sacd
+    ppo = run_tags(candidate_configs(load_study(root / "quickstart.yaml"))[0])
+    assert ppo["algorithm"] == "PPO" and "critic_memory" not in ppo

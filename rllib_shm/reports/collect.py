@@ -189,9 +189,11 @@ def merged(collections: Sequence[Collection], names: Sequence[str]) -> Collectio
 
 
 def _search(client, experiment_ids: list[str], query: str) -> list:
+    """Every run matching ``query``, newest first."""
     runs, token = [], None
     while True:
-        page = client.search_runs(experiment_ids, query, max_results=1000, page_token=token)
+        page = client.search_runs(experiment_ids, query, max_results=1000, page_token=token,
+                                  order_by=["attributes.start_time DESC"])
         runs += list(page)
         token = page.token
         if not token:
@@ -274,7 +276,8 @@ def _load_metrics(client, records: list[RunRecord], log: Callable[[str], None]) 
 
 
 def find_study_parent(client, study: str, experiment_ids: Iterable[str] | None = None):
-    """The parent run of ``study`` (tag ``rllib_shm.study``, kind ``study``), or None."""
+    """The parent run of ``study`` (tag ``rllib_shm.study``, kind ``study``), or None; of several (a
+    study run again fresh after its Tune store was removed), the newest."""
     ids = list(experiment_ids) if experiment_ids is not None else [
         e.experiment_id for e in client.search_experiments()]
     found = _search(client, ids, f"tags.`{STUDY_TAG}` = '{study}' and tags.kind = 'study'") if ids else []

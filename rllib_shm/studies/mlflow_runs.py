@@ -69,12 +69,17 @@ class StudyTracker(Callback):
             self._experiment_id = experiment_id(self.client, self.experiment_name)
         return self._experiment_id
 
-    def ensure_parent(self, params: dict[str, Any], tags: dict[str, str]) -> str:
-        """The study's parent run: found by tag in any experiment (a study begun before studies had
-        experiments of their own stays where it began), or created in the study's experiment."""
+    def ensure_parent(self, params: dict[str, Any], tags: dict[str, str], fresh: bool = False) -> str:
+        """The study's parent run. Resumed (``fresh`` False): the newest one of the study's name, found
+        by tag in any experiment (a study begun before studies had experiments of their own stays where
+        it began). A fresh study (``fresh``: not ``--resume``; its Tune store did not exist) always gets
+        a new one in the study's experiment, so an earlier attempt of the same name whose store was
+        removed keeps its own runs and the report, which reads the newest, reads this one."""
         if self.parent_run_id is None:
             experiments = [e.experiment_id for e in self.client.search_experiments()]
-            found = self.client.search_runs(experiments, f"tags.`{STUDY_TAG}` = '{self.study}' and tags.kind = 'study'")
+            found = [] if fresh else self.client.search_runs(
+                experiments, f"tags.`{STUDY_TAG}` = '{self.study}' and tags.kind = 'study'",
+                order_by=["attributes.start_time DESC"])
             if found:
                 self.parent_run_id = found[0].info.run_id
                 self._experiment_id = found[0].info.experiment_id

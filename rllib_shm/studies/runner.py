@@ -208,6 +208,7 @@ def _drive(study: Study, resume: bool, first, uri: str, optuna_url: str, guard, 
                     "scheduler": settings.scheduler, **{f"space.{k}": str(v) for k, v in space_text.items()},
                     **{f"variants.{k}": str(v) for k, v in study.base.get(VARIANTS, {}).items()}},
             tags={"env": first.env.id, "algorithm": first.algo.name.upper(), NOTE_TAG: study_note(study)},
+            fresh=not resume,
         )
         experiment = tracker.client.get_experiment(tracker.experiment_id())
         if NOTE_TAG not in experiment.tags:  # the experiments list's "Description" (kept once written)

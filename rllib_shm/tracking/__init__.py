@@ -304,12 +304,23 @@ def curated_params(config: ExperimentConfig, searched: Mapping[str, Any] | None 
 
 
 def run_tags(config: ExperimentConfig) -> dict[str, str]:
-    """Tags for the MLflow UI's filters and compare view."""
+    """Tags for the MLflow UI's filters and compare view.
+
+    ``memory`` is the module's memory (the actor's under SAC); ``algorithm`` is ``algo.name`` in
+    capitals (PPO or SAC; SAC-Discrete is SAC on discrete actions). A SAC critic with a memory of
+    its own (``algo.sac.critic_memory``) adds ``critic_memory`` (and its θ mode for SHM), so that
+    the arms of a critic-memory comparison, whose actors are alike, differ in the filters too.
+    """
     memory = config.module.memory
     kind = "rllib_lstm" if config.module.rllib_lstm else memory.kind  # RLlib's built-in LSTM stands apart
-    tags = {"memory": kind, "env": config.env.id, "algorithm": "PPO", "run_name": config.run.name}
+    tags = {"memory": kind, "env": config.env.id, "algorithm": config.algo.name.upper(), "run_name": config.run.name}
     if memory.kind == "shm":
         tags.update({"theta_mode": memory.theta_mode, "calibration": memory.calibration})
+    critic = config.algo.sac.critic_memory if config.algo.name == "sac" else None
+    if critic is not None:
+        tags["critic_memory"] = critic.kind
+        if critic.kind == "shm":
+            tags["critic_theta_mode"] = critic.theta_mode
     return tags
 
 
