@@ -362,12 +362,12 @@ def test_a_variant_that_names_its_memory_is_its_own_label():
         ["shm-H64-fixed", "rllib-lstm-256", "ffm-32x8", "mlp", "SHM H64 · signed"])
 
 
-def test_a_share_below_one_percent_keeps_a_decimal_instead_of_reading_zero():
+def test_a_share_below_ten_percent_keeps_a_decimal_so_a_rare_one_does_not_read_zero():
     from rllib_shm.reports.markdown import _percent
 
     # one rewarded episode of 100 on one seed of three (the Wind SAC study's SHM arm)
     assert _percent([0.0, 0.0, 0.01]) == "0.3 ± 0.5 %"
     assert _percent([0.004]) == "0.4 %"
-    assert _percent([0.009, 0.011, 0.013]) == "1.1 ± 0.2 %"  # below 10 %: one decimal for every cell
+    assert _percent([0.009, 0.011, 0.013]) == "1.1 ± 0.2 %"  # below 10 %: one decimal
     assert _percent([0.0, 0.0]) == "0 ± 0 %" and _percent([0.25, 0.35]) == "30 ± 5 %"  # whole percent otherwise
     assert _percent([]) == "—"

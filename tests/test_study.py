@@ -158,8 +158,8 @@ def test_a_fresh_study_gets_its_own_parent_run_and_a_resumed_one_the_newest(tmp_
     does the report."""
     import time
 
-    from rllib_shm.reports.collect import find_study_parent
     from rllib_shm.studies.mlflow_runs import StudyTracker
+    from rllib_shm.tracking import find_study_parent
 
     study = load_study(write(tmp_path, STUDY))
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"

@@ -275,15 +275,6 @@ def _load_metrics(client, records: list[RunRecord], log: Callable[[str], None]) 
     return tuple(loaded)
 
 
-def find_study_parent(client, study: str, experiment_ids: Iterable[str] | None = None):
-    """The parent run of ``study`` (tag ``rllib_shm.study``, kind ``study``), or None; of several (a
-    study run again fresh after its Tune store was removed), the newest."""
-    ids = list(experiment_ids) if experiment_ids is not None else [
-        e.experiment_id for e in client.search_experiments()]
-    found = _search(client, ids, f"tags.`{STUDY_TAG}` = '{study}' and tags.kind = 'study'") if ids else []
-    return found[0] if found else None
-
-
 def study_names(client) -> list[str]:
     """The studies a store holds (for error messages)."""
     ids = [e.experiment_id for e in client.search_experiments()]

@@ -32,7 +32,6 @@ from rllib_shm.reports.collect import (
     collect_experiment,
     collect_run_ids,
     collect_study,
-    find_study_parent,
     merged,
     study_names,
 )
@@ -45,7 +44,7 @@ from rllib_shm.reports.memory_length import memory_length_figure, memory_length_
 from rllib_shm.reports.table import Table, build_table, table_rows
 from rllib_shm.runs.outputs import check_new_files_in
 from rllib_shm.studies.study import Study, first_config, load_study
-from rllib_shm.tracking import check_tracking_uri, experiment_name
+from rllib_shm.tracking import check_tracking_uri, experiment_name, find_study_parent
 
 MARKDOWN, CSV, FIGURES, EVALUATIONS = "report.md", "table.csv", "curves_*.png", "evaluations.csv"
 ARTIFACT_DIR = "report"  # in the parent run's artifacts

@@ -30,6 +30,7 @@ from rllib_shm.tracking import (
     TRIAL_TAG,
     curated_params,
     experiment_id,
+    find_study_parent,
     log_metrics,
     log_params,
     provenance,
@@ -76,13 +77,10 @@ class StudyTracker(Callback):
         a new one in the study's experiment, so an earlier attempt of the same name whose store was
         removed keeps its own runs and the report, which reads the newest, reads this one."""
         if self.parent_run_id is None:
-            experiments = [e.experiment_id for e in self.client.search_experiments()]
-            found = [] if fresh else self.client.search_runs(
-                experiments, f"tags.`{STUDY_TAG}` = '{self.study}' and tags.kind = 'study'",
-                order_by=["attributes.start_time DESC"])
-            if found:
-                self.parent_run_id = found[0].info.run_id
-                self._experiment_id = found[0].info.experiment_id
+            found = None if fresh else find_study_parent(self.client, self.study)
+            if found is not None:
+                self.parent_run_id = found.info.run_id
+                self._experiment_id = found.info.experiment_id
             else:
                 run = self.client.create_run(self.experiment_id(), run_name=self.study,
                                              tags={STUDY_TAG: self.study, "kind": "study", **tags, **provenance()})

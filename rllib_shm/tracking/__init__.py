@@ -17,7 +17,7 @@ import platform
 import re
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -177,6 +177,17 @@ def local_artifact_root(uri: str) -> str | None:
     if uri.startswith("sqlite:///"):
         return (Path(uri[len("sqlite:///"):]).resolve().parent / "mlartifacts").as_uri()
     return None
+
+
+def find_study_parent(client, study: str, experiment_ids: Iterable[str] | None = None):
+    """The parent run of ``study`` (tag ``rllib_shm.study``, kind ``study``) in ``experiment_ids`` (default:
+    every experiment), or None; of several (a study run again fresh after its Tune store was removed),
+    the newest."""
+    ids = list(experiment_ids) if experiment_ids is not None else [
+        e.experiment_id for e in client.search_experiments()]
+    found = client.search_runs(ids, f"tags.`{STUDY_TAG}` = '{study}' and tags.kind = 'study'", max_results=1,
+                               order_by=["attributes.start_time DESC"]) if ids else []
+    return found[0] if found else None
 
 
 def experiment_id(client, name: str) -> str:
