@@ -65,6 +65,21 @@ def test_the_estimate_is_the_budget_over_the_rate_for_every_trial(study_file):
     assert sized["study_s"] == pytest.approx(6 * 66 / (parallel * efficiency))
 
 
+def test_the_warm_ups_env_steps_are_not_counted_at_the_learning_rate(study_file):
+    # SAC's initial episodes only sample: the trial is the warm-up's seconds plus the rest of the
+    # budget at the learning rate (Point Robot: 80,000 of 120,000 env steps in ~75 s)
+    from rllib_shm.studies.search_space import trial_config
+
+    study = load_study(study_file)
+    config = trial_config(study.base, trial_values(study, []))
+    sized = estimate(study, config, rate=100.0, steps_per_iteration=64.0, warmup_s=2.0, warmup_env_steps=400)
+    assert sized["warmup_env_steps"] == 400 and sized["learning_env_steps_per_trial"] == 6000
+    assert sized["trial_s"] == pytest.approx(6000 / 100 + 2)
+    # a warm-up longer than the budget leaves nothing to learn
+    sized = estimate(study, config, rate=100.0, steps_per_iteration=64.0, warmup_s=2.0, warmup_env_steps=9000)
+    assert sized["learning_env_steps_per_trial"] == 0 and sized["trial_s"] == pytest.approx(2)
+
+
 @pytest.mark.slow
 def test_a_sac_trial_is_timed_after_its_warm_up(study_file, tmp_path, capsys):
     output = tmp_path / "out.json"
@@ -78,4 +93,8 @@ def test_a_sac_trial_is_timed_after_its_warm_up(study_file, tmp_path, capsys):
     assert report["env_steps_per_s"] == pytest.approx(total / sum(row["seconds"] for row in rows))
     # the 40 warm-up episodes (240 env steps) only sample; the timed iterations learned
     assert report["warmup_s"] > 0 and report["estimate"]["budget_env_steps_per_trial"] == 6400
+    # the warm-up ends with the first iteration that learned: at least the 240 initial env steps
+    assert 240 <= report["warmup_env_steps"] == report["estimate"]["warmup_env_steps"] < 6400
+    assert report["estimate"]["trial_s"] == pytest.approx(
+        (6400 - report["warmup_env_steps"]) / report["env_steps_per_s"] + report["warmup_s"])
     assert "env steps/s over 2 timed iterations" in capsys.readouterr().out

@@ -14,7 +14,12 @@ rate sizes the budget. The estimate assumes every trial runs its whole budget at
 ``parallel`` = min(tune.max_concurrent, CPUs) trials at a time at ``PARALLEL_EFFICIENCY`` of the
 rate each when ``parallel`` > 1 (measured on 2 cores: two PPO trials at once gain about 1.6×):
 
-    trial_s = budget / rate + learning-free warm-up,  study_s = trials · trial_s / (parallel · efficiency)
+    trial_s = (budget − W) / rate + warm-up seconds,  study_s = trials · trial_s / (parallel · efficiency)
+
+where W and the warm-up seconds are the env steps and time until the end of the first iteration
+that learned. SAC's initial episodes only sample, at a much faster rate than learning iterations
+(Point Robot: about 80,000 of a 120,000-step budget in ~75 s); counted at the learning rate they
+would size such a trial several times too long.
 
 It is an upper bound for studies whose trials stop when solved (``run.stop_success``), and only
 as good as the assumption that the other trials cost what this one does: time the slowest memory.
@@ -82,15 +87,19 @@ def budget_env_steps(config, steps_per_iteration: float) -> float:
     return by_iterations
 
 
-def estimate(study, config, rate: float, steps_per_iteration: float, warmup_s: float) -> dict:
-    """The study's wall time if every trial ran its whole budget at ``rate`` (module docstring)."""
+def estimate(study, config, rate: float, steps_per_iteration: float, warmup_s: float,
+             warmup_env_steps: float = 0.0) -> dict:
+    """The study's wall time if every trial ran its whole budget at ``rate``, its first
+    ``warmup_env_steps`` sampled in ``warmup_s`` (module docstring)."""
     trials = study.tune.num_samples
     parallel = max(1, min(study.tune.max_concurrent or trials, os.cpu_count() or 1, trials))
     efficiency = PARALLEL_EFFICIENCY if parallel > 1 else 1.0
     budget = budget_env_steps(config, steps_per_iteration)
-    trial_s = budget / rate + warmup_s
+    warmup_env_steps = min(float(warmup_env_steps), budget)
+    trial_s = (budget - warmup_env_steps) / rate + warmup_s
     return {"trials": trials, "parallel": parallel, "parallel_efficiency": efficiency,
-            "budget_env_steps_per_trial": budget, "trial_s": trial_s,
+            "budget_env_steps_per_trial": budget, "warmup_env_steps": warmup_env_steps,
+            "learning_env_steps_per_trial": budget - warmup_env_steps, "trial_s": trial_s,
             "study_s": trials * trial_s / (parallel * efficiency)}
 
 
@@ -111,9 +120,12 @@ def _measure(config, iterations: int) -> dict:
     try:
         algo = build_algorithm_config(config).build_algo()
         began = time.perf_counter()
-        while not _learned(algo.train()):  # warm-up: sampling only (SAC's initial episodes)
-            pass
+        result = algo.train()
+        while not _learned(result):  # warm-up: sampling only (SAC's initial episodes)
+            result = algo.train()
+        # the warm-up, untimed, ends with the first iteration that learned: its seconds and env steps
         warmup_s = time.perf_counter() - began
+        warmup_env_steps = int(result_value(result, ENV_STEPS_LIFETIME, 0))
         result = algo.train()  # one more untimed learning iteration
         rows = []
         for i in range(iterations):
@@ -128,7 +140,7 @@ def _measure(config, iterations: int) -> dict:
         algo.stop()
     finally:
         ray.shutdown()
-    return {"warmup_s": warmup_s, "iterations": rows}
+    return {"warmup_s": warmup_s, "warmup_env_steps": warmup_env_steps, "iterations": rows}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -150,11 +162,14 @@ def run(args: argparse.Namespace) -> int:
     if steps <= 0 or seconds <= 0:
         raise RuntimeError(f"the timed iterations sampled {steps} env steps in {seconds:.1f} s")
     rate = steps / seconds
-    sized = estimate(study, config, rate, steps / len(measured["iterations"]), measured["warmup_s"])
+    sized = estimate(study, config, rate, steps / len(measured["iterations"]), measured["warmup_s"],
+                     measured["warmup_env_steps"])
     print(f"study {study.tune.name} ({args.study}), trial {label}")
     print(f"  {rate:.1f} env steps/s over {len(measured['iterations'])} timed iterations "
-          f"({steps:,} env steps in {seconds:.1f} s; warm-up {measured['warmup_s']:.1f} s, not timed)")
-    print(f"  budget {sized['budget_env_steps_per_trial']:,.0f} env steps per trial: "
+          f"({steps:,} env steps in {seconds:.1f} s; warm-up {measured['warmup_env_steps']:,} env steps "
+          f"in {measured['warmup_s']:.1f} s, not timed)")
+    print(f"  budget {sized['budget_env_steps_per_trial']:,.0f} env steps per trial "
+          f"({sized['warmup_env_steps']:,.0f} of them the warm-up's): "
           f"{sized['trial_s'] / 60:.1f} min at this rate")
     print(f"  {sized['trials']} trials, {sized['parallel']} at a time (× {sized['parallel_efficiency']} each): "
           f"about {sized['study_s'] / 3600:.1f} h if every trial ran its whole budget at this rate "
