@@ -78,6 +78,29 @@ def test_report_reads_both_layouts_alike(tmp_path, layout):
     assert steps == ([2000, 4000, 4000, 6000] if layout == "today" else [1, 2, 2, 3])
 
 
+def test_a_critic_memory_comparison_names_the_actor_and_the_critic():
+    # the paper's meta-RL arms differ only in the critic's memory (the actors are GRUs alike)
+    from pathlib import Path
+
+    from rllib_shm.studies.study import load_study
+
+    study = load_study(Path(__file__).parents[1] / "tune_configs" / "point_robot_meta_sac_scaled.yaml")
+    names = {run_name(trial_config(study.base, values), values)
+             for values in ({"variant": arm, "run.seed": 1} for arm in ("shm", "gru"))}
+    assert names == {"gru-H128 critic-shm-H24 s1", "gru-H128 critic-gru-H128 s1"}
+    values = {"variant": "shm", "run.seed": 1}
+    config = trial_config(study.base, values)
+    # a variant that says more than the critic's kind stays in the name
+    assert run_name(config, {**values, "variant": "shm-fixed"}) == "gru-H128 critic-shm-H24 shm-fixed s1"
+    assert run_name(config, {**values, "variant": "SHM-24"}) == "gru-H128 critic-shm-H24 s1"
+    # SAC with the actor's memory in the critic, and PPO, are named as before
+    from rllib_shm.config import ExperimentConfig
+
+    sacd = ExperimentConfig.from_dict({"module": {"memory": {"kind": "gru", "mem_size": 64}}, "algo": {"name": "sac"}})
+    assert run_name(sacd, {"variant": "gru-64"}) == "gru-64 s0"
+    assert run_name(sacd, {"variant": "gru"}) == "gru-H64 gru s0"
+
+
 def test_the_printed_url_opens_the_model_training_view_and_ui_prints_it(tmp_path, capsys):
     url = runs_url("http://127.0.0.1:5000", "7")
     assert url.startswith("http://127.0.0.1:5000/#/experiments/7/runs?") and "workflowType=machine_learning" in url

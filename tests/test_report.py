@@ -362,6 +362,28 @@ def test_a_variant_that_names_its_memory_is_its_own_label():
         ["shm-H64-fixed", "rllib-lstm-256", "ffm-32x8", "mlp", "SHM H64 · signed"])
 
 
+def test_a_critic_memory_comparison_is_labelled_by_both_memories_and_ranked_by_the_critics():
+    """The paper's meta-RL arms (SAC, one GRU actor, the critics' memories compared): the label names
+    the actor and the critic, an arm named by the critic's kind is said by it, and the variant's
+    memory is the critic's (the table's "memory" column)."""
+    critics = {"shm": "{'kind': 'shm', 'mem_size': 24, 'theta_mode': 'random', 'context_size': 8}",
+               "gru": "{'kind': 'gru', 'mem_size': 128, 'theta_mode': 'random', 'context_size': 8}",
+               "shm-fixed": "{'kind': 'shm', 'mem_size': 24, 'theta_mode': 'fixed', 'context_size': 8}"}
+    runs = [record(REPEAT, "gru", seed, 0.0, searched={"variant": name, "run.seed": seed},
+                   params={"env.id": REPEAT, "module.memory.kind": "gru", "module.memory.mem_size": "128",
+                           "run.seed": str(seed), "algo.sac.critic_memory": critic})
+            for name, critic in critics.items() for seed in (0, 1)]
+    variants = build_table(runs).variants
+    assert [(v.label, v.memory_kind) for v in variants] == [
+        ("GRU 128 · critic SHM H24", "shm"), ("GRU 128 · critic SHM H24 · shm-fixed", "shm"),
+        ("GRU 128 · critic GRU 128", "gru")]
+    # a SAC run whose critic runs the actor's memory (the param logged as None) is labelled as before
+    plain = [record(REPEAT, "gru", 0, 0.0, searched={"variant": "gru", "run.seed": 0},
+                    params={"env.id": REPEAT, "module.memory.kind": "gru", "module.memory.mem_size": "128",
+                            "run.seed": "0", "algo.sac.critic_memory": "None"})]
+    assert [v.label for v in build_table(plain).variants] == ["GRU 128"]
+
+
 def test_a_share_below_ten_percent_keeps_a_decimal_so_a_rare_one_does_not_read_zero():
     from rllib_shm.reports.markdown import _percent
 

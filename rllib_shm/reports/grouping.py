@@ -16,16 +16,21 @@ gets averaged over and is never part of a variant.
 
 A study's ``variants`` are shown by name alone ("SHM H64 · signed"), and a variant whose name
 already says the memory is its whole label ("gru-256", not "GRU 256 · variant=gru-256").
+
+A SAC critic with its own memory (the ``algo.sac.critic_memory`` param) is the compared memory of
+the paper's meta-RL runs, whose actors are alike: the label names both ("GRU 128 · critic SHM
+H24"), a variant that is only the critic's kind is said by it, and ``memory_kind`` is the critic's.
 """
 
 from __future__ import annotations
 
+import ast
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from rllib_shm.tracking.run_names import says_memory
+from rllib_shm.tracking.run_names import says_memory, says_memory_alone
 
 SEED_PATH = "run.seed"
 TASK_PATH = "env.id"
@@ -77,6 +82,32 @@ def _memory(item: Settings) -> tuple[str, str, str | None]:
     return kind, size, None if context is None else str(context)
 
 
+def _critic(item: Settings) -> tuple[str, str, str | None] | None:
+    """(kind, size, FFM context size) of a SAC critic's own memory, from its param (a mapping
+    logged as text), or None where the critic runs the actor's memory."""
+    raw = item.params.get("algo.sac.critic_memory")
+    if raw is None or raw in ("None", ""):
+        return None
+    try:
+        memory = raw if isinstance(raw, Mapping) else ast.literal_eval(str(raw))
+    except (ValueError, SyntaxError):
+        return None
+    if not isinstance(memory, Mapping) or "kind" not in memory:
+        return None
+    context = memory.get("context_size") if memory["kind"] == "ffm" else None
+    return str(memory["kind"]), str(memory.get("mem_size", "?")), None if context is None else str(context)
+
+
+def _memory_label(kind: str, size: str, context: str | None, mlp_sizes: set[str]) -> str:
+    if kind == "shm":
+        return f"SHM H{size}"
+    if kind == "ffm":
+        return f"FFM {size}×{context}" if context else f"FFM {size}"
+    if kind == "mlp":
+        return "MLP" if len(mlp_sizes) == 1 else f"MLP {size}"
+    return f"{kind.upper()} {size}"
+
+
 def _format(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
@@ -107,20 +138,20 @@ def variants(items: Sequence[Settings]) -> list[Variant]:
     result = []
     for item in items:
         kind, size, context = _memory(item)
-        if kind == "shm":
-            label = f"SHM H{size}"
-        elif kind == "ffm":
-            label = f"FFM {size}×{context}" if context else f"FFM {size}"
-        elif kind == "mlp":
-            label = "MLP" if len(mlp_sizes) == 1 else f"MLP {size}"
-        else:
-            label = f"{kind.upper()} {size}"
+        label = _memory_label(kind, size, context, mlp_sizes)
         settings = _settings(item)
         extras = [(key, settings[key]) for key in keys if key in settings]
         shown = (kind, None if label == "MLP" else size, context if kind == "ffm" else None)
-        if [key for key, _ in extras] == [VARIANT_PATH] and says_memory(str(extras[0][1]), *shown):
-            label = str(extras[0][1])
-        elif extras:
+        critic = _critic(item)
+        variant_only = [key for key, _ in extras] == [VARIANT_PATH]
+        if critic is not None:
+            label += " · critic " + _memory_label(*critic, {critic[1]})
+            if variant_only and says_memory_alone(str(extras[0][1]), *critic):
+                extras = []  # the critic's label says the variant
+            kind, size = critic[0], critic[1]  # the compared memory: the critic's
+        elif variant_only and says_memory(str(extras[0][1]), *shown):
+            label, extras = str(extras[0][1]), []
+        if extras:
             label += " · " + ", ".join(_format(value) if key == VARIANT_PATH else f"{names[key]}={_format(value)}"
                                        for key, value in extras)
         rank = KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)

@@ -15,6 +15,15 @@ its seed, so runs can be told apart in MLflow's runs table and chart legends:
     'quickstart shm-H32 s0'
     >>> run_name(config, {"variant": "shm-32-fixed"})  # a variant that names its memory stands for it
     'shm-32-fixed s0'
+
+A SAC critic with a memory of its own (``algo.sac.critic_memory``; the paper's meta-RL compared
+critic memories under one GRU actor) is named after the actor's, and a variant that is just the
+critic's memory kind is said by it:
+
+    >>> sac = ExperimentConfig.from_dict({"module": {"memory": {"kind": "gru", "mem_size": 128}},
+    ...     "algo": {"name": "sac", "sac": {"critic_memory": {"kind": "shm", "mem_size": 24}}}, "run": {"seed": 1}})
+    >>> run_name(sac, {"variant": "shm", "run.seed": 1})
+    'gru-H128 critic-shm-H24 s1'
 """
 
 from __future__ import annotations
@@ -31,16 +40,26 @@ SHOWN = ("module.memory.kind", "module.memory.mem_size", "module.memory.context_
 MAX_LENGTH = 200
 
 
-def memory_label(config: ExperimentConfig) -> str:
-    """``shm-H32``, ``gru-H64``, ``ffm-H32x8`` (size × context), ``mlp``, ``rllib-lstm-H32``."""
-    memory = config.module.memory
-    if config.module.rllib_lstm:
-        return f"rllib-lstm-H{memory.mem_size}"
+def _label(memory) -> str:
     if memory.kind == "mlp":
         return "mlp"
     if memory.kind == "ffm":
         return f"ffm-H{memory.mem_size}x{memory.context_size}"
     return f"{memory.kind}-H{memory.mem_size}"
+
+
+def critic_memory(config: ExperimentConfig):
+    """The SAC critic's own memory (a ``MemoryConfig``), or None where the critic runs the actor's."""
+    return config.algo.sac.critic_memory if config.algo.name == "sac" else None
+
+
+def memory_label(config: ExperimentConfig) -> str:
+    """``shm-H32``, ``gru-H64``, ``ffm-H32x8`` (size × context), ``mlp``, ``rllib-lstm-H32``; a SAC
+    critic with its own memory adds it: ``gru-H128 critic-shm-H24``."""
+    memory = config.module.memory
+    label = f"rllib-lstm-H{memory.mem_size}" if config.module.rllib_lstm else _label(memory)
+    critic = critic_memory(config)
+    return label if critic is None else f"{label} critic-{_label(critic)}"
 
 
 def says_memory(name: str, kind: str, size: Any = None, context: Any = None) -> bool:
@@ -70,6 +89,27 @@ def names_memory(variant: str, config: ExperimentConfig) -> bool:
     memory = config.module.memory
     return says_memory(variant, memory.kind, None if memory.kind == "mlp" else memory.mem_size,
                        memory.context_size if memory.kind == "ffm" else None)
+
+
+def says_memory_alone(name: str, kind: str, size: Any = None, context: Any = None) -> bool:
+    """Whether a name says no more than a memory label shown beside it: the kind alone (``shm``,
+    ``GRU``), or the kind with its size (and FFM context), as ``says_memory`` reads them. A SAC
+    critic-memory arm named ``shm`` is said by its label ``critic-shm-H24``; ``shm-fixed`` is not.
+
+        >>> says_memory_alone("shm", "shm", 24), says_memory_alone("shm-24", "shm", 24)
+        (True, True)
+        >>> says_memory_alone("shm-fixed", "shm", 24)
+        False
+    """
+    bare = "".join(ch for ch in name.lower() if ch.isalnum())
+    return bare == str(kind).lower() or says_memory(name, kind, None if kind == "mlp" else size,
+                                                    context if kind == "ffm" else None)
+
+
+def names_critic(variant: str, config: ExperimentConfig) -> bool:
+    """Whether a variant's name says no more than the SAC critic's own memory label."""
+    critic = critic_memory(config)
+    return critic is not None and says_memory_alone(variant, critic.kind, critic.mem_size, critic.context_size)
 
 
 def short_env(env_id: str) -> str:
@@ -112,7 +152,10 @@ def run_name(config: ExperimentConfig, searched: Mapping[str, Any] | None = None
     parts = [prefix] if prefix else []
     if "env.id" in flat:
         parts.append(short_env(config.env.id))
-    if not (list(extras) == ["variant"] and names_memory(str(extras["variant"]), config)):
+    if list(extras) == ["variant"] and names_critic(str(extras["variant"]), config):
+        extras = {}  # the critic's label says the variant
+    if not (list(extras) == ["variant"] and names_memory(str(extras["variant"]), config)
+            and critic_memory(config) is None):
         parts.append(memory_label(config))
     for path, value in extras.items():
         parts.append(str(value) if path == "variant" else f"{leaves[path]}={short_value(value)}")
