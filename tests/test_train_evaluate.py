@@ -174,6 +174,40 @@ def test_each_held_out_task_once(wind):
     assert done.returncode == 2 and "--episodes 5 and --each-task exclude each other" in done.stderr, done.stderr
 
 
+@pytest.mark.slow
+def test_recorded_episodes_replay_the_env_step_by_step(wind, tmp_path):
+    """``--record-episodes``: each episode's observations, actions and rewards in a .npz; replaying
+    the actions in the env from the same seed and task gives the same observations and rewards."""
+    import numpy as np
+
+    from envs.wind import Wind
+
+    recorded = tmp_path / "episodes.npz"
+    payload = evaluate(wind.checkpoint, env_config={"subset": "eval"}, episodes=3, seed=5, use_mlflow=False,
+                       record_episodes=recorded, log=lambda line: None)
+    with np.load(recorded) as data:
+        arrays = {key: data[key] for key in data.files}
+    assert list(arrays["returns"]) == payload["returns"] and list(arrays["tasks"]) == payload["tasks"]
+    env = Wind(split="50_150", subset="eval")
+    for index, task in enumerate(payload["tasks"]):
+        observations, actions, rewards = (arrays[f"{name}_{index}"] for name in ("observations", "actions", "rewards"))
+        assert observations.shape == (101, *env.observation_space.shape) and actions.shape == (100, 2)
+        obs, _ = env.reset(seed=5 + index, options={"task": task})
+        replayed, got = [obs], []
+        for action in actions:
+            obs, reward, *_ = env.step(action)
+            replayed.append(obs)
+            got.append(reward)
+        np.testing.assert_array_equal(np.stack(replayed), observations)
+        np.testing.assert_array_equal(np.asarray(got), rewards)
+    # never over a file, never anything but .npz, checked before any episode runs
+    for path, message in ((recorded, "exists"), (tmp_path / "episodes.json", "expected a file name ending in .npz")):
+        with pytest.raises(ValueError, match=message):
+            evaluate(wind.checkpoint, episodes=1, use_mlflow=False, record_episodes=path, log=lambda line: None)
+    done = cli("evaluate", wind.checkpoint, "--episodes", 2, "--no-mlflow", "--record-episodes", tmp_path / "two.npz")
+    assert "episodes written to" in done.stdout and np.load(tmp_path / "two.npz")["returns"].shape == (2,)
+
+
 def test_each_task_needs_a_task_pool():
     from envs.registry import make
     from rllib_shm.runs.evaluation_env import check_episodes, episode_tasks

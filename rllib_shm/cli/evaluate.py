@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="episode i is reset with seed + i (default 0)")
     parser.add_argument("--explore", action="store_true", help="sample actions instead of the greedy action")
     parser.add_argument("--output", type=Path, help="write the results as JSON to this new file")
+    parser.add_argument("--record-episodes", type=Path, metavar="FILE.npz",
+                        help="write every episode's observations, actions and rewards, step by step, to this new "
+                             ".npz (observations_<i>, actions_<i>, rewards_<i>, returns, tasks; read with np.load)")
     parser.add_argument("--record-memory", type=Path, metavar="DIR",
                         help="draw M_t and C_t of the first episode into DIR (PNG grids, GIF, vanishing plot; "
                              "with the env's info['phase']: phases marked, retention of the cue columns)")
@@ -49,13 +52,14 @@ def run(args: argparse.Namespace) -> int:
     evaluate(args.checkpoint, episodes=args.episodes, env_id=args.env, env_config=args.env_config, seed=args.seed,
              explore=args.explore, output=args.output, record_memory=args.record_memory, memory_steps=args.memory_steps,
              cue_steps=args.cue_steps, mlflow_uri=args.mlflow_uri, use_mlflow=not args.no_mlflow,
-             each_task=args.each_task, log=lambda line: print(line, flush=True))
+             each_task=args.each_task, record_episodes=args.record_episodes, log=lambda line: print(line, flush=True))
     return 0
 
 
 def _run_onnx(args: argparse.Namespace) -> int:
     """An exported policy: greedy episodes with onnxruntime (no drawing, no sampling, no MLflow run)."""
     for flag, given in (("--record-memory", args.record_memory is not None), ("--explore", args.explore),
+                        ("--record-episodes", args.record_episodes is not None),
                         ("--cue-steps", args.cue_steps is not None),
                         ("--mlflow-uri", args.mlflow_uri is not None)):
         if given:

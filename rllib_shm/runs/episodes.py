@@ -65,6 +65,33 @@ class EpisodeLog:
                                phase_names=self.phase_names, vanishing_episodes=self.vanishing or None)
 
 
+@dataclass(frozen=True)
+class EpisodeSteps:
+    """One evaluated episode, step by step (T its length): the observations [T + 1, ...] (reset's,
+    then each step's), the actions taken [T, ...] (as the env received them) and the rewards [T]."""
+
+    observations: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+
+
+def write_episode_steps(path: Path, episodes: Sequence[EpisodeSteps], tasks: Sequence[Any] | None = None) -> None:
+    """Write ``episodes`` whole to a new ``.npz`` (``--record-episodes``): ``observations_<i>``,
+    ``actions_<i>``, ``rewards_<i>`` per episode i (episodes may differ in length), ``returns`` [E] and,
+    where the env reports them, ``tasks`` [E]. ``np.load`` reads it without pickles."""
+    from rllib_shm.files import temporary_path
+
+    arrays: dict[str, np.ndarray] = {"returns": np.asarray([e.rewards.sum() for e in episodes], np.float64)}
+    if tasks is not None and all(task is not None for task in tasks):
+        arrays["tasks"] = np.asarray(tasks, np.int64)
+    for index, episode in enumerate(episodes):
+        arrays[f"observations_{index}"] = episode.observations
+        arrays[f"actions_{index}"] = episode.actions
+        arrays[f"rewards_{index}"] = episode.rewards
+    with temporary_path(path, flag="--record-episodes") as temporary, open(temporary, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+
+
 def run_episodes(
     module,
     env,
@@ -73,10 +100,12 @@ def run_episodes(
     explore: bool = False,
     record: EpisodeLog | None = None,
     tasks: Sequence[int] | None = None,
+    steps: list | None = None,
 ) -> dict[str, Any]:
     """Run ``episodes`` episodes (seeds seed, seed+1, ...); the first is recorded into ``record``, and of
     every episode ``record.vanishing`` gets the vanishing fraction of its calibration (SHM), the paper's
-    measure over many episodes.
+    measure over many episodes. ``steps``: a list that gets each episode's ``EpisodeSteps`` (what it
+    saw, did and got, step by step).
     ``tasks``: episode i runs task ``tasks[i]`` (``reset(options={"task": ...})``, meta-RL envs);
     None lets the env draw.
 
@@ -102,8 +131,9 @@ def run_episodes(
             if recording is not None:
                 recording.phase_names = getattr(getattr(env, "unwrapped", env), "phase_names", None)
             state = module.initial_state(1)
-            total, steps, done, success = 0.0, 0, False, None
+            total, length, done, success = 0.0, 0, False, None
             calibration = []  # C_t [H, H] of this episode (SHM, while recording)
+            seen, done_actions, rewards = [np.asarray(obs)], [], []  # for ``steps``
             # trace every step of the first episode, and of later ones only for the calibration (SHM)
             trace = recording is not None or (record is not None and bool(record.vanishing))
             while not done:
@@ -118,12 +148,16 @@ def run_episodes(
                 state = out[Columns.STATE_OUT]
                 phase = info.get("phase")  # of the observation just acted on
                 obs, reward, terminated, truncated, info = env.step(action)
+                if steps is not None:
+                    seen.append(np.asarray(obs))
+                    done_actions.append(np.asarray(action))
+                    rewards.append(float(reward))
                 if recording is not None:
                     recording.add(out[MEMORY_TRACE])
                     recording.rewards.append(float(reward))
                     recording.phases.append(phase)
                 total += float(reward)
-                steps += 1
+                length += 1
                 done = terminated or truncated
             if calibration:
                 from rllib_shm.drawing import vanishing_fraction  # matplotlib only where something is drawn
@@ -131,8 +165,10 @@ def run_episodes(
                 record.vanishing.append(vanishing_fraction(np.stack(calibration)))
             if "success" in info:
                 success = bool(info["success"])
+            if steps is not None:
+                steps.append(EpisodeSteps(np.stack(seen), np.stack(done_actions), np.asarray(rewards, np.float64)))
             returns.append(total)
-            lengths.append(steps)
+            lengths.append(length)
             successes.append(success)
             outcomes.append(outcome_of(info))
     return {"returns": returns, "lengths": lengths, "successes": successes, "tasks": tasks, "outcomes": outcomes}

@@ -20,7 +20,15 @@ from rllib_shm.drawing import MAX_PANELS
 from rllib_shm.files import claim_directory
 from rllib_shm.interrupts import SignalGuard
 from rllib_shm.runs.checkpoints import LoadedCheckpoint, load_checkpoint
-from rllib_shm.runs.episodes import EpisodeLog, check_spaces, run_episodes, summarize, summary_line, write_json
+from rllib_shm.runs.episodes import (
+    EpisodeLog,
+    check_spaces,
+    run_episodes,
+    summarize,
+    summary_line,
+    write_episode_steps,
+    write_json,
+)
 from rllib_shm.runs.evaluation_env import (
     check_episodes,
     episode_tasks,
@@ -45,13 +53,21 @@ def evaluate(
     mlflow_uri: str | None = None,
     use_mlflow: bool = True,
     each_task: bool = False,
+    record_episodes: Path | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Evaluate ``checkpoint`` on its training env (or ``env_id``), with ``env_config`` kwargs merged
     over the training env config; returns the JSON payload. ``episodes``: default 20; ``each_task``:
-    one episode per task of the env's task pool instead (meta-RL held-out evaluation)."""
+    one episode per task of the env's task pool instead (meta-RL held-out evaluation);
+    ``record_episodes``: a new ``.npz`` of every episode's observations, actions and rewards."""
     check_episodes(episodes, each_task, seed)
     check_new_file(output, "--output")
+    if record_episodes is not None:
+        if Path(record_episodes).suffix != ".npz":
+            raise ValueError(f"--record-episodes {str(record_episodes)!r}: expected a file name ending in .npz")
+        check_new_file(record_episodes, "--record-episodes")
+        if output is not None and Path(record_episodes).resolve() == Path(output).resolve():
+            raise ValueError(f"--record-episodes {str(record_episodes)!r} is also --output: give two files")
     check_new_files_in(record_memory, DRAWN_FILES, "--record-memory")
     if memory_steps is not None:  # the upper bound (T - 1) is known only once the episode has run
         if any(step < 0 for step in memory_steps) or not 1 <= len(set(memory_steps)) <= MAX_PANELS:
@@ -84,7 +100,8 @@ def evaluate(
                 check_new_files_in(record_memory, DRAWN_FILES, "--record-memory")  # a writer that just finished
             log(f"evaluating {checkpoint} on {env_id}{f' {env_config}' if env_config else ''}: {episodes} "
                 f"episodes, seed {seed}, {'sampled' if explore else 'greedy'} actions")
-            results = summarize(run_episodes(module, env, episodes, seed, explore, record, tasks))
+            steps = [] if record_episodes is not None else None
+            results = summarize(run_episodes(module, env, episodes, seed, explore, record, tasks, steps))
             payload = {"checkpoint": str(Path(checkpoint).resolve()), "env": env_id, "env_config": env_config,
                        "seed": seed, "explore": explore, "each_task": each_task, "memory": module.memory_kind,
                        **results}
@@ -92,6 +109,9 @@ def evaluate(
             if output is not None:  # before drawing: the results are safe whatever the drawing does
                 write_json(output, payload)
                 log(f"results written to {output}")
+            if steps is not None:
+                write_episode_steps(record_episodes, steps, results.get("tasks"))
+                log(f"episodes written to {record_episodes} (observations, actions, rewards per step)")
             files: dict[str, Path] = {}
             if record is not None:
                 files = _draw(record, record_memory, memory_steps,
