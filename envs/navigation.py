@@ -9,6 +9,7 @@ drawn from the env's task pool, and actions in [-1, 1] rescaled inside the env t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -89,3 +90,34 @@ class TaskNavigationEnv(gym.Env):
             raise ValueError(f"action must be finite, got {action}")
         clipped = np.clip(action, -1.0, 1.0)
         return clipped, clipped * self.max_step
+
+
+def fixed_policy_level(
+    env: TaskNavigationEnv,
+    make_policy: Callable[[], Callable[[TaskNavigationEnv, np.ndarray, np.random.Generator], Any]],
+    episodes_per_task: int,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Mean return and success share of a fixed policy, ``episodes_per_task`` episodes on each task
+    of ``env.task_pool`` (the reference levels of a results directory: no learning involved).
+    ``make_policy()`` gives a fresh policy per episode, called as ``policy(env, obs, rng)``; episode
+    seeds are drawn from ``np.random.default_rng(seed)``, which the policies share as ``rng``.
+
+        >>> from envs.wind import Wind
+        >>> fixed_policy_level(Wind(split="50_150", subset="train"), lambda: lambda env, obs, rng: np.zeros(2), 1)
+        (0.0, 0.0)
+    """
+    rng = np.random.default_rng(seed)
+    returns, successes = [], []
+    for task in env.task_pool:
+        for _ in range(episodes_per_task):
+            policy = make_policy()
+            obs, _ = env.reset(seed=int(rng.integers(2**30)), options={"task": task})
+            total, done, info = 0.0, False, {}
+            while not done:
+                obs, reward, terminated, truncated, info = env.step(policy(env, obs, rng))
+                total += reward
+                done = terminated or truncated
+            returns.append(total)
+            successes.append(info["success"])
+    return float(np.mean(returns)), float(np.mean(successes))

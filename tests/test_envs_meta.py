@@ -99,3 +99,27 @@ def test_navigation_rejects_bad_arguments():
     env.reset(seed=0)
     with pytest.raises(ValueError, match="finite"):
         env.step(np.array([np.nan, 0.0], dtype=np.float32))
+
+
+def test_a_fixed_policys_level_is_its_mean_return_and_success_over_the_task_pool():
+    """``fixed_policy_level`` (the results directories' reference levels): each task of the pool,
+    a fresh policy per episode, seeded episodes, the same numbers twice."""
+    from envs.navigation import fixed_policy_level
+
+    def toward_goal(env, obs, rng):  # Point Robot's oracle: walk straight to the hidden goal
+        delta = env.goal - obs[:2].astype(np.float64)
+        return delta / max(float(np.linalg.norm(delta)), env.max_step)
+
+    made = []
+
+    def make():
+        made.append(1)
+        return toward_goal
+
+    env = PointRobot(split="10_190", subset="train")
+    ret, success = fixed_policy_level(env, make, episodes_per_task=2, seed=3)
+    assert len(made) == 2 * len(env.task_pool) == 20
+    assert success == 1.0 and 150 < ret <= 200  # both inner episodes reach the goal and stay
+    assert fixed_policy_level(env, make, episodes_per_task=2, seed=3) == (ret, success)
+    still = fixed_policy_level(Wind(split="10_190", subset="train"), lambda: lambda env, obs, rng: np.zeros(2), 1)
+    assert still == (0.0, 0.0)

@@ -75,13 +75,15 @@ class EpisodeSteps:
     rewards: np.ndarray
 
 
-def write_episode_steps(path: Path, episodes: Sequence[EpisodeSteps], tasks: Sequence[Any] | None = None) -> None:
+def write_episode_steps(path: Path, episodes: Sequence[EpisodeSteps], returns: Sequence[float],
+                        tasks: Sequence[Any] | None = None) -> None:
     """Write ``episodes`` whole to a new ``.npz`` (``--record-episodes``): ``observations_<i>``,
-    ``actions_<i>``, ``rewards_<i>`` per episode i (episodes may differ in length), ``returns`` [E] and,
-    where the env reports them, ``tasks`` [E]. ``np.load`` reads it without pickles."""
+    ``actions_<i>``, ``rewards_<i>`` per episode i (episodes may differ in length), their ``returns``
+    [E] (as ``run_episodes`` summed them) and, where the env reports them, ``tasks`` [E]. ``np.load``
+    reads it without pickles."""
     from rllib_shm.files import temporary_path
 
-    arrays: dict[str, np.ndarray] = {"returns": np.asarray([e.rewards.sum() for e in episodes], np.float64)}
+    arrays: dict[str, np.ndarray] = {"returns": np.asarray(returns, np.float64)}
     if tasks is not None and all(task is not None for task in tasks):
         arrays["tasks"] = np.asarray(tasks, np.int64)
     for index, episode in enumerate(episodes):
@@ -133,7 +135,7 @@ def run_episodes(
             state = module.initial_state(1)
             total, length, done, success = 0.0, 0, False, None
             calibration = []  # C_t [H, H] of this episode (SHM, while recording)
-            seen, done_actions, rewards = [np.asarray(obs)], [], []  # for ``steps``
+            seen, taken, rewards = [np.asarray(obs)], [], []  # for ``steps``
             # trace every step of the first episode, and of later ones only for the calibration (SHM)
             trace = recording is not None or (record is not None and bool(record.vanishing))
             while not done:
@@ -150,7 +152,7 @@ def run_episodes(
                 obs, reward, terminated, truncated, info = env.step(action)
                 if steps is not None:
                     seen.append(np.asarray(obs))
-                    done_actions.append(np.asarray(action))
+                    taken.append(np.asarray(action))
                     rewards.append(float(reward))
                 if recording is not None:
                     recording.add(out[MEMORY_TRACE])
@@ -166,7 +168,7 @@ def run_episodes(
             if "success" in info:
                 success = bool(info["success"])
             if steps is not None:
-                steps.append(EpisodeSteps(np.stack(seen), np.stack(done_actions), np.asarray(rewards, np.float64)))
+                steps.append(EpisodeSteps(np.stack(seen), np.stack(taken), np.asarray(rewards, np.float64)))
             returns.append(total)
             lengths.append(length)
             successes.append(success)

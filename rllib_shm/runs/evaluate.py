@@ -110,7 +110,7 @@ def evaluate(
                 write_json(output, payload)
                 log(f"results written to {output}")
             if steps is not None:
-                write_episode_steps(record_episodes, steps, results.get("tasks"))
+                write_episode_steps(record_episodes, steps, results["returns"], results.get("tasks"))
                 log(f"episodes written to {record_episodes} (observations, actions, rewards per step)")
             files: dict[str, Path] = {}
             if record is not None:

@@ -152,11 +152,11 @@ def run_name(config: ExperimentConfig, searched: Mapping[str, Any] | None = None
     parts = [prefix] if prefix else []
     if "env.id" in flat:
         parts.append(short_env(config.env.id))
-    if list(extras) == ["variant"] and names_critic(str(extras["variant"]), config):
-        extras = {}  # the critic's label says the variant
-    if not (list(extras) == ["variant"] and names_memory(str(extras["variant"]), config)
-            and critic_memory(config) is None):
-        parts.append(memory_label(config))
+    variant = str(extras["variant"]) if list(extras) == ["variant"] else None
+    if variant is not None and names_critic(variant, config):
+        extras = {}  # the memory label's critic part says the variant
+    if not (variant is not None and critic_memory(config) is None and names_memory(variant, config)):
+        parts.append(memory_label(config))  # unless the variant says the memory and stands for it
     for path, value in extras.items():
         parts.append(str(value) if path == "variant" else f"{leaves[path]}={short_value(value)}")
     parts.append(f"s{config.run.seed}")

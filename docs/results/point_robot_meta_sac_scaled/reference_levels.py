@@ -18,6 +18,7 @@ Run from the repository root: OMP_NUM_THREADS=1 python docs/results/point_robot_
 
 import numpy as np
 
+from envs.navigation import fixed_policy_level
 from envs.point_robot import PointRobot
 
 ARC_STEP = 0.09  # rad per step along the unit arc: 2 sin(0.045) < 0.1, the largest move
@@ -63,20 +64,7 @@ class SweepThenRemember:
 def evaluate(make_policy, subset: str, episodes_per_task: int, seed: int = 0) -> tuple[float, float]:
     """Mean meta-episode return and success share over each task of ``subset``."""
     env = PointRobot(split="50_150", subset=subset, horizon=100, episodes_per_task=2, goal_radius=0.05)
-    rng = np.random.default_rng(seed)
-    returns, successes = [], []
-    for task in env.task_pool:
-        for _ in range(episodes_per_task):
-            policy = make_policy()
-            obs, _ = env.reset(seed=int(rng.integers(2**30)), options={"task": task})
-            total, done, info = 0.0, False, {}
-            while not done:
-                obs, reward, terminated, truncated, info = env.step(policy(env, obs, rng))
-                total += reward
-                done = terminated or truncated
-            returns.append(total)
-            successes.append(info["success"])
-    return float(np.mean(returns)), float(np.mean(successes))
+    return fixed_policy_level(env, make_policy, episodes_per_task, seed)
 
 
 def random_policy(env, obs, rng):

@@ -14,25 +14,14 @@ Run from the repository root: OMP_NUM_THREADS=1 python docs/results/wind_meta_sa
 
 import numpy as np
 
+from envs.navigation import fixed_policy_level
 from envs.wind import Wind
 
 
 def evaluate(policy, subset: str, episodes_per_task: int, seed: int = 0) -> tuple[float, float]:
     """Mean return and success share over each task of ``subset``, ``episodes_per_task`` each."""
     env = Wind(split="50_150", subset=subset, horizon=100, goal_radius=0.01)
-    rng = np.random.default_rng(seed)
-    returns, successes = [], []
-    for task in env.task_pool:
-        for _ in range(episodes_per_task):
-            obs, _ = env.reset(seed=int(rng.integers(2**30)), options={"task": task})
-            total, done, info = 0.0, False, {}
-            while not done:
-                obs, reward, terminated, truncated, info = env.step(policy(env, obs, rng))
-                total += reward
-                done = terminated or truncated
-            returns.append(total)
-            successes.append(info["success"])
-    return float(np.mean(returns)), float(np.mean(successes))
+    return fixed_policy_level(env, lambda: policy, episodes_per_task, seed)
 
 
 def random_policy(env, obs, rng):
